@@ -1,0 +1,5 @@
+"""rtcroom: WebRTC rooms with Python."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

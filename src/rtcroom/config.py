@@ -1,0 +1,123 @@
+"""Server configuration: one place, CLI flags mirrored by RTCROOM_* variables.
+
+Values are validated here, at start-up, so a bad setting stops the server
+with a clear message instead of failing deep inside a handler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from .protocol import IceServer
+
+
+class ConfigError(ValueError):
+    """A setting is invalid; the message names the flag and the variable."""
+
+
+_ICE_URL = re.compile(r"^(stun|stuns|turn|turns):[^\s]+$")
+
+
+@dataclass(frozen=True)
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    ice_servers: tuple[str, ...] = ()
+    max_message_size: int = 64 * 1024
+    max_peers_per_room: int = 8
+    # Bound of each connection's outgoing queue, in frames: a client that
+    # lets it fill is too slow to keep up and is disconnected.
+    send_queue_frames: int = 1024
+    log_level: str = "info"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"--port / RTCROOM_PORT: {self.port} is not a TCP port")
+        for url in self.ice_servers:
+            if not _ICE_URL.match(url):
+                raise ConfigError(
+                    f"--ice-server / RTCROOM_ICE_SERVERS: {url!r} is not a stun:, stuns:, "
+                    "turn: or turns: URL"
+                )
+        if self.max_message_size < 1024:
+            raise ConfigError("--max-message-size / RTCROOM_MAX_MESSAGE_SIZE: at least 1024")
+        if self.max_peers_per_room < 2:
+            raise ConfigError("--max-peers / RTCROOM_MAX_PEERS: at least 2")
+        if self.send_queue_frames < 16:
+            raise ConfigError("send queue bound: at least 16 frames")
+
+    def ice_server_list(self) -> list[IceServer]:
+        return [IceServer(urls=url) for url in self.ice_servers]
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of `rtcroom serve`; each default comes from its variable."""
+    parser.add_argument("--host", help="address to listen on (RTCROOM_HOST, default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="TCP port (RTCROOM_PORT, default 8080)")
+    parser.add_argument(
+        "--ice-server",
+        action="append",
+        dest="ice_servers",
+        metavar="URL",
+        help="STUN/TURN URL handed to clients, repeatable "
+        "(RTCROOM_ICE_SERVERS, space separated; default none)",
+    )
+    parser.add_argument(
+        "--max-message-size",
+        type=int,
+        help="largest accepted message in bytes (RTCROOM_MAX_MESSAGE_SIZE, default 65536)",
+    )
+    parser.add_argument(
+        "--max-peers", type=int, help="peers per room (RTCROOM_MAX_PEERS, default 8)"
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="RTCROOM_LOG_LEVEL, default info",
+    )
+
+
+def _int(env: Mapping[str, str], name: str) -> int | None:
+    value = env.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{name}: {value!r} is not an integer") from None
+
+
+def from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Config:
+    """Build the Config: flags win over RTCROOM_* variables, which win over defaults."""
+    env = os.environ if env is None else env
+    defaults = Config()
+
+    def pick(flag: object, variable: object, default: object) -> object:
+        return flag if flag is not None else variable if variable is not None else default
+
+    ice: Sequence[str] | None = args.ice_servers
+    if ice is None and env.get("RTCROOM_ICE_SERVERS"):
+        ice = env["RTCROOM_ICE_SERVERS"].split()
+    return Config(
+        host=str(pick(args.host, env.get("RTCROOM_HOST"), defaults.host)),
+        port=int(str(pick(args.port, _int(env, "RTCROOM_PORT"), defaults.port))),
+        ice_servers=tuple(ice or ()),
+        max_message_size=int(
+            str(
+                pick(
+                    args.max_message_size,
+                    _int(env, "RTCROOM_MAX_MESSAGE_SIZE"),
+                    defaults.max_message_size,
+                )
+            )
+        ),
+        max_peers_per_room=int(
+            str(pick(args.max_peers, _int(env, "RTCROOM_MAX_PEERS"), defaults.max_peers_per_room))
+        ),
+        log_level=str(pick(args.log_level, env.get("RTCROOM_LOG_LEVEL"), defaults.log_level)),
+    )

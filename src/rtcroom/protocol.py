@@ -1,0 +1,167 @@
+"""Protocol v1: the wire format of /ws, typed once (see docs/protocol.md).
+
+Every frame is one JSON object with a "type". Client messages are decoded
+into msgspec structs; the payloads that the server relays (`data`) stay raw
+JSON bytes, never decoded and re-encoded. Server messages are encoded once
+and the resulting text is shared by every recipient.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Final
+
+import msgspec
+
+PROTOCOL_VERSION: Final = 1
+
+RoomName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+PeerId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class ErrorCode(StrEnum):
+    """The `code` of an error message."""
+
+    BAD_MESSAGE = "bad-message"
+    UNKNOWN_TYPE = "unknown-type"
+    NOT_JOINED = "not-joined"
+    ALREADY_JOINED = "already-joined"
+    UNKNOWN_PEER = "unknown-peer"
+    TOO_LARGE = "too-large"
+    ROOM_FULL = "room-full"
+
+
+class ProtocolError(Exception):
+    """A client message broke a protocol rule; the connection stays usable."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# Client to server ---------------------------------------------------------
+
+
+class Join(msgspec.Struct, tag_field="type", tag="join", frozen=True):
+    """Enter a room. Unknown fields (`token`, `resume`) are ignored in v1."""
+
+    room: RoomName
+    name: DisplayName
+
+
+class Signal(msgspec.Struct, tag_field="type", tag="signal", frozen=True):
+    """Relay `data` (opaque to the server) to one peer of the same room."""
+
+    to: PeerId
+    data: msgspec.Raw
+
+
+class Broadcast(msgspec.Struct, tag_field="type", tag="broadcast", frozen=True):
+    """Relay `data` to every other peer of the room."""
+
+    data: msgspec.Raw
+
+
+class Leave(msgspec.Struct, tag_field="type", tag="leave", frozen=True):
+    """Leave the room; the connection stays open and may join again."""
+
+
+ClientMessage = Join | Signal | Broadcast | Leave
+CLIENT_TYPES: Final = frozenset({"join", "signal", "broadcast", "leave"})
+
+_client_decoder: Final = msgspec.json.Decoder(ClientMessage)
+_any_decoder: Final = msgspec.json.Decoder()
+
+
+def decode_client(frame: str | bytes) -> ClientMessage:
+    """Parse one client frame or raise ProtocolError saying what is wrong."""
+    try:
+        return _client_decoder.decode(frame)
+    except msgspec.ValidationError as exc:
+        # Only the error path pays for a second, generic parse: it tells an
+        # unknown type apart from a known one with bad fields.
+        value = _any_decoder.decode(frame)
+        kind = value.get("type") if isinstance(value, dict) else None
+        if isinstance(kind, str) and kind not in CLIENT_TYPES:
+            raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {kind!r}") from None
+        raise ProtocolError(ErrorCode.BAD_MESSAGE, _explain(exc)) from None
+    except msgspec.DecodeError:
+        raise ProtocolError(ErrorCode.BAD_MESSAGE, "frame is not valid JSON") from None
+
+
+def _explain(exc: msgspec.ValidationError) -> str:
+    text = str(exc)
+    if text.startswith("Expected `object`, got"):
+        return "message must be a JSON object"
+    if "`$.room`" in text:
+        return "room must match [A-Za-z0-9_-]{1,64}"
+    if "`$.name`" in text:
+        return "name must be a string of 1 to 64 characters"
+    return text
+
+
+# Server to client ---------------------------------------------------------
+
+
+class PeerInfo(msgspec.Struct, frozen=True):
+    id: str
+    name: str
+
+
+class IceServer(msgspec.Struct, frozen=True, omit_defaults=True):
+    """An RTCIceServer dictionary as the browser takes it."""
+
+    urls: str | list[str]
+    username: str | None = None
+    credential: str | None = None
+
+
+class Joined(msgspec.Struct, tag_field="type", tag="joined", rename={"ice_servers": "iceServers"}):
+    id: str
+    room: str
+    peers: list[PeerInfo]
+    ice_servers: list[IceServer]
+
+
+class PeerJoined(msgspec.Struct, tag_field="type", tag="peer-joined"):
+    peer: PeerInfo
+
+
+class PeerLeft(msgspec.Struct, tag_field="type", tag="peer-left"):
+    id: str
+
+
+class SignalFrom(msgspec.Struct, tag_field="type", tag="signal", rename={"sender": "from"}):
+    sender: str
+    data: msgspec.Raw
+
+
+class BroadcastFrom(msgspec.Struct, tag_field="type", tag="broadcast", rename={"sender": "from"}):
+    sender: str
+    data: msgspec.Raw
+
+
+class Error(msgspec.Struct, tag_field="type", tag="error"):
+    code: ErrorCode
+    message: str
+
+
+ServerMessage = Joined | PeerJoined | PeerLeft | SignalFrom | BroadcastFrom | Error
+
+_encoder: Final = msgspec.json.Encoder()
+
+
+def encode(message: ServerMessage) -> str:
+    """Encode a server message into the text of one frame."""
+    return _encoder.encode(message).decode()
+
+
+def decode_server(frame: str | bytes) -> ServerMessage:
+    """Parse a server frame (for clients and tests)."""
+    return msgspec.json.decode(frame, type=ServerMessage)
+
+
+def error(code: ErrorCode, message: str) -> str:
+    return encode(Error(code=code, message=message))

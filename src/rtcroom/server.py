@@ -1,0 +1,167 @@
+"""The ASGI app: /healthz, the /ws signaling pump and the web app.
+
+The WebSocket handler is a thin pump: it feeds frames to a Session and
+carries out the actions it returns against the Broker. Each connection has
+its own bounded Outbox drained by its own writer task, so a slow reader
+never delays anyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import AsyncIterator
+from importlib.resources import files
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket
+
+from .broker import Broker, MemoryBroker, RoomFull
+from .config import Config
+from .protocol import ErrorCode, error
+from .session import Action, Enter, Exit, Publish, Relay, Reply, Session
+
+log = logging.getLogger("rtcroom")
+
+WEB_ROOT = Path(str(files("rtcroom") / "web"))
+
+# Close code 1008 (policy violation, RFC 6455 section 7.4.1) for a client too slow to read.
+CLOSE_SLOW_CONSUMER = 1008
+
+
+class Outbox:
+    """Frames waiting for one connection's writer: bounded, never blocking."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.frames: deque[str] = deque()
+        self.ready = asyncio.Event()
+        self.overflowed = False
+
+    def deliver(self, frame: str) -> None:
+        if self.overflowed:
+            return
+        if len(self.frames) >= self.limit:
+            # Drop the client rather than buffer without bound.
+            self.overflowed = True
+            self.frames.clear()
+        else:
+            self.frames.append(frame)
+        self.ready.set()
+
+
+class Connection:
+    """One /ws client: the pump between its socket, its Session and the Broker."""
+
+    def __init__(self, websocket: WebSocket, broker: Broker, config: Config) -> None:
+        self.websocket = websocket
+        self.broker = broker
+        self.session = Session(
+            max_message_size=config.max_message_size, ice_servers=config.ice_server_list()
+        )
+        self.outbox = Outbox(config.send_queue_frames)
+
+    async def run(self) -> None:
+        await self.websocket.accept()
+        writer = asyncio.create_task(self._write())
+        try:
+            await self._read()
+        finally:
+            await self._execute(self.session.close())
+            writer.cancel()
+            try:
+                await writer
+            except asyncio.CancelledError:
+                pass
+
+    async def _read(self) -> None:
+        receive = self.websocket.receive
+        while not self.outbox.overflowed:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is not None:
+                await self._execute(self.session.receive(text))
+            else:
+                self.outbox.deliver(_BINARY_REFUSED)
+
+    async def _write(self) -> None:
+        outbox, send = self.outbox, self.websocket.send
+        while True:
+            await outbox.ready.wait()
+            outbox.ready.clear()
+            if outbox.overflowed:
+                log.info("closing a connection that reads too slowly")
+                await self.websocket.close(CLOSE_SLOW_CONSUMER, "too slow to keep up")
+                return
+            while outbox.frames:
+                await send({"type": "websocket.send", "text": outbox.frames.popleft()})
+
+    async def _execute(self, actions: list[Action]) -> None:
+        broker, session = self.broker, self.session
+        for action in actions:
+            match action:
+                case Reply(frame):
+                    self.outbox.deliver(frame)
+                case Relay(room, to, frame):
+                    if not await broker.relay(room, to, frame):
+                        await self._execute(session.undeliverable(to))
+                case Publish(room, sender, frame):
+                    await broker.publish(room, sender, frame)
+                case Enter(room, peer):
+                    try:
+                        peers = await broker.enter(room, peer, self.outbox)
+                    except RoomFull as exc:
+                        await self._execute(session.refused(ErrorCode.ROOM_FULL, str(exc)))
+                    else:
+                        await self._execute(session.admitted(peers))
+                case Exit(room, peer_id):
+                    await broker.exit(room, peer_id)
+
+
+_BINARY_REFUSED = error(
+    ErrorCode.BAD_MESSAGE, "binary frames are not supported: send JSON text frames"
+)
+
+
+def create_app(config: Config | None = None, broker: Broker | None = None) -> Starlette:
+    """Build the ASGI app. Tests call this directly; `rtcroom serve` runs it."""
+    config = config or Config()
+    broker = broker or MemoryBroker(max_peers_per_room=config.max_peers_per_room)
+
+    async def healthz(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def lobby(request: Request) -> Response:
+        return FileResponse(WEB_ROOT / "index.html")
+
+    async def room_page(request: Request) -> Response:
+        return FileResponse(WEB_ROOT / "room.html")
+
+    async def signaling(websocket: WebSocket) -> None:
+        await Connection(websocket, broker, config).run()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await broker.close()
+
+    return Starlette(
+        routes=[
+            Route("/", lobby),
+            Route("/healthz", healthz),
+            Route("/r/{room}", room_page),
+            Route("/r", lambda request: RedirectResponse("/")),
+            WebSocketRoute("/ws", signaling),
+            Mount("/static", StaticFiles(directory=WEB_ROOT), name="static"),
+        ],
+        lifespan=lifespan,
+    )
