@@ -1,0 +1,315 @@
+// rtcroom client library: connection, protocol v1 and negotiation.
+//
+// No UI here (see app.js for the call page built on it). Usable from any
+// page: `import { RoomClient } from "/static/rtcroom.js"`.
+// The wire format is docs/protocol.md; the typedefs below mirror it.
+
+/**
+ * @typedef {{id: string, name: string}} PeerInfo
+ * @typedef {{urls: string | string[], username?: string, credential?: string}} IceServer
+ * @typedef {{type: "joined", id: string, room: string, peers: PeerInfo[], iceServers: IceServer[]}} JoinedMessage
+ * @typedef {{type: "peer-joined", peer: PeerInfo}} PeerJoinedMessage
+ * @typedef {{type: "peer-left", id: string}} PeerLeftMessage
+ * @typedef {{description?: RTCSessionDescriptionInit, candidate?: RTCIceCandidateInit | null}} SignalData
+ * @typedef {{type: "signal", from: string, data: SignalData}} SignalMessage
+ * @typedef {{type: "broadcast", from: string, data: unknown}} BroadcastMessage
+ * @typedef {"bad-message" | "unknown-type" | "not-joined" | "already-joined" | "unknown-peer" | "too-large" | "room-full"} ErrorCode
+ * @typedef {{type: "error", code: ErrorCode, message: string}} ErrorMessage
+ * @typedef {JoinedMessage | PeerJoinedMessage | PeerLeftMessage | SignalMessage | BroadcastMessage | ErrorMessage} ServerMessage
+ * @typedef {{type: "join", room: string, name: string}} JoinRequest
+ * @typedef {{type: "signal", to: string, data: SignalData}} SignalRequest
+ * @typedef {{type: "broadcast", data: unknown}} BroadcastRequest
+ * @typedef {{type: "leave"}} LeaveRequest
+ * @typedef {JoinRequest | SignalRequest | BroadcastRequest | LeaveRequest} ClientMessage
+ */
+
+/** Room names the server accepts (protocol v1). */
+export const ROOM_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** An error the server reported, or a failure to reach it. */
+export class RoomError extends Error {
+  /**
+   * @param {ErrorCode | "unreachable" | "closed"} code
+   * @param {string} message
+   */
+  constructor(code, message) {
+    super(message);
+    this.name = "RoomError";
+    this.code = code;
+  }
+}
+
+/** The default signaling URL: /ws on the server that served the page. */
+export function defaultServerUrl() {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${location.host}/ws`;
+}
+
+/**
+ * One other participant: its RTCPeerConnection and the perfect-negotiation
+ * state that goes with it (W3C WebRTC 1.0, section 10.7, "Perfect negotiation").
+ */
+export class RemotePeer {
+  /**
+   * @param {RoomClient} client
+   * @param {PeerInfo} info
+   * @param {boolean} newcomer true when we joined after this peer: then we offer first
+   */
+  constructor(client, info, newcomer) {
+    this.id = info.id;
+    this.name = info.name;
+    /** Remote tracks of this peer, gathered in one stream for a <video>. */
+    this.stream = new MediaStream();
+    // Protocol v1: the peer whose id sorts lower is the polite one.
+    this.polite = client.id < info.id;
+    // Protocol v1: the newcomer offers; an existing peer waits for that offer.
+    this.mayOffer = newcomer;
+    this.makingOffer = false;
+    this.ignoreOffer = false;
+    /** @type {Promise<void>} incoming signals are handled one at a time, in order */
+    this.queue = Promise.resolve();
+    this.client = client;
+    this.pc = new RTCPeerConnection({ iceServers: client.iceServers });
+    this.pc.onnegotiationneeded = () => this.#negotiate();
+    this.pc.onicecandidate = ({ candidate }) =>
+      this.#send({ candidate: candidate ? candidate.toJSON() : null });
+    this.pc.ontrack = ({ track }) => {
+      this.stream.addTrack(track);
+      track.addEventListener("ended", () => this.stream.removeTrack(track));
+      client.dispatchEvent(new CustomEvent("track", { detail: { peer: this, track } }));
+    };
+    this.pc.onconnectionstatechange = () =>
+      client.dispatchEvent(
+        new CustomEvent("connectionstatechange", {
+          detail: { peer: this, state: this.pc.connectionState },
+        }),
+      );
+    const stream = client.localStream;
+    const kinds = new Set(stream ? stream.getTracks().map((t) => t.kind) : []);
+    if (stream) for (const track of stream.getTracks()) this.pc.addTrack(track, stream);
+    if (newcomer) {
+      // A newcomer without a camera or microphone still asks to receive them,
+      // so its offer has audio and video sections for the other side to fill.
+      for (const kind of ["audio", "video"]) {
+        if (!kinds.has(kind)) this.pc.addTransceiver(kind, { direction: "recvonly" });
+      }
+    }
+  }
+
+  /** @param {SignalData} data */
+  #send(data) {
+    this.client.send({ type: "signal", to: this.id, data });
+  }
+
+  async #negotiate() {
+    if (!this.mayOffer || this.pc.signalingState === "closed") return;
+    try {
+      this.makingOffer = true;
+      await this.pc.setLocalDescription();
+      if (this.pc.localDescription) this.#send({ description: this.pc.localDescription.toJSON() });
+    } catch (err) {
+      this.client.reportError(err);
+    } finally {
+      this.makingOffer = false;
+    }
+  }
+
+  /** @param {SignalData} data */
+  receive(data) {
+    this.queue = this.queue.then(() => this.#handle(data)).catch((err) => this.client.reportError(err));
+  }
+
+  /** @param {SignalData} data */
+  async #handle(data) {
+    const pc = this.pc;
+    if (pc.signalingState === "closed") return;
+    if (data.description) {
+      const description = data.description;
+      const collision =
+        description.type === "offer" && (this.makingOffer || pc.signalingState !== "stable");
+      this.ignoreOffer = !this.polite && collision;
+      if (this.ignoreOffer) return;
+      await pc.setRemoteDescription(description);
+      if (description.type === "offer") {
+        await pc.setLocalDescription();
+        if (pc.localDescription) this.#send({ description: pc.localDescription.toJSON() });
+      }
+      // After the first exchange either side may renegotiate.
+      this.mayOffer = true;
+    } else if (data.candidate !== undefined) {
+      try {
+        if (data.candidate) await pc.addIceCandidate(data.candidate);
+      } catch (err) {
+        if (!this.ignoreOffer) throw err;
+      }
+    }
+  }
+
+  close() {
+    this.pc.close();
+    for (const track of this.stream.getTracks()) track.stop();
+  }
+}
+
+/**
+ * A connection to an rtcroom server and membership of one room.
+ *
+ * Events (all CustomEvent, data in `detail`):
+ * - "joined" {id, room, peers}
+ * - "peerjoined" {peer: RemotePeer}, "peerleft" {peer: RemotePeer}
+ * - "track" {peer, track}: a remote track arrived (also in peer.stream)
+ * - "connectionstatechange" {peer, state}
+ * - "broadcast" {from, data}
+ * - "error" {error: RoomError}: a recoverable error
+ * - "close" {error: RoomError | null}: the server connection ended
+ */
+export class RoomClient extends EventTarget {
+  /**
+   * @param {{room: string, name: string, url?: string, localStream?: MediaStream | null}} options
+   */
+  constructor({ room, name, url = defaultServerUrl(), localStream = null }) {
+    super();
+    this.room = room;
+    this.name = name;
+    this.url = url;
+    /** @type {MediaStream | null} */
+    this.localStream = localStream;
+    /** @type {string} our peer id, known once joined */
+    this.id = "";
+    /** @type {IceServer[]} */
+    this.iceServers = [];
+    /** @type {Map<string, RemotePeer>} remote peers, in join order */
+    this.peers = new Map();
+    /** @type {WebSocket | null} */
+    this.ws = null;
+    this.closed = false;
+  }
+
+  /**
+   * Connect and join the room.
+   * @returns {Promise<JoinedMessage>}
+   */
+  join() {
+    if (!ROOM_PATTERN.test(this.room)) {
+      return Promise.reject(new RoomError("bad-message", "Room names use letters, digits, - and _ (at most 64)."));
+    }
+    return new Promise((resolve, reject) => {
+      let joined = false;
+      const ws = new WebSocket(this.url);
+      this.ws = ws;
+      ws.onopen = () => this.send({ type: "join", room: this.room, name: this.name });
+      ws.onmessage = (event) => {
+        /** @type {ServerMessage} */
+        const message = JSON.parse(event.data);
+        if (!joined && message.type === "error") {
+          reject(new RoomError(message.code, message.message));
+          this.#shutdown(null);
+          return;
+        }
+        if (message.type === "joined") {
+          joined = true;
+          this.#onJoined(message);
+          resolve(message);
+          return;
+        }
+        this.#dispatch(message);
+      };
+      ws.onclose = (event) => {
+        if (!joined) {
+          reject(new RoomError("unreachable", `Cannot reach the rtcroom server at ${this.url}.`));
+        }
+        const error = this.closed
+          ? null
+          : new RoomError("closed", `The connection to the server was lost (code ${event.code}).`);
+        this.#shutdown(error);
+      };
+    });
+  }
+
+  /** @param {ClientMessage} message */
+  send(message) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
+  }
+
+  /**
+   * Send any JSON value to every other peer of the room, through the server.
+   * @param {unknown} data
+   */
+  broadcast(data) {
+    this.send({ type: "broadcast", data });
+  }
+
+  /** Leave the room and close every peer connection. Idempotent. */
+  leave() {
+    if (this.closed) return;
+    this.send({ type: "leave" });
+    this.closed = true;
+    this.ws?.close(1000);
+    this.#shutdown(null);
+  }
+
+  /** @param {unknown} err */
+  reportError(err) {
+    console.warn("rtcroom:", err);
+  }
+
+  /** @param {JoinedMessage} message */
+  #onJoined(message) {
+    this.id = message.id;
+    this.iceServers = message.iceServers;
+    for (const info of message.peers) this.#addPeer(info, true);
+    this.dispatchEvent(new CustomEvent("joined", { detail: message }));
+  }
+
+  /**
+   * @param {PeerInfo} info
+   * @param {boolean} newcomer
+   */
+  #addPeer(info, newcomer) {
+    const peer = new RemotePeer(this, info, newcomer);
+    this.peers.set(info.id, peer);
+    this.dispatchEvent(new CustomEvent("peerjoined", { detail: { peer } }));
+    return peer;
+  }
+
+  /** @param {ServerMessage} message */
+  #dispatch(message) {
+    switch (message.type) {
+      case "peer-joined":
+        if (!this.peers.has(message.peer.id)) this.#addPeer(message.peer, false);
+        break;
+      case "peer-left": {
+        const peer = this.peers.get(message.id);
+        if (peer) {
+          this.peers.delete(message.id);
+          peer.close();
+          this.dispatchEvent(new CustomEvent("peerleft", { detail: { peer } }));
+        }
+        break;
+      }
+      case "signal": {
+        const peer = this.peers.get(message.from) ?? this.#addPeer({ id: message.from, name: "" }, false);
+        peer.receive(message.data);
+        break;
+      }
+      case "broadcast":
+        this.dispatchEvent(new CustomEvent("broadcast", { detail: { from: message.from, data: message.data } }));
+        break;
+      case "error":
+        this.dispatchEvent(new CustomEvent("error", { detail: { error: new RoomError(message.code, message.message) } }));
+        break;
+    }
+  }
+
+  /** @param {RoomError | null} error */
+  #shutdown(error) {
+    for (const peer of this.peers.values()) peer.close();
+    this.peers.clear();
+    if (this.ws) {
+      this.ws.onclose = this.ws.onmessage = this.ws.onopen = null;
+      if (this.ws.readyState !== WebSocket.CLOSED) this.ws.close(1000);
+      this.ws = null;
+      this.dispatchEvent(new CustomEvent("close", { detail: { error } }));
+    }
+  }
+}
