@@ -1,0 +1,61 @@
+"""Helpers for driving the web app in headless Chromium."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from playwright.sync_api import Browser, Page
+
+ARTIFACT_DIR = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+# Counts decoded frames of every remote <video>, keyed by peer id.
+FRAME_COUNTS = """() => Object.fromEntries(
+  [...document.querySelectorAll('video[data-peer-id]')].map(v => [
+    v.dataset.peerId,
+    v.videoWidth > 0 ? v.getVideoPlaybackQuality().totalVideoFrames : 0,
+  ]))"""
+
+
+def open_call(
+    browser: Browser, base_url: str, room: str, name: str, *, media: bool = True
+) -> Page:
+    """Open the room link in a fresh browser context, as a new user would."""
+    context = browser.new_context(
+        permissions=["camera", "microphone"] if media else [], viewport={"width": 960, "height": 600}
+    )
+    page = context.new_page()
+    page.goto(f"{base_url}/r/{quote(room)}?name={quote(name)}")
+    page.wait_for_selector("body[data-joined=true]", timeout=15_000)
+    return page
+
+
+def peer_id(page: Page) -> str:
+    value: str = page.evaluate("() => window.rtcroom.id")
+    return value
+
+
+def wait_frames_advancing(page: Page, expected_peers: set[str], timeout: float = 30.0) -> None:
+    """Wait until `page` plays video of exactly `expected_peers`, frames advancing."""
+    deadline = time.monotonic() + timeout
+    last: dict[str, Any] = {}
+    advanced: set[str] = set()
+    while time.monotonic() < deadline:
+        counts: dict[str, int] = page.evaluate(FRAME_COUNTS)
+        for pid, count in counts.items():
+            if count > 0 and pid in last and count > last[pid]:
+                advanced.add(pid)
+        last = counts
+        if set(counts) == expected_peers and advanced >= expected_peers:
+            return
+        time.sleep(0.25)
+    raise AssertionError(
+        f"page of {peer_id(page)}: wanted advancing video from {sorted(expected_peers)}, "
+        f"frame counts {last}, advancing {sorted(advanced)}"
+    )
+
+
+def close(page: Page) -> None:
+    page.context.close()
