@@ -82,7 +82,10 @@ def decode_client(frame: str | bytes) -> ClientMessage:
     except msgspec.ValidationError as exc:
         # Only the error path pays for a second, generic parse: it tells an
         # unknown type apart from a known one with bad fields.
-        value = _any_decoder.decode(frame)
+        try:
+            value = _any_decoder.decode(frame)
+        except msgspec.DecodeError:
+            raise ProtocolError(ErrorCode.BAD_MESSAGE, "frame is not valid JSON") from None
         kind = value.get("type") if isinstance(value, dict) else None
         if isinstance(kind, str) and kind not in CLIENT_TYPES:
             raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {kind!r}") from None

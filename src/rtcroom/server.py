@@ -23,10 +23,11 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
-from .broker import Broker, MemoryBroker, RoomFull
+from .broker import Broker, MemoryBroker
 from .config import Config
 from .protocol import ErrorCode, error
-from .session import Action, Enter, Exit, Publish, Relay, Reply, Session
+from .pump import execute
+from .session import Action, Session
 
 log = logging.getLogger("rtcroom")
 
@@ -76,10 +77,8 @@ class Connection:
         finally:
             await self._execute(self.session.close())
             writer.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await writer
-            except asyncio.CancelledError:
-                pass
 
     async def _read(self) -> None:
         receive = self.websocket.receive
@@ -106,25 +105,7 @@ class Connection:
                 await send({"type": "websocket.send", "text": outbox.frames.popleft()})
 
     async def _execute(self, actions: list[Action]) -> None:
-        broker, session = self.broker, self.session
-        for action in actions:
-            match action:
-                case Reply(frame):
-                    self.outbox.deliver(frame)
-                case Relay(room, to, frame):
-                    if not await broker.relay(room, to, frame):
-                        await self._execute(session.undeliverable(to))
-                case Publish(room, sender, frame):
-                    await broker.publish(room, sender, frame)
-                case Enter(room, peer):
-                    try:
-                        peers = await broker.enter(room, peer, self.outbox)
-                    except RoomFull as exc:
-                        await self._execute(session.refused(ErrorCode.ROOM_FULL, str(exc)))
-                    else:
-                        await self._execute(session.admitted(peers))
-                case Exit(room, peer_id):
-                    await broker.exit(room, peer_id)
+        await execute(actions, self.session, self.broker, self.outbox)
 
 
 _BINARY_REFUSED = error(
