@@ -1,0 +1,134 @@
+"""`rtcroom serve` as a user starts it, spoken to over real WebSockets on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import websockets
+from conftest import RunningServer
+
+
+class Peer:
+    def __init__(self, ws: websockets.ClientConnection) -> None:
+        self.ws = ws
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.ws.send(json.dumps(message))
+
+    async def recv(self, timeout: float = 5.0) -> dict[str, Any]:
+        message: dict[str, Any] = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+        return message
+
+    async def nothing(self, wait: float = 0.2) -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(self.ws.recv(), wait)
+
+    async def join(self, room: str, name: str) -> dict[str, Any]:
+        await self.send({"type": "join", "room": room, "name": name})
+        joined = await self.recv()
+        assert joined["type"] == "joined", joined
+        return joined
+
+
+async def connect(server: RunningServer) -> Peer:
+    return Peer(await websockets.connect(server.ws_url))
+
+
+async def test_protocol_v1_end_to_end(server: RunningServer) -> None:
+    a, b, c, d = [await connect(server) for _ in range(4)]
+    ja = await a.join("team", "Ann")
+    jb = await b.join("team", "Bo")
+    assert await a.recv() == {"type": "peer-joined", "peer": {"id": jb["id"], "name": "Bo"}}
+    jc = await c.join("team", "Cy")
+    assert jc["peers"] == [{"id": ja["id"], "name": "Ann"}, {"id": jb["id"], "name": "Bo"}]
+    assert jc["iceServers"] == []
+    await a.recv(), await b.recv()
+    jd = await d.join("other", "Di")
+    assert jd["peers"] == []
+
+    offer = {"description": {"type": "offer", "sdp": "v=0\r\n"}}
+    await c.send({"type": "signal", "to": ja["id"], "data": offer})
+    assert await a.recv() == {"type": "signal", "from": jc["id"], "data": offer}
+    await a.send({"type": "broadcast", "data": {"hello": "team"}})
+    for peer in (b, c):
+        assert await peer.recv() == {"type": "broadcast", "from": ja["id"], "data": {"hello": "team"}}
+    await d.send({"type": "signal", "to": ja["id"], "data": offer})
+    assert (await d.recv())["code"] == "unknown-peer"
+    await a.nothing()
+
+    await b.send({"type": "leave"})
+    for peer in (a, c):
+        assert await peer.recv() == {"type": "peer-left", "id": jb["id"]}
+    await c.ws.close()
+    assert await a.recv() == {"type": "peer-left", "id": jc["id"]}
+    await d.nothing()
+    for peer in (a, b, d):
+        await peer.ws.close()
+
+
+async def test_disconnect_without_close_is_announced(server: RunningServer) -> None:
+    a, b = await connect(server), await connect(server)
+    await a.join("r", "Ann")
+    jb = await b.join("r", "Bo")
+    await a.recv()
+    # Drop the TCP connection without a closing handshake.
+    b.ws.transport.abort()
+    assert await a.recv() == {"type": "peer-left", "id": jb["id"]}
+    await a.ws.close()
+
+
+async def test_configuration_from_flags_and_environment(
+    start_server: Callable[..., RunningServer],
+) -> None:
+    server = start_server(
+        "--ice-server",
+        "stun:stun.example.org:3478",
+        "--max-message-size",
+        "2048",
+        "--max-peers",
+        "2",
+    )
+    a, b, c = [await connect(server) for _ in range(3)]
+    joined = await a.join("r", "Ann")
+    assert joined["iceServers"] == [{"urls": "stun:stun.example.org:3478"}]
+    await b.join("r", "Bo")
+    assert (await a.recv())["type"] == "peer-joined"
+    await c.send({"type": "join", "room": "r", "name": "Cy"})
+    assert (await c.recv())["code"] == "room-full"
+    await a.send({"type": "broadcast", "data": "x" * 3000})
+    assert (await a.recv())["code"] == "too-large"
+    for peer in (a, b, c):
+        await peer.ws.close()
+
+    env_server = start_server(env={"RTCROOM_ICE_SERVERS": "stun:a.example:1 turn:b.example:2"})
+    e = await connect(env_server)
+    joined = await e.join("r", "Eve")
+    assert joined["iceServers"] == [{"urls": "stun:a.example:1"}, {"urls": "turn:b.example:2"}]
+    await e.ws.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "fragment"),
+    [
+        (["--ice-server", "http://x"], {}, "--ice-server"),
+        (["--port", "70000"], {}, "--port"),
+        ([], {"RTCROOM_PORT": "eighty"}, "RTCROOM_PORT"),
+        (["--max-peers", "1"], {}, "--max-peers"),
+    ],
+)
+def test_bad_configuration_stops_at_start(args: list[str], env: dict[str, str], fragment: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "rtcroom", "serve", *args],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", **env},
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert fragment in result.stderr

@@ -1,0 +1,62 @@
+"""The ASGI app in process (Starlette's TestClient): routes and the /ws pump."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from rtcroom.config import Config
+from rtcroom.server import create_app
+
+
+@pytest.fixture
+def client() -> TestClient:
+    return TestClient(create_app(Config(max_message_size=2048, max_peers_per_room=2)))
+
+
+def test_healthz(client: TestClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.text == "ok"
+
+
+def test_pages_and_modules_are_served(client: TestClient) -> None:
+    lobby = client.get("/")
+    assert lobby.status_code == 200
+    assert 'id="join-form"' in lobby.text
+    room = client.get("/r/standup")
+    assert room.status_code == 200
+    assert 'id="grid"' in room.text
+    for module in ("rtcroom.js", "app.js", "lobby.js", "style.css"):
+        response = client.get(f"/static/{module}")
+        assert response.status_code == 200, module
+    assert "javascript" in client.get("/static/rtcroom.js").headers["content-type"]
+    assert client.get("/static/nope.js").status_code == 404
+
+
+def test_two_clients_relay_through_ws(client: TestClient) -> None:
+    with client.websocket_connect("/ws") as a, client.websocket_connect("/ws") as b:
+        a.send_text('{"type":"join","room":"r","name":"Ann"}')
+        joined_a = a.receive_json()
+        b.send_text('{"type":"join","room":"r","name":"Bo"}')
+        joined_b = b.receive_json()
+        assert joined_b["peers"] == [{"id": joined_a["id"], "name": "Ann"}]
+        assert a.receive_json() == {"type": "peer-joined", "peer": {"id": joined_b["id"], "name": "Bo"}}
+        b.send_text(f'{{"type":"signal","to":"{joined_a["id"]}","data":{{"candidate":null}}}}')
+        assert a.receive_json() == {
+            "type": "signal",
+            "from": joined_b["id"],
+            "data": {"candidate": None},
+        }
+        # Errors keep the connection usable.
+        b.send_text('{"type":"broadcast","data":"' + "x" * 4096 + '"}')
+        assert b.receive_json()["code"] == "too-large"
+        b.send_bytes(b'{"type":"leave"}')
+        assert b.receive_json()["code"] == "bad-message"
+        b.send_text('{"type":"broadcast","data":[1]}')
+        assert a.receive_json() == {"type": "broadcast", "from": joined_b["id"], "data": [1]}
+        # A third peer does not fit in a room of two.
+        with client.websocket_connect("/ws") as c:
+            c.send_text('{"type":"join","room":"r","name":"Cy"}')
+            assert c.receive_json()["code"] == "room-full"
+    # (b's disconnect is announced to a; checked against a real server in test_serve.py)
