@@ -1,0 +1,118 @@
+"""The web app's user-facing behaviour: lobby, links, receive-only, errors in plain words."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from browser import close, open_call, peer_id, wait_frames_advancing
+from conftest import RunningServer
+from playwright.sync_api import Browser, expect
+
+pytestmark = pytest.mark.browser
+
+REFUSE_MEDIA = """
+navigator.mediaDevices.getUserMedia = () =>
+  Promise.reject(new DOMException("Permission denied", "NotAllowedError"));
+"""
+
+
+def test_lobby_suggests_a_room_and_joins_by_link(chromium: Browser, server: RunningServer) -> None:
+    context = chromium.new_context()
+    page = context.new_page()
+    page.goto(server.url + "/")
+    suggested = page.input_value("#room")
+    assert suggested
+    page.fill("#name", "Ada")
+    page.click("#join")
+    page.wait_for_selector("body[data-joined=true]")
+    assert page.url == f"{server.url}/r/{suggested}?name=Ada"
+    expect(page.locator("#room-name")).to_have_text(suggested)
+    expect(page.locator("figure.local figcaption")).to_have_text("Ada (you)")
+    # The invite link is the room link without the name.
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.click("#copy-link")
+    expect(page.locator("#status")).to_have_text("Invite link copied")
+    assert page.evaluate("navigator.clipboard.readText()") == f"{server.url}/r/{suggested}"
+    context.close()
+
+
+def test_link_without_name_asks_for_it(chromium: Browser, server: RunningServer) -> None:
+    context = chromium.new_context()
+    page = context.new_page()
+    page.goto(server.url + "/r/asking")
+    expect(page.locator("#name-dialog")).to_be_visible()
+    page.fill("#dialog-name", "Grace")
+    page.click("#dialog-join")
+    page.wait_for_selector("body[data-joined=true]")
+    expect(page.locator("figure.local figcaption")).to_have_text("Grace (you)")
+    context.close()
+
+
+def test_invalid_room_is_explained(chromium: Browser, server: RunningServer) -> None:
+    context = chromium.new_context()
+    page = context.new_page()
+    page.goto(server.url + "/r/no%20spaces?name=x")
+    expect(page.locator("#notice")).to_contain_text("not valid")
+    context.close()
+
+
+def test_receive_only_user_joins_and_sees_others(chromium: Browser, server: RunningServer) -> None:
+    sender = open_call(chromium, server.url, "ro", "camera")
+    context = chromium.new_context()
+    context.add_init_script(REFUSE_MEDIA)
+    page = context.new_page()
+    page.goto(server.url + "/r/ro?name=viewer")
+    page.wait_for_selector("body[data-joined=true]")
+    expect(page.locator("#notice")).to_contain_text("receive-only")
+    expect(page.locator("#toggle-mic")).to_be_disabled()
+    wait_frames_advancing(page, {peer_id(sender)})
+    # The sender sees a tile for the viewer (with no video in it).
+    expect(sender.locator(f'video[data-peer-id="{peer_id(page)}"]')).to_have_count(1)
+    context.close()
+    close(sender)
+
+
+def test_room_full_is_shown_in_plain_words(
+    chromium: Browser, start_server: Callable[..., RunningServer]
+) -> None:
+    server = start_server("--max-peers", "2")
+    pages = [open_call(chromium, server.url, "small", f"p{i}") for i in range(2)]
+    context = chromium.new_context()
+    page = context.new_page()
+    page.goto(server.url + "/r/small?name=late")
+    expect(page.locator("#notice")).to_have_text(
+        "This room is full. Try another room or come back later."
+    )
+    expect(page.locator("#status")).to_have_text("Not connected")
+    context.close()
+    for p in pages:
+        close(p)
+
+
+def test_unreachable_and_lost_server_are_shown(chromium: Browser, server: RunningServer) -> None:
+    context = chromium.new_context()
+    page = context.new_page()
+    page.route_web_socket("**/ws", lambda ws: ws.close())
+    page.goto(server.url + "/r/gone?name=x")
+    expect(page.locator("#notice")).to_contain_text("cannot be reached")
+    context.close()
+
+    page = open_call(chromium, server.url, "gone", "y")
+    server.stop()
+    expect(page.locator("#notice")).to_contain_text("connection to the server was lost")
+    expect(page.locator("#status")).to_have_text("Disconnected")
+    close(page)
+
+
+def test_mute_and_camera_buttons(chromium: Browser, server: RunningServer) -> None:
+    page = open_call(chromium, server.url, "buttons", "me")
+    page.click("#toggle-mic")
+    expect(page.locator("#toggle-mic")).to_have_attribute("aria-pressed", "true")
+    assert page.evaluate("window.rtcroom.localStream.getAudioTracks()[0].enabled") is False
+    page.keyboard.press("v")
+    expect(page.locator("#toggle-camera")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("figure.local")).to_have_class("tile local camera-off")
+    page.click("#toggle-mic")
+    assert page.evaluate("window.rtcroom.localStream.getAudioTracks()[0].enabled") is True
+    close(page)
