@@ -19,12 +19,11 @@ FRAME_COUNTS = """() => Object.fromEntries(
   ]))"""
 
 
-def open_call(
-    browser: Browser, base_url: str, room: str, name: str, *, media: bool = True
-) -> Page:
+def open_call(browser: Browser, base_url: str, room: str, name: str, *, media: bool = True) -> Page:
     """Open the room link in a fresh browser context, as a new user would."""
     context = browser.new_context(
-        permissions=["camera", "microphone"] if media else [], viewport={"width": 960, "height": 600}
+        permissions=["camera", "microphone"] if media else [],
+        viewport={"width": 960, "height": 600},
     )
     page = context.new_page()
     page.goto(f"{base_url}/r/{quote(room)}?name={quote(name)}")

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-
 CHROMIUM = os.environ.get("RTCROOM_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--use-fake-ui-for-media-stream",
@@ -112,9 +111,7 @@ def chromium() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        raise RuntimeError(
-            f"Chromium not found at {CHROMIUM}: run scripts/test, which installs it"
-        )
+        raise RuntimeError(f"Chromium not found at {CHROMIUM}: run scripts/test, which installs it")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True

@@ -57,7 +57,11 @@ async def test_protocol_v1_end_to_end(server: RunningServer) -> None:
     assert await a.recv() == {"type": "signal", "from": jc["id"], "data": offer}
     await a.send({"type": "broadcast", "data": {"hello": "team"}})
     for peer in (b, c):
-        assert await peer.recv() == {"type": "broadcast", "from": ja["id"], "data": {"hello": "team"}}
+        assert await peer.recv() == {
+            "type": "broadcast",
+            "from": ja["id"],
+            "data": {"hello": "team"},
+        }
     await d.send({"type": "signal", "to": ja["id"], "data": offer})
     assert (await d.recv())["code"] == "unknown-peer"
     await a.nothing()
@@ -122,7 +126,9 @@ async def test_configuration_from_flags_and_environment(
         (["--max-peers", "1"], {}, "--max-peers"),
     ],
 )
-def test_bad_configuration_stops_at_start(args: list[str], env: dict[str, str], fragment: str) -> None:
+def test_bad_configuration_stops_at_start(
+    args: list[str], env: dict[str, str], fragment: str
+) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "rtcroom", "serve", *args],
         capture_output=True,

@@ -41,7 +41,10 @@ def test_two_clients_relay_through_ws(client: TestClient) -> None:
         b.send_text('{"type":"join","room":"r","name":"Bo"}')
         joined_b = b.receive_json()
         assert joined_b["peers"] == [{"id": joined_a["id"], "name": "Ann"}]
-        assert a.receive_json() == {"type": "peer-joined", "peer": {"id": joined_b["id"], "name": "Bo"}}
+        assert a.receive_json() == {
+            "type": "peer-joined",
+            "peer": {"id": joined_b["id"], "name": "Bo"},
+        }
         b.send_text(f'{{"type":"signal","to":"{joined_a["id"]}","data":{{"candidate":null}}}}')
         assert a.receive_json() == {
             "type": "signal",

@@ -231,7 +231,9 @@ async def test_room_full(make_client: Any) -> None:
     [error] = await clients[3].send({"type": "join", "room": "r", "name": "late"})
     assert error["code"] == "room-full"
     for client in clients[:3]:
-        assert all(m["type"] != "peer-joined" or m["peer"]["name"] != "late" for m in client.inbox.take())
+        assert all(
+            m["type"] != "peer-joined" or m["peer"]["name"] != "late" for m in client.inbox.take()
+        )
     # When someone leaves, the late one gets in.
     await clients[0].disconnect()
     joined = await clients[3].join("r", "late")

@@ -71,7 +71,7 @@ class Leave(msgspec.Struct, tag_field="type", tag="leave", frozen=True):
 ClientMessage = Join | Signal | Broadcast | Leave
 CLIENT_TYPES: Final = frozenset({"join", "signal", "broadcast", "leave"})
 
-_client_decoder: Final = msgspec.json.Decoder(ClientMessage)
+_client_decoder: Final[msgspec.json.Decoder[ClientMessage]] = msgspec.json.Decoder(ClientMessage)
 _any_decoder: Final = msgspec.json.Decoder()
 
 
@@ -154,6 +154,7 @@ class Error(msgspec.Struct, tag_field="type", tag="error"):
 ServerMessage = Joined | PeerJoined | PeerLeft | SignalFrom | BroadcastFrom | Error
 
 _encoder: Final = msgspec.json.Encoder()
+_server_decoder: Final[msgspec.json.Decoder[ServerMessage]] = msgspec.json.Decoder(ServerMessage)
 
 
 def encode(message: ServerMessage) -> str:
@@ -163,7 +164,7 @@ def encode(message: ServerMessage) -> str:
 
 def decode_server(frame: str | bytes) -> ServerMessage:
     """Parse a server frame (for clients and tests)."""
-    return msgspec.json.decode(frame, type=ServerMessage)
+    return _server_decoder.decode(frame)
 
 
 def error(code: ErrorCode, message: str) -> str:
