@@ -106,7 +106,9 @@ def server(start_server: Callable[..., RunningServer]) -> RunningServer:
     return start_server()
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running while it is
+# open, so it must be closed before the asyncio tests of other modules run.
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
