@@ -63,3 +63,12 @@ def test_two_clients_relay_through_ws(client: TestClient) -> None:
             c.send_text('{"type":"join","room":"r","name":"Cy"}')
             assert c.receive_json()["code"] == "room-full"
     # (b's disconnect is announced to a; checked against a real server in test_serve.py)
+
+
+def test_assets_revalidate_with_etag(client: TestClient) -> None:
+    first = client.get("/static/app.js")
+    assert first.headers["cache-control"] == "no-cache"
+    again = client.get("/static/app.js", headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304
+    assert again.content == b""
+    assert client.get("/static/../server.py").status_code == 404

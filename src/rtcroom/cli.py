@@ -28,9 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from .server import create_app
+    from .server import create_app, run
 
     try:
         config = from_args(args)
@@ -48,17 +46,5 @@ def serve(args: argparse.Namespace) -> int:
         config.port,
         " ".join(config.ice_servers) or "none",
     )
-    uvicorn.run(
-        create_app(config),
-        host=config.host,
-        port=config.port,
-        loop="uvloop" if sys.platform != "win32" else "asyncio",
-        ws="websockets-sansio",
-        # Frames above the protocol limit get a `too-large` error and the
-        # connection stays open; only far larger ones end the connection.
-        ws_max_size=max(4 * config.max_message_size, 1 << 20),
-        log_level=config.log_level,
-        access_log=False,
-        lifespan="on",
-    )
+    run(create_app(config), config)
     return 0

@@ -11,16 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections import deque
 from collections.abc import AsyncIterator
-from importlib.resources import files
-from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route, WebSocketRoute
-from starlette.staticfiles import StaticFiles
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from .broker import Broker, MemoryBroker
@@ -28,10 +26,9 @@ from .config import Config
 from .protocol import ErrorCode, error
 from .pump import execute
 from .session import Action, Session
+from .webapp import WebAssets
 
 log = logging.getLogger("rtcroom")
-
-WEB_ROOT = Path(str(files("rtcroom") / "web"))
 
 # Close code 1008 (policy violation, RFC 6455 section 7.4.1) for a client too slow to read.
 CLOSE_SLOW_CONSUMER = 1008
@@ -121,11 +118,16 @@ def create_app(config: Config | None = None, broker: Broker | None = None) -> St
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok")
 
+    web = WebAssets()
+
     async def lobby(request: Request) -> Response:
-        return FileResponse(WEB_ROOT / "index.html")
+        return web.response(request, "index.html")
 
     async def room_page(request: Request) -> Response:
-        return FileResponse(WEB_ROOT / "room.html")
+        return web.response(request, "room.html")
+
+    async def static(request: Request) -> Response:
+        return web.response(request, request.path_params["name"])
 
     async def signaling(websocket: WebSocket) -> None:
         await Connection(websocket, broker, config).run()
@@ -142,7 +144,26 @@ def create_app(config: Config | None = None, broker: Broker | None = None) -> St
             Route("/r/{room}", room_page),
             Route("/r", lambda request: RedirectResponse("/")),
             WebSocketRoute("/ws", signaling),
-            Mount("/static", StaticFiles(directory=WEB_ROOT), name="static"),
+            Route("/static/{name}", static),
         ],
         lifespan=lifespan,
+    )
+
+
+def run(app: Starlette, config: Config) -> None:
+    """Serve `app` with uvicorn on uvloop, as `rtcroom serve` does."""
+    import uvicorn
+
+    uvicorn.run(
+        app,
+        host=config.host,
+        port=config.port,
+        loop="uvloop" if sys.platform != "win32" else "asyncio",
+        ws="websockets-sansio",
+        # Frames above the protocol limit get a `too-large` error and the
+        # connection stays open; only far larger ones end the connection.
+        ws_max_size=max(4 * config.max_message_size, 1 << 20),
+        log_level=config.log_level,
+        access_log=False,
+        lifespan="on",
     )

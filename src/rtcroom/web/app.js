@@ -160,7 +160,12 @@ async function main() {
     }
   });
 
+  const client = new RoomClient({ room, name });
+  // Reach the server while the camera starts; join once media is settled,
+  // so that our first offer already carries our tracks.
+  client.connect().catch(() => {});
   const { stream, error: mediaError } = await openLocalMedia();
+  client.localStream = stream;
   const local = addTile({ name, local: true });
   if (stream) {
     local.video.srcObject = stream;
@@ -193,21 +198,23 @@ async function main() {
     local.figure.classList.toggle("camera-off", !videoTrack.enabled);
   });
 
-  const client = new RoomClient({ room, name, localStream: stream });
   /** @type {Map<string, ReturnType<typeof addTile>>} */
   const tiles = new Map();
 
   client.addEventListener("peerjoined", (event) => {
     const { peer } = /** @type {CustomEvent} */ (event).detail;
     const tile = addTile({ name: peer.name || "Guest", peerId: peer.id });
-    tile.video.srcObject = peer.stream;
     tiles.set(peer.id, tile);
     updateStatus();
   });
   client.addEventListener("track", (event) => {
     const { peer } = /** @type {CustomEvent} */ (event).detail;
     const tile = tiles.get(peer.id);
-    if (tile) play(tile.video);
+    if (!tile) return;
+    // Attach the stream once it has a track: a <video> given an empty stream
+    // starts rendering later than one given a stream with its track.
+    if (tile.video.srcObject !== peer.stream) tile.video.srcObject = peer.stream;
+    play(tile.video);
   });
   client.addEventListener("connectionstatechange", (event) => {
     const { peer, state } = /** @type {CustomEvent} */ (event).detail;

@@ -186,44 +186,68 @@ export class RoomClient extends EventTarget {
   }
 
   /**
-   * Connect and join the room.
-   * @returns {Promise<JoinedMessage>}
+   * Open the connection to the server. join() does it too; calling it early
+   * (while the camera starts, say) saves a round trip. Idempotent.
+   * @returns {Promise<void>}
    */
-  join() {
-    if (!ROOM_PATTERN.test(this.room)) {
-      return Promise.reject(new RoomError("bad-message", "Room names use letters, digits, - and _ (at most 64)."));
-    }
-    return new Promise((resolve, reject) => {
-      let joined = false;
+  connect() {
+    if (this.#opened) return this.#opened;
+    this.#opened = new Promise((resolve, reject) => {
       const ws = new WebSocket(this.url);
       this.ws = ws;
-      ws.onopen = () => this.send({ type: "join", room: this.room, name: this.name });
-      ws.onmessage = (event) => {
-        /** @type {ServerMessage} */
-        const message = JSON.parse(event.data);
-        if (!joined && message.type === "error") {
-          reject(new RoomError(message.code, message.message));
-          this.#shutdown(null);
-          return;
-        }
-        if (message.type === "joined") {
-          joined = true;
-          this.#onJoined(message);
-          resolve(message);
-          return;
-        }
-        this.#dispatch(message);
+      let open = false;
+      ws.onopen = () => {
+        open = true;
+        resolve();
       };
+      ws.onmessage = (event) => this.#onMessage(JSON.parse(event.data));
       ws.onclose = (event) => {
-        if (!joined) {
-          reject(new RoomError("unreachable", `Cannot reach the rtcroom server at ${this.url}.`));
-        }
-        const error = this.closed
-          ? null
-          : new RoomError("closed", `The connection to the server was lost (code ${event.code}).`);
-        this.#shutdown(error);
+        const error = open
+          ? new RoomError("closed", `The connection to the server was lost (code ${event.code}).`)
+          : new RoomError("unreachable", `Cannot reach the rtcroom server at ${this.url}.`);
+        if (!open) reject(error);
+        this.#pending?.reject(error);
+        this.#shutdown(this.closed ? null : error);
       };
     });
+    return this.#opened;
+  }
+
+  /**
+   * Connect if needed and join the room.
+   * @returns {Promise<JoinedMessage>}
+   */
+  async join() {
+    if (!ROOM_PATTERN.test(this.room)) {
+      throw new RoomError("bad-message", "Room names use letters, digits, - and _ (at most 64).");
+    }
+    await this.connect();
+    return new Promise((resolve, reject) => {
+      this.#pending = { resolve, reject };
+      this.send({ type: "join", room: this.room, name: this.name });
+    });
+  }
+
+  /** @type {Promise<void> | null} */
+  #opened = null;
+  /** @type {{resolve: (m: JoinedMessage) => void, reject: (e: RoomError) => void} | null} */
+  #pending = null;
+
+  /** @param {ServerMessage} message */
+  #onMessage(message) {
+    const pending = this.#pending;
+    if (pending && message.type === "error") {
+      this.#pending = null;
+      pending.reject(new RoomError(message.code, message.message));
+      this.closed = true;
+      this.#shutdown(null);
+    } else if (pending && message.type === "joined") {
+      this.#pending = null;
+      this.#onJoined(message);
+      pending.resolve(message);
+    } else {
+      this.#dispatch(message);
+    }
   }
 
   /** @param {ClientMessage} message */

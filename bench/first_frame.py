@@ -1,0 +1,150 @@
+"""Time from opening a room link to the first decoded remote frame, against a floor.
+
+rtcroom: a host page waits in a room; a fresh browser context opens the room
+link; we record when its first remote video frame is presented
+(requestVideoFrameCallback), in ms since navigation start.
+
+Floor: a fresh context loads a trivial page from the same server process,
+calls getUserMedia and connects two RTCPeerConnections in the page, no
+signaling server; same clock, same event.
+
+Runs alternate between the two so that machine noise hits both alike.
+
+    scripts/netns python bench/first_frame.py --runs 15
+
+(scripts/netns gives a private network: nothing leaves the machine.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import socket
+import statistics
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from playwright.sync_api import Browser, sync_playwright
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+
+from rtcroom.config import Config  # noqa: E402
+from rtcroom.server import create_app, run  # noqa: E402
+
+FLOOR_PAGE = """<!doctype html><meta charset="utf-8"><title>floor</title>
+<video id="v" autoplay playsinline muted></video>
+<script type="module">
+const stream = await navigator.mediaDevices.getUserMedia({audio: true, video: true});
+const a = new RTCPeerConnection(), b = new RTCPeerConnection();
+a.onicecandidate = (e) => e.candidate && b.addIceCandidate(e.candidate);
+b.onicecandidate = (e) => e.candidate && a.addIceCandidate(e.candidate);
+const video = document.getElementById("v");
+b.ontrack = (e) => {
+  if (e.track.kind !== "video") return;
+  video.srcObject = new MediaStream([e.track]);
+  video.requestVideoFrameCallback(() => { window.firstFrame = performance.now(); });
+};
+for (const track of stream.getTracks()) a.addTrack(track, stream);
+await a.setLocalDescription();
+await b.setRemoteDescription(a.localDescription);
+await b.setLocalDescription();
+await a.setRemoteDescription(b.localDescription);
+</script>"""
+
+# Injected into the room page: note when the first remote frame is presented.
+FIRST_FRAME_PROBE = """
+new MutationObserver((_, observer) => {
+  const video = document.querySelector("video[data-peer-id]");
+  if (!video) return;
+  observer.disconnect();
+  video.requestVideoFrameCallback(() => { window.firstFrame = performance.now(); });
+}).observe(document, {childList: true, subtree: true});
+"""
+
+
+def serve(port: int) -> None:
+    config = Config(port=port, log_level="warning")
+    app = create_app(config)
+
+    async def floor(request: Request) -> HTMLResponse:
+        return HTMLResponse(FLOOR_PAGE)
+
+    app.add_route("/bench/floor", floor)
+    run(app, config)
+
+
+def first_frame(browser: Browser, url: str, probe: str | None) -> float:
+    context = browser.new_context(permissions=["camera", "microphone"])
+    if probe:
+        context.add_init_script(probe)
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_function("window.firstFrame !== undefined", timeout=30_000)
+    value: float = page.evaluate("window.firstFrame")
+    context.close()
+    return value
+
+
+def measure(runs: int) -> dict[str, list[float]]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = multiprocessing.get_context("spawn").Process(target=serve, args=(port,), daemon=True)
+    server.start()
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(base + "/healthz", timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    results: dict[str, list[float]] = {"rtcroom": [], "floor": []}
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            host = browser.new_context(permissions=["camera", "microphone"]).new_page()
+            host.goto(f"{base}/r/bench?name=host")
+            host.wait_for_selector("body[data-joined=true]")
+            # One warm-up of each, not counted (first JIT, first codec init).
+            first_frame(browser, f"{base}/r/bench?name=guest", FIRST_FRAME_PROBE)
+            first_frame(browser, f"{base}/bench/floor", None)
+            for _ in range(runs):
+                results["rtcroom"].append(
+                    first_frame(browser, f"{base}/r/bench?name=guest", FIRST_FRAME_PROBE)
+                )
+                results["floor"].append(first_frame(browser, f"{base}/bench/floor", None))
+            browser.close()
+    finally:
+        server.terminate()
+        server.join(10)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--json", type=Path, help="also write the raw samples here")
+    args = parser.parse_args()
+    results = measure(args.runs)
+    rtc, floor = statistics.median(results["rtcroom"]), statistics.median(results["floor"])
+    print(f"runs: {args.runs} of each, alternating")
+    print("| case | median ms | min ms | max ms |")
+    print("|---|---:|---:|---:|")
+    for name, samples in results.items():
+        print(
+            f"| {name} | {statistics.median(samples):.0f} | {min(samples):.0f} | "
+            f"{max(samples):.0f} |"
+        )
+    print(f"ratio rtcroom / floor (medians): {rtc / floor:.2f} (target <= 1.20)")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

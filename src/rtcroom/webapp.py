@@ -1,0 +1,53 @@
+"""The browser app's files, read once at start-up and served from memory.
+
+The app is a few small files (no build step), so keeping them in memory
+costs kilobytes and saves a file open and a thread hop on every request:
+time that a user waits for before the camera even starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+WEB_ROOT = Path(str(files("rtcroom") / "web"))
+
+_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    body: bytes
+    media_type: str
+    etag: str
+
+
+class WebAssets:
+    def __init__(self, root: Path = WEB_ROOT) -> None:
+        self.assets: dict[str, Asset] = {}
+        for path in sorted(root.iterdir()):
+            if path.is_file():
+                body = path.read_bytes()
+                media_type = _TYPES.get(path.suffix) or (
+                    mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+                )
+                if media_type == "text/html":
+                    media_type = "text/html; charset=utf-8"
+                etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+                self.assets[path.name] = Asset(body, media_type, etag)
+
+    def response(self, request: Request, name: str) -> Response:
+        asset = self.assets.get(name)
+        if asset is None:
+            return PlainTextResponse("Not Found", status_code=404)
+        # Revalidate every time (names are not versioned); unchanged files cost a 304.
+        headers = {"ETag": asset.etag, "Cache-Control": "no-cache"}
+        if request.headers.get("if-none-match") == asset.etag:
+            return Response(status_code=304, headers=headers)
+        return Response(asset.body, media_type=asset.media_type, headers=headers)
