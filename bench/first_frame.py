@@ -32,10 +32,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from conftest import CHROMIUM, CHROMIUM_ARGS
 
-from rtcroom.config import Config  # noqa: E402
-from rtcroom.server import create_app, run  # noqa: E402
+from rtcroom.config import Config
+from rtcroom.server import create_app, run
 
 FLOOR_PAGE = """<!doctype html><meta charset="utf-8"><title>floor</title>
 <video id="v" autoplay playsinline muted></video>

@@ -1,0 +1,27 @@
+"""The benchmarks run in seconds here, so they cannot rot; their figures are in docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+pytestmark = pytest.mark.browser
+
+
+def test_first_frame_benchmark_smoke() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCH / "first_frame.py"), "--runs", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    match = re.search(r"ratio rtcroom / floor \(medians\): (\d+\.\d+)", result.stdout)
+    assert match, result.stdout
+    assert float(match.group(1)) > 0
