@@ -92,12 +92,19 @@ function play(video) {
 
 /** Ask for camera and microphone; fall back to one of them, then to none. */
 async function openLocalMedia() {
-  const attempts = [{ audio: true, video: true }, { audio: true }, { video: true }];
+  /** @type {Promise<MediaStream> | undefined} started by room.html before the modules load */
+  const early = /** @type {any} */ (window).rtcroomEarlyMedia;
+  /** @type {(() => Promise<MediaStream>)[]} */
+  const attempts = [
+    () => early ?? navigator.mediaDevices.getUserMedia({ audio: true, video: true }),
+    () => navigator.mediaDevices.getUserMedia({ audio: true }),
+    () => navigator.mediaDevices.getUserMedia({ video: true }),
+  ];
   /** @type {unknown} */
   let lastError = null;
-  for (const constraints of attempts) {
+  for (const attempt of attempts) {
     try {
-      return { stream: await navigator.mediaDevices.getUserMedia(constraints), error: null };
+      return { stream: await attempt(), error: null };
     } catch (err) {
       lastError = err;
       if (err instanceof DOMException && err.name === "NotAllowedError") break;

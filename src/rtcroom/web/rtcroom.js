@@ -93,6 +93,9 @@ export class RemotePeer {
       for (const kind of ["audio", "video"]) {
         if (!kinds.has(kind)) this.pc.addTransceiver(kind, { direction: "recvonly" });
       }
+      // Offer now rather than when "negotiationneeded" gets dispatched: the
+      // first offer is on the critical path to the first frame.
+      this.#negotiate();
     }
   }
 
@@ -102,7 +105,7 @@ export class RemotePeer {
   }
 
   async #negotiate() {
-    if (!this.mayOffer || this.pc.signalingState === "closed") return;
+    if (!this.mayOffer || this.makingOffer || this.pc.signalingState === "closed") return;
     try {
       this.makingOffer = true;
       await this.pc.setLocalDescription();
