@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
+import re
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -34,6 +38,32 @@ class Peer:
         joined = await self.recv()
         assert joined["type"] == "joined", joined
         return joined
+
+
+def raw_join(port: int, room: str, name: str) -> tuple[socket.socket, str]:
+    """Join over a bare socket (RFC 6455 handshake by hand) that we can stop reading."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += sock.recv(1)
+    assert response.startswith(b"HTTP/1.1 101"), response
+    payload = json.dumps({"type": "join", "room": room, "name": name}).encode()
+    mask = os.urandom(4)
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    sock.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+    received = b""
+    while b'"joined"' not in received or not received.endswith(b"}"):
+        received += sock.recv(4096)
+    match = re.search(rb'"id":"([^"]+)"', received)
+    assert match, received
+    return sock, match.group(1).decode()
 
 
 async def connect(server: RunningServer) -> Peer:
@@ -138,3 +168,45 @@ def test_bad_configuration_stops_at_start(
     )
     assert result.returncode == 2
     assert fragment in result.stderr
+
+
+async def test_a_slow_reader_is_dropped_and_never_holds_up_the_room(
+    server: RunningServer,
+) -> None:
+    sender, reader = await connect(server), await connect(server)
+    await sender.join("r", "sender")
+    await reader.join("r", "reader")
+    await sender.recv()
+    # A client that joins and then never reads again: the TCP buffers fill,
+    # then the server's per-connection queue.
+    slow, slow_id = raw_join(server.port, "r", "slow")
+    await sender.recv(), await reader.recv()
+    payload = "x" * 60_000
+    count = 1500  # 90 MB: more than the kernel buffers and the 1024-frame queue
+    received = 0
+    left: list[str] = []
+
+    async def read() -> None:
+        nonlocal received
+        while received < count:
+            message = await reader.recv(timeout=20)
+            if message["type"] == "broadcast":
+                received += 1
+            elif message["type"] == "peer-left":
+                left.append(message["id"])
+
+    reading = asyncio.create_task(read())
+    for _ in range(count):
+        await sender.send({"type": "broadcast", "data": payload})
+    await asyncio.wait_for(reading, 60)
+    assert received == count  # the reader got everything, in time
+    for _ in range(50):
+        if left:
+            break
+        message = await reader.recv(timeout=10)
+        if message["type"] == "peer-left":
+            left.append(message["id"])
+    assert left == [slow_id]
+    for peer in (sender, reader):
+        await peer.ws.close()
+    slow.close()

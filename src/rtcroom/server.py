@@ -41,17 +41,21 @@ class Outbox:
         self.limit = limit
         self.frames: deque[str] = deque()
         self.ready = asyncio.Event()
-        self.overflowed = False
+        self.overflow = asyncio.Event()
+
+    @property
+    def overflowed(self) -> bool:
+        return self.overflow.is_set()
 
     def deliver(self, frame: str) -> None:
-        if self.overflowed:
+        if self.overflow.is_set():
             return
         if len(self.frames) >= self.limit:
             # Drop the client rather than buffer without bound.
-            self.overflowed = True
             self.frames.clear()
-        else:
-            self.frames.append(frame)
+            self.overflow.set()
+            return
+        self.frames.append(frame)
         self.ready.set()
 
 
@@ -68,18 +72,36 @@ class Connection:
 
     async def run(self) -> None:
         await self.websocket.accept()
-        writer = asyncio.create_task(self._write())
+        tasks = [
+            asyncio.create_task(self._read()),
+            asyncio.create_task(self._write()),
+            asyncio.create_task(self.outbox.overflow.wait()),
+        ]
         try:
-            await self._read()
+            # Whichever ends first ends the connection: the client left, the
+            # socket failed, or the client fell too far behind.
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            for task in tasks:
+                task.cancel()
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            # Leave the room first: the others hear of it without waiting
+            # for this socket.
             await self._execute(self.session.close())
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
+        for result in results:
+            if isinstance(result, Exception) and not isinstance(result, OSError):
+                log.warning("connection ended by %r", result)
+        if self.outbox.overflowed:
+            log.info("dropped a client that reads too slowly")
+            # Its socket is likely still full: try to say why, but do not wait on it.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    self.websocket.close(CLOSE_SLOW_CONSUMER, "too slow to keep up"), 1.0
+                )
 
     async def _read(self) -> None:
         receive = self.websocket.receive
-        while not self.outbox.overflowed:
+        while True:
             message = await receive()
             if message["type"] == "websocket.disconnect":
                 return
@@ -94,10 +116,6 @@ class Connection:
         while True:
             await outbox.ready.wait()
             outbox.ready.clear()
-            if outbox.overflowed:
-                log.info("closing a connection that reads too slowly")
-                await self.websocket.close(CLOSE_SLOW_CONSUMER, "too slow to keep up")
-                return
             while outbox.frames:
                 await send({"type": "websocket.send", "text": outbox.frames.popleft()})
 
