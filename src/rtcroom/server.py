@@ -13,7 +13,7 @@ import contextlib
 import logging
 import sys
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -41,19 +41,17 @@ class Outbox:
         self.limit = limit
         self.frames: deque[str] = deque()
         self.ready = asyncio.Event()
-        self.overflow = asyncio.Event()
-
-    @property
-    def overflowed(self) -> bool:
-        return self.overflow.is_set()
+        self.overflowed = False
+        self.on_overflow: Callable[[], object] = lambda: None
 
     def deliver(self, frame: str) -> None:
-        if self.overflow.is_set():
+        if self.overflowed:
             return
         if len(self.frames) >= self.limit:
             # Drop the client rather than buffer without bound.
             self.frames.clear()
-            self.overflow.set()
+            self.overflowed = True
+            self.on_overflow()
             return
         self.frames.append(frame)
         self.ready.set()
@@ -72,25 +70,25 @@ class Connection:
 
     async def run(self) -> None:
         await self.websocket.accept()
-        tasks = [
-            asyncio.create_task(self._read()),
-            asyncio.create_task(self._write()),
-            asyncio.create_task(self.outbox.overflow.wait()),
-        ]
+        task = asyncio.current_task()
+        assert task is not None
+        # A client that falls too far behind is dropped at once, even while
+        # this task waits for it to send something.
+        self.outbox.on_overflow = task.cancel
+        writer = asyncio.create_task(self._write())
         try:
-            # Whichever ends first ends the connection: the client left, the
-            # socket failed, or the client fell too far behind.
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            await self._read()
+        except asyncio.CancelledError:
+            if not self.outbox.overflowed or task.cancelling() > 1:
+                raise
+            task.uncancel()
         finally:
-            for task in tasks:
-                task.cancel()
-            results = await asyncio.gather(*tasks, return_exceptions=True)
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, OSError):
+                await writer
             # Leave the room first: the others hear of it without waiting
             # for this socket.
             await self._execute(self.session.close())
-        for result in results:
-            if isinstance(result, Exception) and not isinstance(result, OSError):
-                log.warning("connection ended by %r", result)
         if self.outbox.overflowed:
             log.info("dropped a client that reads too slowly")
             # Its socket is likely still full: try to say why, but do not wait on it.
