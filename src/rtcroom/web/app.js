@@ -167,46 +167,15 @@ async function main() {
     }
   });
 
-  const client = new RoomClient({ room, name });
-  // Reach the server while the camera starts; join once media is settled,
-  // so that our first offer already carries our tracks.
-  client.connect().catch(() => {});
-  const { stream, error: mediaError } = await openLocalMedia();
-  client.localStream = stream;
   const local = addTile({ name, local: true });
-  if (stream) {
-    local.video.srcObject = stream;
-    play(local.video);
-  } else {
-    local.figure.classList.add("no-media");
-    const denied = mediaError instanceof DOMException && mediaError.name === "NotAllowedError";
-    showNotice(
-      denied
-        ? "Camera and microphone access was refused: you joined receive-only. Others cannot see or hear you."
-        : "No camera or microphone was found: you joined receive-only. Others cannot see or hear you.",
-      "info",
-    );
-  }
-  const micButton = $("toggle-mic");
-  const camButton = $("toggle-camera");
-  const audioTrack = stream?.getAudioTracks()[0];
-  const videoTrack = stream?.getVideoTracks()[0];
-  /** @type {HTMLButtonElement} */ (micButton).disabled = !audioTrack;
-  /** @type {HTMLButtonElement} */ (camButton).disabled = !videoTrack;
-  micButton.addEventListener("click", () => {
-    if (!audioTrack) return;
-    audioTrack.enabled = !audioTrack.enabled;
-    setToggle(micButton, !audioTrack.enabled, "Unmute", "Mute");
-  });
-  camButton.addEventListener("click", () => {
-    if (!videoTrack) return;
-    videoTrack.enabled = !videoTrack.enabled;
-    setToggle(camButton, !videoTrack.enabled, "Camera on", "Camera off");
-    local.figure.classList.toggle("camera-off", !videoTrack.enabled);
-  });
-
   /** @type {Map<string, ReturnType<typeof addTile>>} */
   const tiles = new Map();
+
+  // Join while the camera starts: the tracks slot into the calls when ready.
+  const media = openLocalMedia();
+  const client = new RoomClient({ room, name, localStream: media.then((m) => m.stream) });
+  // Exposed for debugging in the console and for tests.
+  Object.assign(window, { rtcroom: client });
 
   client.addEventListener("peerjoined", (event) => {
     const { peer } = /** @type {CustomEvent} */ (event).detail;
@@ -247,9 +216,53 @@ async function main() {
   });
 
   function updateStatus() {
+    if (!document.body.dataset.joined) return;
     const others = client.peers.size;
     statusLine.textContent = others === 0 ? "Waiting for others…" : `${others + 1} in the call`;
   }
+
+  const joining = client.join().then(
+    () => {
+      document.body.dataset.joined = "true";
+      updateStatus();
+    },
+    (err) => {
+      statusLine.textContent = "Not connected";
+      showNotice(describe(err));
+    },
+  );
+
+  const { stream, error: mediaError } = await media;
+  if (stream) {
+    local.video.srcObject = stream;
+    play(local.video);
+  } else {
+    local.figure.classList.add("no-media");
+    const denied = mediaError instanceof DOMException && mediaError.name === "NotAllowedError";
+    showNotice(
+      denied
+        ? "Camera and microphone access was refused: you joined receive-only. Others cannot see or hear you."
+        : "No camera or microphone was found: you joined receive-only. Others cannot see or hear you.",
+      "info",
+    );
+  }
+  const micButton = $("toggle-mic");
+  const camButton = $("toggle-camera");
+  const audioTrack = stream?.getAudioTracks()[0];
+  const videoTrack = stream?.getVideoTracks()[0];
+  /** @type {HTMLButtonElement} */ (micButton).disabled = !audioTrack;
+  /** @type {HTMLButtonElement} */ (camButton).disabled = !videoTrack;
+  micButton.addEventListener("click", () => {
+    if (!audioTrack) return;
+    audioTrack.enabled = !audioTrack.enabled;
+    setToggle(micButton, !audioTrack.enabled, "Unmute", "Mute");
+  });
+  camButton.addEventListener("click", () => {
+    if (!videoTrack) return;
+    videoTrack.enabled = !videoTrack.enabled;
+    setToggle(camButton, !videoTrack.enabled, "Camera on", "Camera off");
+    local.figure.classList.toggle("camera-off", !videoTrack.enabled);
+  });
 
   $("leave").addEventListener("click", () => {
     client.leave();
@@ -262,17 +275,7 @@ async function main() {
     if (event.key === "m") micButton.click();
     if (event.key === "v") camButton.click();
   });
-
-  try {
-    await client.join();
-    document.body.dataset.joined = "true";
-    updateStatus();
-  } catch (err) {
-    statusLine.textContent = "Not connected";
-    showNotice(describe(err));
-  }
-  // Exposed for debugging in the console and for tests.
-  Object.assign(window, { rtcroom: client });
+  await joining;
 }
 
 main();

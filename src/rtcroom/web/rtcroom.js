@@ -69,7 +69,12 @@ export class RemotePeer {
     /** @type {Promise<void>} incoming signals are handled one at a time, in order */
     this.queue = Promise.resolve();
     this.client = client;
-    this.pc = new RTCPeerConnection({ iceServers: client.iceServers });
+    this.pc = new RTCPeerConnection({
+      iceServers: client.iceServers,
+      // Gather candidates as soon as the connection exists: a peer already in
+      // the room has them ready when the newcomer's offer arrives.
+      iceCandidatePoolSize: 1,
+    });
     this.pc.onnegotiationneeded = () => this.#negotiate();
     this.pc.onicecandidate = ({ candidate }) =>
       this.#send({ candidate: candidate ? candidate.toJSON() : null });
@@ -85,17 +90,54 @@ export class RemotePeer {
         }),
       );
     const stream = client.localStream;
-    const kinds = new Set(stream ? stream.getTracks().map((t) => t.kind) : []);
     if (stream) for (const track of stream.getTracks()) this.pc.addTrack(track, stream);
     if (newcomer) {
-      // A newcomer without a camera or microphone still asks to receive them,
-      // so its offer has audio and video sections for the other side to fill.
+      // The offer always has an audio and a video section. Without a track of
+      // a kind we still ask to receive it, so the other side can fill it; and
+      // while our own media is still starting, the section is sendrecv so that
+      // the track slots in later with replaceTrack, without renegotiating.
+      const kinds = new Set(stream ? stream.getTracks().map((t) => t.kind) : []);
+      const direction = client.mediaPending ? "sendrecv" : "recvonly";
       for (const kind of ["audio", "video"]) {
-        if (!kinds.has(kind)) this.pc.addTransceiver(kind, { direction: "recvonly" });
+        if (!kinds.has(kind)) this.pc.addTransceiver(kind, { direction });
       }
       // Offer now rather than when "negotiationneeded" gets dispatched: the
       // first offer is on the critical path to the first frame.
       this.#negotiate();
+    }
+  }
+
+  /**
+   * Send `stream`'s tracks (or nothing, for null) to this peer. A track takes
+   * a free slot of its kind with replaceTrack (no renegotiation when the slot
+   * already sends); otherwise it is added. Slots left without a track stop
+   * sending. Renegotiation, when needed, follows through "negotiationneeded".
+   * @param {MediaStream | null} stream
+   */
+  useStream(stream) {
+    if (this.pc.signalingState === "closed") return;
+    const tracks = stream ? stream.getTracks() : [];
+    const used = new Set();
+    for (const track of tracks) {
+      const slot = this.pc
+        .getTransceivers()
+        .find(
+          (t) =>
+            !used.has(t) &&
+            t.currentDirection !== "stopped" &&
+            t.receiver.track.kind === track.kind &&
+            (!t.sender.track || t.sender.track === track),
+        );
+      if (slot) {
+        used.add(slot);
+        if (slot.sender.track !== track) slot.sender.replaceTrack(track).catch((err) => this.client.reportError(err));
+        if (slot.direction === "recvonly" || slot.direction === "inactive") slot.direction = "sendrecv";
+      } else if (stream) {
+        used.add(this.pc.getTransceivers().find((t) => t.sender === this.pc.addTrack(track, stream)));
+      }
+    }
+    for (const t of this.pc.getTransceivers()) {
+      if (!used.has(t) && !t.sender.track && t.direction === "sendrecv") t.direction = "recvonly";
     }
   }
 
@@ -168,7 +210,12 @@ export class RemotePeer {
  */
 export class RoomClient extends EventTarget {
   /**
-   * @param {{room: string, name: string, url?: string, localStream?: MediaStream | null}} options
+   * `localStream` is what we send: a MediaStream, null for receive-only, or a
+   * promise of either (for example getUserMedia's). With a promise, joining
+   * and negotiating go on while the camera starts, and the tracks slot in
+   * when it resolves.
+   * @param {{room: string, name: string, url?: string,
+   *          localStream?: MediaStream | null | Promise<MediaStream | null>}} options
    */
   constructor({ room, name, url = defaultServerUrl(), localStream = null }) {
     super();
@@ -176,7 +223,18 @@ export class RoomClient extends EventTarget {
     this.name = name;
     this.url = url;
     /** @type {MediaStream | null} */
-    this.localStream = localStream;
+    this.localStream = null;
+    /** true while the local stream promise is pending */
+    this.mediaPending = false;
+    if (localStream instanceof Promise) {
+      this.mediaPending = true;
+      localStream.then(
+        (stream) => this.setLocalStream(stream),
+        () => this.setLocalStream(null),
+      );
+    } else {
+      this.localStream = localStream;
+    }
     /** @type {string} our peer id, known once joined */
     this.id = "";
     /** @type {IceServer[]} */
@@ -264,6 +322,18 @@ export class RoomClient extends EventTarget {
    */
   broadcast(data) {
     this.send({ type: "broadcast", data });
+  }
+
+  /**
+   * Change what we send to everyone: new tracks replace the old ones of the
+   * same kind, without renegotiating where the browser allows.
+   * @param {MediaStream | null} stream
+   */
+  setLocalStream(stream) {
+    this.localStream = stream;
+    this.mediaPending = false;
+    for (const peer of this.peers.values()) peer.useStream(stream);
+    this.dispatchEvent(new CustomEvent("localstream", { detail: { stream } }));
   }
 
   /** Leave the room and close every peer connection. Idempotent. */
