@@ -173,7 +173,12 @@ async function main() {
 
   // Join while the camera starts: the tracks slot into the calls when ready.
   const media = openLocalMedia();
-  const client = new RoomClient({ room, name, localStream: media.then((m) => m.stream) });
+  const client = new RoomClient({
+    room,
+    name,
+    localStream: media.then((m) => m.stream),
+    socket: /** @type {any} */ (window).rtcroomEarlySocket ?? null,
+  });
   // Exposed for debugging in the console and for tests.
   Object.assign(window, { rtcroom: client });
 

@@ -214,11 +214,15 @@ export class RoomClient extends EventTarget {
    * promise of either (for example getUserMedia's). With a promise, joining
    * and negotiating go on while the camera starts, and the tracks slot in
    * when it resolves.
+   * `socket` is an optional WebSocket to `url` opened earlier (say by an
+   * inline script while the modules load); the client adopts it.
    * @param {{room: string, name: string, url?: string,
-   *          localStream?: MediaStream | null | Promise<MediaStream | null>}} options
+   *          localStream?: MediaStream | null | Promise<MediaStream | null>,
+   *          socket?: WebSocket | null}} options
    */
-  constructor({ room, name, url = defaultServerUrl(), localStream = null }) {
+  constructor({ room, name, url = defaultServerUrl(), localStream = null, socket = null }) {
     super();
+    this.#socket = socket;
     this.room = room;
     this.name = name;
     this.url = url;
@@ -254,9 +258,12 @@ export class RoomClient extends EventTarget {
   connect() {
     if (this.#opened) return this.#opened;
     this.#opened = new Promise((resolve, reject) => {
-      const ws = new WebSocket(this.url);
+      const early = this.#socket;
+      const usable = early && early.url === this.url && early.readyState <= WebSocket.OPEN;
+      const ws = usable ? early : new WebSocket(this.url);
       this.ws = ws;
-      let open = false;
+      let open = ws.readyState === WebSocket.OPEN;
+      if (open) resolve();
       ws.onopen = () => {
         open = true;
         resolve();
@@ -291,6 +298,8 @@ export class RoomClient extends EventTarget {
 
   /** @type {Promise<void> | null} */
   #opened = null;
+  /** @type {WebSocket | null} */
+  #socket = null;
   /** @type {{resolve: (m: JoinedMessage) => void, reject: (e: RoomError) => void} | null} */
   #pending = null;
 
