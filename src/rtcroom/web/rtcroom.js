@@ -69,12 +69,7 @@ export class RemotePeer {
     /** @type {Promise<void>} incoming signals are handled one at a time, in order */
     this.queue = Promise.resolve();
     this.client = client;
-    this.pc = new RTCPeerConnection({
-      iceServers: client.iceServers,
-      // Gather candidates as soon as the connection exists: a peer already in
-      // the room has them ready when the newcomer's offer arrives.
-      iceCandidatePoolSize: 1,
-    });
+    this.pc = new RTCPeerConnection({ iceServers: client.iceServers });
     this.pc.onnegotiationneeded = () => this.#negotiate();
     this.pc.onicecandidate = ({ candidate }) =>
       this.#send({ candidate: candidate ? candidate.toJSON() : null });
