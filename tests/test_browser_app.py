@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from browser import close, open_call, peer_id, wait_frames_advancing
 from conftest import RunningServer
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Page, expect
 
 pytestmark = pytest.mark.browser
 
@@ -116,3 +116,49 @@ def test_mute_and_camera_buttons(chromium: Browser, server: RunningServer) -> No
     page.click("#toggle-mic")
     assert page.evaluate("window.rtcroom.localStream.getAudioTracks()[0].enabled") is True
     close(page)
+
+
+SLOW_CAMERA = """
+const realGetUserMedia = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+navigator.mediaDevices.getUserMedia = (constraints) =>
+  new Promise((resolve) => setTimeout(resolve, 1500)).then(() => realGetUserMedia(constraints));
+"""
+
+
+@pytest.mark.parametrize("slow", ["newcomer", "first"])
+def test_a_camera_that_starts_late_still_reaches_the_others(
+    chromium: Browser, server: RunningServer, slow: str
+) -> None:
+    """Joining does not wait for the camera; its tracks slot in when it starts."""
+
+    def open_slow(name: str) -> Page:
+        context = chromium.new_context(permissions=["camera", "microphone"])
+        context.add_init_script(SLOW_CAMERA)
+        page = context.new_page()
+        page.goto(f"{server.url}/r/late?name={name}")
+        page.wait_for_selector("body[data-joined=true]")
+        return page
+
+    if slow == "first":
+        late = open_slow("late")
+        other = open_call(chromium, server.url, "late", "prompt")
+    else:
+        other = open_call(chromium, server.url, "late", "prompt")
+        late = open_slow("late")
+    wait_frames_advancing(other, {peer_id(late)})
+    wait_frames_advancing(late, {peer_id(other)})
+    close(late)
+    close(other)
+
+
+def test_no_camera_or_microphone_is_explained(chromium: Browser, server: RunningServer) -> None:
+    context = chromium.new_context()
+    context.add_init_script(
+        'navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException("none", "NotFoundError"));'
+    )
+    page = context.new_page()
+    page.goto(server.url + "/r/nodevice?name=x")
+    page.wait_for_selector("body[data-joined=true]")
+    expect(page.locator("#notice")).to_contain_text("No camera or microphone was found")
+    expect(page.locator("figure.local")).to_have_class("tile local no-media")
+    context.close()
