@@ -10,7 +10,7 @@
  * @typedef {{type: "joined", id: string, room: string, peers: PeerInfo[], iceServers: IceServer[]}} JoinedMessage
  * @typedef {{type: "peer-joined", peer: PeerInfo}} PeerJoinedMessage
  * @typedef {{type: "peer-left", id: string}} PeerLeftMessage
- * @typedef {{description?: RTCSessionDescriptionInit, candidate?: RTCIceCandidateInit | null}} SignalData
+ * @typedef {{description?: RTCSessionDescriptionInit, streams?: Record<string, string>, candidate?: RTCIceCandidateInit | null}} SignalData
  * @typedef {{type: "signal", from: string, data: SignalData}} SignalMessage
  * @typedef {{type: "broadcast", from: string, data: unknown}} BroadcastMessage
  * @typedef {"bad-message" | "unknown-type" | "not-joined" | "already-joined" | "unknown-peer" | "too-large" | "room-full"} ErrorCode
@@ -45,6 +45,14 @@ export function defaultServerUrl() {
   return `${scheme}//${location.host}/ws`;
 }
 
+/** Label and id of the negotiated chat channel every peer connection has (docs/protocol.md). */
+export const CHAT_CHANNEL = { label: "chat", id: 0 };
+
+/**
+ * @typedef {{type: "chat", text: string, time: number}} ChatWire
+ * @typedef {{from: string, name: string, text: string, time: number, own: boolean}} ChatMessage
+ */
+
 /**
  * One other participant: its RTCPeerConnection and the perfect-negotiation
  * state that goes with it (W3C WebRTC 1.0, section 10.7, "Perfect negotiation").
@@ -58,8 +66,12 @@ export class RemotePeer {
   constructor(client, info, newcomer) {
     this.id = info.id;
     this.name = info.name;
-    /** Remote tracks of this peer, gathered in one stream for a <video>. */
+    /** This peer's camera and microphone, gathered in one stream for a <video>. */
     this.stream = new MediaStream();
+    /** @type {Map<string, MediaStream>} other streams this peer publishes (screens), by id */
+    this.extraStreams = new Map();
+    /** @type {Record<string, string>} labels of the remote streams, from their descriptions */
+    this.remoteLabels = {};
     // Protocol v1: the peer whose id sorts lower is the polite one.
     this.polite = client.id < info.id;
     // Protocol v1: the newcomer offers; an existing peer waits for that offer.
@@ -68,24 +80,36 @@ export class RemotePeer {
     this.ignoreOffer = false;
     /** @type {Promise<void>} incoming signals are handled one at a time, in order */
     this.queue = Promise.resolve();
+    /** @type {Map<MediaStream, RTCRtpSender[]>} senders of our published extra streams */
+    this.extraSenders = new Map();
     this.client = client;
     this.pc = new RTCPeerConnection({ iceServers: client.iceServers });
-    this.pc.onnegotiationneeded = () => this.#negotiate();
-    this.pc.onicecandidate = ({ candidate }) =>
+    const pc = this.pc;
+    pc.onnegotiationneeded = () => this.#negotiate();
+    pc.onicecandidate = ({ candidate }) =>
       this.#send({ candidate: candidate ? candidate.toJSON() : null });
-    this.pc.ontrack = ({ track }) => {
-      this.stream.addTrack(track);
-      track.addEventListener("ended", () => this.stream.removeTrack(track));
-      client.dispatchEvent(new CustomEvent("track", { detail: { peer: this, track } }));
-    };
-    this.pc.onconnectionstatechange = () =>
+    pc.ontrack = ({ track, streams }) => this.#onTrack(track, streams[0]);
+    pc.onconnectionstatechange = () =>
       client.dispatchEvent(
-        new CustomEvent("connectionstatechange", {
-          detail: { peer: this, state: this.pc.connectionState },
-        }),
+        new CustomEvent("connectionstatechange", { detail: { peer: this, state: pc.connectionState } }),
       );
+    pc.ondatachannel = ({ channel }) =>
+      client.dispatchEvent(new CustomEvent("datachannel", { detail: { peer: this, channel } }));
+
+    // Chat: a negotiated channel that both sides create with the same id, so
+    // it exists from the first offer and needs no announcement. Messages sent
+    // before it opens wait in `chatQueue`.
+    this.chat = pc.createDataChannel(CHAT_CHANNEL.label, { negotiated: true, id: CHAT_CHANNEL.id });
+    /** @type {string[]} */
+    this.chatQueue = [];
+    this.chat.onopen = () => {
+      for (const text of this.chatQueue.splice(0)) this.chat.send(text);
+    };
+    this.chat.onmessage = ({ data }) => this.#onChat(data);
+
     const stream = client.localStream;
-    if (stream) for (const track of stream.getTracks()) this.pc.addTrack(track, stream);
+    if (stream) for (const track of stream.getTracks()) pc.addTrack(track, stream);
+    for (const [extra] of client.published) this.publish(extra);
     if (newcomer) {
       // The offer always has an audio and a video section. Without a track of
       // a kind we still ask to receive it, so the other side can fill it; and
@@ -94,7 +118,7 @@ export class RemotePeer {
       const kinds = new Set(stream ? stream.getTracks().map((t) => t.kind) : []);
       const direction = client.mediaPending ? "sendrecv" : "recvonly";
       for (const kind of ["audio", "video"]) {
-        if (!kinds.has(kind)) this.pc.addTransceiver(kind, { direction });
+        if (!kinds.has(kind)) pc.addTransceiver(kind, { direction });
       }
       // Offer now rather than when "negotiationneeded" gets dispatched: the
       // first offer is on the critical path to the first frame.
@@ -112,28 +136,101 @@ export class RemotePeer {
   useStream(stream) {
     if (this.pc.signalingState === "closed") return;
     const tracks = stream ? stream.getTracks() : [];
+    const extra = new Set([...this.extraSenders.values()].flat());
     const used = new Set();
+    const slots = () =>
+      this.pc.getTransceivers().filter((t) => !extra.has(t.sender) && t.currentDirection !== "stopped");
     for (const track of tracks) {
-      const slot = this.pc
-        .getTransceivers()
-        .find(
-          (t) =>
-            !used.has(t) &&
-            t.currentDirection !== "stopped" &&
-            t.receiver.track.kind === track.kind &&
-            (!t.sender.track || t.sender.track === track),
-        );
+      const slot = slots().find(
+        (t) =>
+          !used.has(t) &&
+          t.receiver.track.kind === track.kind &&
+          (!t.sender.track || t.sender.track === track || t.sender.track.kind === track.kind),
+      );
       if (slot) {
         used.add(slot);
         if (slot.sender.track !== track) slot.sender.replaceTrack(track).catch((err) => this.client.reportError(err));
         if (slot.direction === "recvonly" || slot.direction === "inactive") slot.direction = "sendrecv";
       } else if (stream) {
-        used.add(this.pc.getTransceivers().find((t) => t.sender === this.pc.addTrack(track, stream)));
+        const sender = this.pc.addTrack(track, stream);
+        used.add(this.pc.getTransceivers().find((t) => t.sender === sender));
       }
     }
-    for (const t of this.pc.getTransceivers()) {
-      if (!used.has(t) && !t.sender.track && t.direction === "sendrecv") t.direction = "recvonly";
+    for (const t of slots()) {
+      if (!used.has(t) && t.sender.track) t.sender.replaceTrack(null);
+      if (!used.has(t) && t.direction === "sendrecv") t.direction = "recvonly";
     }
+  }
+
+  /**
+   * Send an extra stream (a screen share) to this peer; it is renegotiated.
+   * @param {MediaStream} stream
+   */
+  publish(stream) {
+    if (this.extraSenders.has(stream) || this.pc.signalingState === "closed") return;
+    this.extraSenders.set(stream, stream.getTracks().map((track) => this.pc.addTrack(track, stream)));
+  }
+
+  /** @param {MediaStream} stream */
+  unpublish(stream) {
+    const senders = this.extraSenders.get(stream);
+    this.extraSenders.delete(stream);
+    if (!senders || this.pc.signalingState === "closed") return;
+    for (const sender of senders) this.pc.removeTrack(sender);
+  }
+
+  /** @param {string} text */
+  sendChat(text) {
+    if (this.chat.readyState === "open") this.chat.send(text);
+    else if (this.chat.readyState === "connecting") this.chatQueue.push(text);
+  }
+
+  /** @param {unknown} data */
+  #onChat(data) {
+    if (typeof data !== "string") return;
+    /** @type {ChatWire} */
+    let wire;
+    try {
+      wire = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (wire?.type !== "chat" || typeof wire.text !== "string") return;
+    /** @type {ChatMessage} */
+    const message = {
+      from: this.id,
+      name: this.name,
+      text: wire.text.slice(0, 10_000),
+      time: Number.isFinite(wire.time) ? wire.time : Date.now(),
+      own: false,
+    };
+    this.client.dispatchEvent(new CustomEvent("chat", { detail: { peer: this, message } }));
+  }
+
+  /**
+   * @param {MediaStreamTrack} track
+   * @param {MediaStream | undefined} remote
+   */
+  #onTrack(track, remote) {
+    const label = remote ? this.remoteLabels[remote.id] : undefined;
+    const client = this.client;
+    if (remote && label) {
+      // An extra stream (a screen): keep the sender's stream so that it
+      // updates itself as tracks are added and removed.
+      if (!this.extraStreams.has(remote.id)) {
+        this.extraStreams.set(remote.id, remote);
+        remote.addEventListener("removetrack", () => {
+          if (remote.getTracks().length === 0 && this.extraStreams.delete(remote.id)) {
+            client.dispatchEvent(new CustomEvent("streamremoved", { detail: { peer: this, stream: remote, label } }));
+          }
+        });
+        client.dispatchEvent(new CustomEvent("streamadded", { detail: { peer: this, stream: remote, label } }));
+      }
+      return;
+    }
+    for (const old of this.stream.getTracks()) if (old.kind === track.kind) this.stream.removeTrack(old);
+    this.stream.addTrack(track);
+    client.dispatchEvent(new CustomEvent("track", { detail: { peer: this, track } }));
   }
 
   /** @param {SignalData} data */
@@ -141,12 +238,22 @@ export class RemotePeer {
     this.client.send({ type: "signal", to: this.id, data });
   }
 
+  /** Our labelled streams, sent along with each description (docs/protocol.md). */
+  #labels() {
+    /** @type {Record<string, string>} */
+    const labels = {};
+    for (const [stream, label] of this.client.published) if (this.extraSenders.has(stream)) labels[stream.id] = label;
+    return labels;
+  }
+
   async #negotiate() {
     if (!this.mayOffer || this.makingOffer || this.pc.signalingState === "closed") return;
     try {
       this.makingOffer = true;
       await this.pc.setLocalDescription();
-      if (this.pc.localDescription) this.#send({ description: this.pc.localDescription.toJSON() });
+      if (this.pc.localDescription) {
+        this.#send({ description: this.pc.localDescription.toJSON(), streams: this.#labels() });
+      }
     } catch (err) {
       this.client.reportError(err);
     } finally {
@@ -169,10 +276,11 @@ export class RemotePeer {
         description.type === "offer" && (this.makingOffer || pc.signalingState !== "stable");
       this.ignoreOffer = !this.polite && collision;
       if (this.ignoreOffer) return;
+      if (data.streams && typeof data.streams === "object") this.remoteLabels = data.streams;
       await pc.setRemoteDescription(description);
       if (description.type === "offer") {
         await pc.setLocalDescription();
-        if (pc.localDescription) this.#send({ description: pc.localDescription.toJSON() });
+        if (pc.localDescription) this.#send({ description: pc.localDescription.toJSON(), streams: this.#labels() });
       }
       // After the first exchange either side may renegotiate.
       this.mayOffer = true;
@@ -197,8 +305,12 @@ export class RemotePeer {
  * Events (all CustomEvent, data in `detail`):
  * - "joined" {id, room, peers}
  * - "peerjoined" {peer: RemotePeer}, "peerleft" {peer: RemotePeer}
- * - "track" {peer, track}: a remote track arrived (also in peer.stream)
+ * - "track" {peer, track}: a camera or microphone track arrived (also in peer.stream)
+ * - "streamadded" / "streamremoved" {peer, stream, label}: an extra stream, such as a screen
  * - "connectionstatechange" {peer, state}
+ * - "chat" {peer, message: ChatMessage}: a chat message from a peer
+ * - "datachannel" {peer, channel}: a peer opened a data channel (file transfers)
+ * - "localstream" {stream}: what we send changed
  * - "broadcast" {from, data}
  * - "error" {error: RoomError}: a recoverable error
  * - "close" {error: RoomError | null}: the server connection ended
@@ -243,6 +355,8 @@ export class RoomClient extends EventTarget {
     /** @type {WebSocket | null} */
     this.ws = null;
     this.closed = false;
+    /** @type {Map<MediaStream, string>} extra streams we publish, with their labels */
+    this.published = new Map();
   }
 
   /**
@@ -338,6 +452,38 @@ export class RoomClient extends EventTarget {
     this.mediaPending = false;
     for (const peer of this.peers.values()) peer.useStream(stream);
     this.dispatchEvent(new CustomEvent("localstream", { detail: { stream } }));
+  }
+
+  /**
+   * Send a chat message to every peer, over the data channels (not through
+   * the server). Peers still connecting get it once their channel opens.
+   * @param {string} text
+   * @returns {ChatMessage} the message as the UI shows it
+   */
+  sendChat(text) {
+    const time = Date.now();
+    /** @type {ChatWire} */
+    const wire = { type: "chat", text, time };
+    const encoded = JSON.stringify(wire);
+    for (const peer of this.peers.values()) peer.sendChat(encoded);
+    return { from: this.id, name: this.name, text, time, own: true };
+  }
+
+  /**
+   * Publish an extra stream to everyone, for example a screen share; the
+   * others get "streamadded" with `label`. Renegotiates.
+   * @param {MediaStream} stream
+   * @param {string} label
+   */
+  publish(stream, label) {
+    this.published.set(stream, label);
+    for (const peer of this.peers.values()) peer.publish(stream);
+  }
+
+  /** @param {MediaStream} stream */
+  unpublish(stream) {
+    this.published.delete(stream);
+    for (const peer of this.peers.values()) peer.unpublish(stream);
   }
 
   /** Leave the room and close every peer connection. Idempotent. */
