@@ -1,8 +1,22 @@
-// The call page: UI on top of the client library in rtcroom.js.
+// The call page: UI on top of the client library (rtcroom.js, transfer.js, stats.js).
 import { ROOM_PATTERN, RoomClient, RoomError } from "./rtcroom.js";
+import { drawBitrateChart, formatBitrate, sampleStats } from "./stats.js";
+import { receiveFiles, sendFile } from "./transfer.js";
+
+/**
+ * @typedef {import("./rtcroom.js").RemotePeer} RemotePeer
+ * @typedef {import("./rtcroom.js").ChatMessage} ChatMessage
+ * @typedef {import("./transfer.js").Transfer} Transfer
+ * @typedef {import("./stats.js").StatsSample} StatsSample
+ * @typedef {{figure: HTMLElement, video: HTMLVideoElement, label: HTMLElement}} Tile
+ */
 
 /** @param {string} id */
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+/** @param {string} id */
+const button = (id) => /** @type {HTMLButtonElement} */ (document.getElementById(id));
+/** @param {string} id */
+const select = (id) => /** @type {HTMLSelectElement} */ (document.getElementById(id));
 
 const grid = $("grid");
 const statusLine = $("status");
@@ -32,47 +46,57 @@ function describe(err) {
   if (err instanceof RoomError) {
     return /** @type {Record<string, string>} */ (MESSAGES)[err.code] ?? err.message;
   }
-  return String(err);
+  if (err instanceof DOMException && err.name === "NotAllowedError") return "Permission was refused.";
+  return String(err instanceof Error ? err.message : err);
 }
 
 /**
- * A video tile: a <figure> with a <video> and the participant's name.
- * @param {{name: string, peerId?: string, local?: boolean}} options
+ * A video tile: a <figure> with a <video> and a name.
+ * @param {{name: string, peerId?: string, local?: boolean, screen?: boolean}} options
+ * @returns {Tile}
  */
-function addTile({ name, peerId, local = false }) {
+function addTile({ name, peerId, local = false, screen = false }) {
   const figure = document.createElement("figure");
-  figure.className = local ? "tile local" : "tile";
+  figure.className = ["tile", local ? "local" : "", screen ? "screen" : ""].filter(Boolean).join(" ");
   const video = document.createElement("video");
   video.autoplay = true;
   video.playsInline = true;
   if (local) {
     video.muted = true;
     video.dataset.local = "true";
-  } else if (peerId) {
+  }
+  if (peerId && !screen) {
     video.dataset.peerId = peerId;
     figure.dataset.peerId = peerId;
   }
+  if (screen) video.dataset.screen = peerId ?? "local";
   const label = document.createElement("figcaption");
-  label.textContent = local ? `${name} (you)` : name;
+  label.textContent = name;
   figure.append(video, label);
   grid.append(figure);
   layout();
   return { figure, video, label };
 }
 
-/** Pick a column count that keeps tiles large for the number of participants. */
+/** Pick a column count that keeps tiles large for the number of tiles. */
 function layout() {
   const count = grid.children.length;
   grid.dataset.count = String(count);
   grid.style.setProperty("--columns", String(count <= 1 ? 1 : count <= 4 ? 2 : 3));
 }
 
+/** @type {string} the speaker (audio output) picked in the settings */
+let speakerId = localStorage.getItem("rtcroom.speaker") ?? "";
+
 /**
  * Play a video; if the browser blocks sound without a user gesture, play it
- * muted and offer a button to turn sound on.
+ * muted and offer to turn sound on with a click.
  * @param {HTMLVideoElement} video
  */
 function play(video) {
+  if (speakerId && "setSinkId" in video) {
+    /** @type {any} */ (video).setSinkId(speakerId).catch(() => {});
+  }
   video.play().catch(() => {
     video.muted = true;
     video.play().catch(() => {});
@@ -80,7 +104,7 @@ function play(video) {
     document.addEventListener(
       "click",
       () => {
-        for (const v of grid.querySelectorAll("video[data-peer-id]")) {
+        for (const v of grid.querySelectorAll("video:not([data-local])")) {
           /** @type {HTMLVideoElement} */ (v).muted = false;
         }
         notice.hidden = true;
@@ -90,9 +114,12 @@ function play(video) {
   });
 }
 
-/** Ask for camera and microphone; fall back to one of them, then to none. */
+/**
+ * Camera and microphone, with the devices remembered from the settings.
+ * The room page starts this request before the modules load.
+ */
 async function openLocalMedia() {
-  /** @type {Promise<MediaStream> | undefined} started by room.html before the modules load */
+  /** @type {Promise<MediaStream> | undefined} */
   const early = /** @type {any} */ (window).rtcroomEarlyMedia;
   /** @type {(() => Promise<MediaStream>)[]} */
   const attempts = [
@@ -133,14 +160,29 @@ async function askName(room) {
 }
 
 /**
- * @param {HTMLElement} button
+ * @param {HTMLElement} element
  * @param {boolean} pressed
  * @param {string} on
  * @param {string} off
  */
-function setToggle(button, pressed, on, off) {
-  button.setAttribute("aria-pressed", String(pressed));
-  button.textContent = pressed ? on : off;
+function setToggle(element, pressed, on, off) {
+  element.setAttribute("aria-pressed", String(pressed));
+  const label = element.firstChild;
+  if (label && label.nodeType === Node.TEXT_NODE) label.textContent = pressed ? on : off;
+  else element.textContent = pressed ? on : off;
+}
+
+/** @param {number} bytes */
+function formatBytes(bytes) {
+  if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(2)} GB`;
+  if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`;
+  if (bytes >= 1e3) return `${(bytes / 1e3).toFixed(0)} kB`;
+  return `${bytes} B`;
+}
+
+/** @param {number} time */
+function formatTime(time) {
+  return new Date(time).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 }
 
 async function main() {
@@ -167,9 +209,11 @@ async function main() {
     }
   });
 
-  const local = addTile({ name, local: true });
-  /** @type {Map<string, ReturnType<typeof addTile>>} */
+  const local = addTile({ name: `${name} (you)`, local: true });
+  /** @type {Map<string, Tile>} camera tiles of the others, by peer id */
   const tiles = new Map();
+  /** @type {Map<MediaStream, Tile>} screen tiles, ours and the others' */
+  const screenTiles = new Map();
 
   // Join while the camera starts: the tracks slot into the calls when ready.
   const media = openLocalMedia();
@@ -186,6 +230,7 @@ async function main() {
     const { peer } = /** @type {CustomEvent} */ (event).detail;
     const tile = addTile({ name: peer.name || "Guest", peerId: peer.id });
     tiles.set(peer.id, tile);
+    chat.addRecipient(peer);
     updateStatus();
   });
   client.addEventListener("track", (event) => {
@@ -197,6 +242,20 @@ async function main() {
     if (tile.video.srcObject !== peer.stream) tile.video.srcObject = peer.stream;
     play(tile.video);
   });
+  client.addEventListener("streamadded", (event) => {
+    const { peer, stream } = /** @type {CustomEvent} */ (event).detail;
+    const tile = addTile({ name: `${peer.name} (screen)`, peerId: peer.id, screen: true });
+    tile.video.srcObject = stream;
+    tile.video.muted = true;
+    play(tile.video);
+    screenTiles.set(stream, tile);
+  });
+  client.addEventListener("streamremoved", (event) => {
+    const { stream } = /** @type {CustomEvent} */ (event).detail;
+    screenTiles.get(stream)?.figure.remove();
+    screenTiles.delete(stream);
+    layout();
+  });
   client.addEventListener("connectionstatechange", (event) => {
     const { peer, state } = /** @type {CustomEvent} */ (event).detail;
     const tile = tiles.get(peer.id);
@@ -206,6 +265,13 @@ async function main() {
     const { peer } = /** @type {CustomEvent} */ (event).detail;
     tiles.get(peer.id)?.figure.remove();
     tiles.delete(peer.id);
+    for (const [stream, tile] of screenTiles) {
+      if (peer.extraStreams.has(stream.id)) {
+        tile.figure.remove();
+        screenTiles.delete(stream);
+      }
+    }
+    chat.removeRecipient(peer);
     layout();
     updateStatus();
   });
@@ -226,6 +292,7 @@ async function main() {
     statusLine.textContent = others === 0 ? "Waiting for others…" : `${others + 1} in the call`;
   }
 
+  const chat = chatPanel(client);
   const joining = client.join().then(
     () => {
       document.body.dataset.joined = "true";
@@ -251,36 +318,446 @@ async function main() {
       "info",
     );
   }
-  const micButton = $("toggle-mic");
-  const camButton = $("toggle-camera");
-  const audioTrack = stream?.getAudioTracks()[0];
-  const videoTrack = stream?.getVideoTracks()[0];
-  /** @type {HTMLButtonElement} */ (micButton).disabled = !audioTrack;
-  /** @type {HTMLButtonElement} */ (camButton).disabled = !videoTrack;
-  micButton.addEventListener("click", () => {
-    if (!audioTrack) return;
-    audioTrack.enabled = !audioTrack.enabled;
-    setToggle(micButton, !audioTrack.enabled, "Unmute", "Mute");
-  });
-  camButton.addEventListener("click", () => {
-    if (!videoTrack) return;
-    videoTrack.enabled = !videoTrack.enabled;
-    setToggle(camButton, !videoTrack.enabled, "Camera on", "Camera off");
-    local.figure.classList.toggle("camera-off", !videoTrack.enabled);
-  });
+  mediaControls(client, local);
+  screenShare(client, name, screenTiles);
+  statsOverlay(client, tiles);
+  activeSpeaker(client, tiles);
+  settings(client, local);
 
   $("leave").addEventListener("click", () => {
     client.leave();
-    for (const track of stream?.getTracks() ?? []) track.stop();
+    for (const track of client.localStream?.getTracks() ?? []) track.stop();
     location.assign("/");
   });
   window.addEventListener("pagehide", () => client.leave());
+  /** @type {Record<string, string>} */
+  const shortcuts = { m: "toggle-mic", v: "toggle-camera", c: "toggle-chat", s: "toggle-stats", p: "toggle-screen" };
   document.addEventListener("keydown", (event) => {
-    if (event.target instanceof HTMLInputElement) return;
-    if (event.key === "m") micButton.click();
-    if (event.key === "v") camButton.click();
+    const target = /** @type {HTMLElement} */ (event.target);
+    if (target.closest("input, select, textarea, dialog") || event.ctrlKey || event.metaKey || event.altKey) return;
+    const id = shortcuts[event.key];
+    if (id) {
+      event.preventDefault();
+      button(id).click();
+    }
   });
   await joining;
+}
+
+/**
+ * Mute and camera buttons; they act on whatever tracks we send now.
+ * @param {RoomClient} client
+ * @param {Tile} local
+ */
+function mediaControls(client, local) {
+  const mic = button("toggle-mic");
+  const cam = button("toggle-camera");
+  const track = (/** @type {string} */ kind) =>
+    client.localStream?.getTracks().find((t) => t.kind === kind);
+  const refresh = () => {
+    const audio = track("audio");
+    const video = track("video");
+    mic.disabled = !audio;
+    cam.disabled = !video;
+    setToggle(mic, !!audio && !audio.enabled, "Unmute", "Mute");
+    setToggle(cam, !!video && !video.enabled, "Camera on", "Camera off");
+    local.figure.classList.toggle("camera-off", !!video && !video.enabled);
+  };
+  mic.addEventListener("click", () => {
+    const audio = track("audio");
+    if (audio) audio.enabled = !audio.enabled;
+    refresh();
+  });
+  cam.addEventListener("click", () => {
+    const video = track("video");
+    if (video) video.enabled = !video.enabled;
+    refresh();
+  });
+  client.addEventListener("localstream", refresh);
+  refresh();
+}
+
+/**
+ * Chat and file transfers in the side panel.
+ * @param {RoomClient} client
+ */
+function chatPanel(client) {
+  const panel = $("chat-panel");
+  const toggle = button("toggle-chat");
+  const list = $("messages");
+  const input = /** @type {HTMLInputElement} */ ($("chat-input"));
+  const unread = $("unread");
+  const recipients = select("file-to");
+  const fileInput = /** @type {HTMLInputElement} */ ($("file-input"));
+  let unreadCount = 0;
+
+  /** @param {boolean} open */
+  const show = (open) => {
+    panel.hidden = !open;
+    toggle.setAttribute("aria-pressed", String(open));
+    document.body.classList.toggle("panel-open", open);
+    if (open) {
+      unreadCount = 0;
+      unread.hidden = true;
+      input.focus();
+    }
+  };
+  toggle.addEventListener("click", () => show(panel.hidden));
+  $("chat-close").addEventListener("click", () => show(false));
+
+  const notify = () => {
+    if (!panel.hidden) return;
+    unreadCount += 1;
+    unread.textContent = String(unreadCount);
+    unread.hidden = false;
+  };
+
+  /** @param {HTMLElement} item */
+  const append = (item) => {
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+    list.append(item);
+    if (atBottom) list.scrollTop = list.scrollHeight;
+  };
+
+  /** @param {ChatMessage} message */
+  const addMessage = (message) => {
+    const item = document.createElement("li");
+    item.className = message.own ? "message own" : "message";
+    const meta = document.createElement("div");
+    meta.className = "meta";
+    const who = document.createElement("strong");
+    who.textContent = message.own ? "You" : message.name || "Guest";
+    const when = document.createElement("time");
+    when.dateTime = new Date(message.time).toISOString();
+    when.textContent = formatTime(message.time);
+    meta.append(who, " ", when);
+    const text = document.createElement("p");
+    text.textContent = message.text;
+    item.append(meta, text);
+    append(item);
+  };
+
+  client.addEventListener("chat", (event) => {
+    addMessage(/** @type {CustomEvent} */ (event).detail.message);
+    notify();
+  });
+  $("chat-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = input.value.trim();
+    if (!text) return;
+    addMessage(client.sendChat(text));
+    input.value = "";
+  });
+
+  /** @param {Transfer} transfer */
+  const addTransfer = (transfer) => {
+    const item = document.createElement("li");
+    item.className = `transfer ${transfer.direction}`;
+    item.dataset.transferId = transfer.id;
+    item.dataset.peerId = transfer.peer.id;
+    const title = document.createElement("div");
+    title.className = "meta";
+    title.textContent =
+      transfer.direction === "send"
+        ? `Sending ${transfer.name} to ${transfer.peer.name || "Guest"}`
+        : `${transfer.peer.name || "Guest"} is sending ${transfer.name}`;
+    const bar = document.createElement("progress");
+    bar.max = Math.max(1, transfer.size);
+    bar.value = 0;
+    const line = document.createElement("div");
+    line.className = "transfer-status";
+    const cancel = document.createElement("button");
+    cancel.type = "button";
+    cancel.className = "cancel";
+    cancel.textContent = "Cancel";
+    cancel.title = `Stop this transfer`;
+    cancel.addEventListener("click", () => transfer.cancel("cancelled by the user"));
+    item.append(title, bar, line, cancel);
+    append(item);
+    const render = () => {
+      bar.value = transfer.bytes;
+      const percent = transfer.size ? Math.floor((transfer.bytes / transfer.size) * 100) : 100;
+      item.dataset.state = transfer.state;
+      if (transfer.active) {
+        line.textContent = `${percent}% · ${formatBytes(transfer.bytes)} of ${formatBytes(transfer.size)} · ${formatBytes(transfer.speed)}/s`;
+      } else if (transfer.state === "done") {
+        line.textContent = `${formatBytes(transfer.size)} · ${formatBytes(transfer.speed)}/s · SHA-256 verified`;
+        cancel.remove();
+        if (transfer.url && !item.querySelector("a")) {
+          const link = document.createElement("a");
+          link.href = transfer.url;
+          link.download = transfer.name;
+          link.className = "button download";
+          link.textContent = `Download ${transfer.name}`;
+          item.append(link);
+        }
+      } else {
+        line.textContent = transfer.state === "failed" ? `Failed: ${transfer.reason}` : `Cancelled: ${transfer.reason}`;
+        cancel.remove();
+      }
+    };
+    transfer.addEventListener("progress", render);
+    render();
+    if (transfer.direction === "receive") notify();
+  };
+
+  receiveFiles(client, addTransfer);
+
+  /** @param {File} file */
+  const send = (file) => {
+    const target = recipients.value;
+    const peers = target ? [client.peers.get(target)] : [...client.peers.values()];
+    if (peers.length === 0 || !peers[0]) {
+      showNotice("There is no one to send the file to yet.", "info");
+      return;
+    }
+    for (const peer of peers) if (peer) addTransfer(sendFile(peer, file));
+    show(true);
+  };
+  fileInput.addEventListener("change", () => {
+    for (const file of fileInput.files ?? []) send(file);
+    fileInput.value = "";
+  });
+  const hint = $("drop-hint");
+  document.addEventListener("dragover", (event) => {
+    if (!event.dataTransfer?.types.includes("Files")) return;
+    event.preventDefault();
+    hint.hidden = false;
+  });
+  document.addEventListener("dragleave", (event) => {
+    if (!event.relatedTarget) hint.hidden = true;
+  });
+  document.addEventListener("drop", (event) => {
+    event.preventDefault();
+    hint.hidden = true;
+    for (const file of event.dataTransfer?.files ?? []) send(file);
+  });
+
+  return {
+    /** @param {RemotePeer} peer */
+    addRecipient(peer) {
+      const option = document.createElement("option");
+      option.value = peer.id;
+      option.textContent = peer.name || "Guest";
+      recipients.append(option);
+    },
+    /** @param {RemotePeer} peer */
+    removeRecipient(peer) {
+      recipients.querySelector(`option[value="${CSS.escape(peer.id)}"]`)?.remove();
+    },
+  };
+}
+
+/**
+ * Share a screen or a window as an extra stream, next to the camera.
+ * @param {RoomClient} client
+ * @param {string} name
+ * @param {Map<MediaStream, Tile>} screenTiles
+ */
+function screenShare(client, name, screenTiles) {
+  const toggle = button("toggle-screen");
+  if (!navigator.mediaDevices?.getDisplayMedia) {
+    toggle.disabled = true;
+    toggle.title = "This browser cannot share its screen";
+    return;
+  }
+  /** @type {MediaStream | null} */
+  let sharing = null;
+  const stop = () => {
+    if (!sharing) return;
+    client.unpublish(sharing);
+    for (const track of sharing.getTracks()) track.stop();
+    screenTiles.get(sharing)?.figure.remove();
+    screenTiles.delete(sharing);
+    sharing = null;
+    layout();
+    setToggle(toggle, false, "Stop sharing", "Share screen");
+  };
+  toggle.addEventListener("click", async () => {
+    if (sharing) return stop();
+    try {
+      const stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+      sharing = stream;
+      const tile = addTile({ name: `${name} (your screen)`, local: true, screen: true });
+      tile.video.srcObject = stream;
+      play(tile.video);
+      screenTiles.set(stream, tile);
+      // The browser's own "Stop sharing" button ends the track.
+      for (const track of stream.getTracks()) track.addEventListener("ended", stop);
+      client.publish(stream, "screen");
+      setToggle(toggle, true, "Stop sharing", "Share screen");
+    } catch (err) {
+      if (!(err instanceof DOMException && err.name === "NotAllowedError")) {
+        showNotice(`Screen sharing failed: ${describe(err)}`);
+      }
+    }
+  });
+}
+
+/**
+ * Live connection statistics over each remote tile, with a 60 s bitrate chart.
+ * @param {RoomClient} client
+ * @param {Map<string, Tile>} tiles
+ */
+function statsOverlay(client, tiles) {
+  const toggle = button("toggle-stats");
+  /** @type {Map<string, StatsSample[]>} */
+  const history = new Map();
+  /** @type {ReturnType<typeof setInterval> | null} */
+  let timer = null;
+  const render = async () => {
+    for (const [id, peer] of client.peers) {
+      const tile = tiles.get(id);
+      if (!tile) continue;
+      const samples = history.get(id) ?? [];
+      const sample = await sampleStats(peer.pc, samples.at(-1) ?? null);
+      samples.push(sample);
+      if (samples.length > 61) samples.shift();
+      history.set(id, samples);
+      let overlay = /** @type {HTMLElement | null} */ (tile.figure.querySelector(".stats"));
+      if (!overlay) {
+        overlay = document.createElement("div");
+        overlay.className = "stats";
+        overlay.innerHTML = '<dl></dl><canvas width="160" height="36" aria-label="Bitrate in (green) and out (blue), last 60 s"></canvas>';
+        tile.figure.append(overlay);
+      }
+      const rows = [
+        ["Connection", sample.localCandidate ? `${sample.localCandidate} ↔ ${sample.remoteCandidate}` : "…"],
+        ["RTT", sample.rtt === null ? "–" : `${Math.round(sample.rtt * 1000)} ms`],
+        ["In", formatBitrate(sample.bitrateIn)],
+        ["Out", formatBitrate(sample.bitrateOut)],
+        ["FPS", sample.fps === null ? "–" : String(Math.round(sample.fps))],
+        ["Loss", sample.packetLoss === null ? "–" : `${(sample.packetLoss * 100).toFixed(1)} %`],
+        ["Codec", sample.codec || "–"],
+      ];
+      const list = /** @type {HTMLElement} */ (overlay.querySelector("dl"));
+      list.replaceChildren(
+        ...rows.flatMap(([term, value]) => {
+          const dt = document.createElement("dt");
+          dt.textContent = term;
+          const dd = document.createElement("dd");
+          dd.textContent = value;
+          dd.dataset.stat = term.toLowerCase();
+          return [dt, dd];
+        }),
+      );
+      drawBitrateChart(/** @type {HTMLCanvasElement} */ (overlay.querySelector("canvas")), samples.slice(1));
+    }
+  };
+  // Sample all the time (the chart covers the last 60 s), show on demand.
+  timer = setInterval(() => render().catch(() => {}), 1000);
+  toggle.addEventListener("click", () => {
+    const on = !document.body.classList.contains("show-stats");
+    document.body.classList.toggle("show-stats", on);
+    toggle.setAttribute("aria-pressed", String(on));
+  });
+  client.addEventListener("peerleft", (event) => history.delete(/** @type {CustomEvent} */ (event).detail.peer.id));
+  client.addEventListener("close", () => timer && clearInterval(timer));
+}
+
+/**
+ * Highlight the tile of whoever speaks loudest, from the audio levels of the
+ * incoming RTP streams (RTCRtpReceiver.getSynchronizationSources).
+ * @param {RoomClient} client
+ * @param {Map<string, Tile>} tiles
+ */
+function activeSpeaker(client, tiles) {
+  let current = "";
+  setInterval(() => {
+    let loudest = "";
+    let level = 0.02; // below this, nobody is speaking
+    for (const [id, peer] of client.peers) {
+      for (const receiver of peer.pc.getReceivers()) {
+        if (receiver.track.kind !== "audio") continue;
+        for (const source of receiver.getSynchronizationSources()) {
+          if ((source.audioLevel ?? 0) > level) {
+            level = source.audioLevel ?? 0;
+            loudest = id;
+          }
+        }
+      }
+    }
+    if (loudest === current) return;
+    tiles.get(current)?.figure.classList.remove("speaking");
+    tiles.get(loudest)?.figure.classList.add("speaking");
+    current = loudest;
+  }, 300);
+}
+
+/**
+ * Pick camera, microphone and speaker; switch live and remember them.
+ * @param {RoomClient} client
+ * @param {Tile} local
+ */
+function settings(client, local) {
+  const dialog = /** @type {HTMLDialogElement} */ ($("settings-dialog"));
+  const camera = select("camera-select");
+  const microphone = select("microphone-select");
+  const speaker = select("speaker-select");
+
+  const fill = async () => {
+    const devices = await navigator.mediaDevices.enumerateDevices();
+    const current = (/** @type {string} */ kind) =>
+      client.localStream?.getTracks().find((t) => t.kind === kind)?.getSettings().deviceId ?? "";
+    /**
+     * @param {HTMLSelectElement} list
+     * @param {MediaDeviceKind} kind
+     * @param {string} chosen
+     * @param {string} none
+     */
+    const options = (list, kind, chosen, none) => {
+      const found = devices.filter((d) => d.kind === kind);
+      list.replaceChildren(
+        ...found.map((device, i) => {
+          const option = document.createElement("option");
+          option.value = device.deviceId;
+          option.textContent = device.label || `${kind} ${i + 1}`;
+          option.selected = device.deviceId === chosen;
+          return option;
+        }),
+      );
+      if (found.length === 0) list.append(new Option(none, ""));
+      list.disabled = found.length === 0;
+    };
+    options(camera, "videoinput", current("video"), "No camera");
+    options(microphone, "audioinput", current("audio"), "No microphone");
+    options(speaker, "audiooutput", speakerId, "Default speaker");
+    if (!("setSinkId" in HTMLMediaElement.prototype)) speaker.disabled = true;
+  };
+
+  /** @param {"audio" | "video"} kind @param {string} deviceId */
+  const switchDevice = async (kind, deviceId) => {
+    try {
+      const fresh = await navigator.mediaDevices.getUserMedia({ [kind]: { deviceId: { exact: deviceId } } });
+      const track = fresh.getTracks()[0];
+      const old = client.localStream?.getTracks().find((t) => t.kind === kind);
+      if (old) track.enabled = old.enabled;
+      const others = client.localStream?.getTracks().filter((t) => t.kind !== kind) ?? [];
+      const stream = new MediaStream([...others, track]);
+      // replaceTrack inside: the calls go on without renegotiation.
+      client.setLocalStream(stream);
+      old?.stop();
+      local.video.srcObject = stream;
+      local.figure.classList.remove("no-media");
+      localStorage.setItem(kind === "video" ? "rtcroom.camera" : "rtcroom.microphone", deviceId);
+    } catch (err) {
+      showNotice(`Could not switch to that device: ${describe(err)}`);
+    }
+  };
+
+  button("open-settings").addEventListener("click", async () => {
+    await fill().catch(() => {});
+    dialog.showModal();
+  });
+  camera.addEventListener("change", () => switchDevice("video", camera.value));
+  microphone.addEventListener("change", () => switchDevice("audio", microphone.value));
+  speaker.addEventListener("change", () => {
+    speakerId = speaker.value;
+    localStorage.setItem("rtcroom.speaker", speakerId);
+    for (const video of grid.querySelectorAll("video:not([data-local])")) {
+      /** @type {any} */ (video).setSinkId?.(speakerId).catch(() => {});
+    }
+  });
 }
 
 main();
