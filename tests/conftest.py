@@ -18,7 +18,9 @@ import pytest
 CHROMIUM = os.environ.get("RTCROOM_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
+    # Three fake cameras, to switch between: fake_device_1 is a depth camera
+    # (Y16) whose frames WebRTC cannot encode; fake_device_0 and _2 are normal.
+    "--use-fake-device-for-media-stream=device-count=3",
     "--no-sandbox",
     "--disable-gpu",
     "--disable-background-networking",
