@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -236,7 +236,9 @@ def test_stats_overlay_shows_candidate_type_and_bitrate(
         "() => { const dd = document.querySelector('.stats dd[data-stat=\"in\"]');"
         " return dd && !dd.textContent.startsWith('0 '); }"
     )
-    expect(overlay.locator('dd[data-stat="codec"]')).to_have_text(re.compile(r"^(VP8|VP9|H264|AV1)$"))
+    expect(overlay.locator('dd[data-stat="codec"]')).to_have_text(
+        re.compile(r"^(VP8|VP9|H264|AV1)$")
+    )
     a.wait_for_timeout(3000)
     ARTIFACT_DIR.mkdir(exist_ok=True)
     a.screenshot(path=str(ARTIFACT_DIR / "stats.png"))
