@@ -19,23 +19,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
-import socket
 import statistics
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
+from harness import launch, rtcroom_server
 from playwright.sync_api import Browser, sync_playwright
-from starlette.requests import Request
-from starlette.responses import HTMLResponse
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from conftest import CHROMIUM, CHROMIUM_ARGS
-
-from rtcroom.config import Config
-from rtcroom.server import create_app, run
 
 FLOOR_PAGE = """<!doctype html><meta charset="utf-8"><title>floor</title>
 <video id="v" autoplay playsinline muted></video>
@@ -68,17 +56,6 @@ new MutationObserver((_, observer) => {
 """
 
 
-def serve(port: int) -> None:
-    config = Config(port=port, log_level="warning")
-    app = create_app(config)
-
-    async def floor(request: Request) -> HTMLResponse:
-        return HTMLResponse(FLOOR_PAGE)
-
-    app.add_route("/bench/floor", floor)
-    run(app, config)
-
-
 def first_frame(browser: Browser, url: str, probe: str | None) -> float:
     context = browser.new_context(permissions=["camera", "microphone"])
     if probe:
@@ -92,37 +69,21 @@ def first_frame(browser: Browser, url: str, probe: str | None) -> float:
 
 
 def measure(runs: int) -> dict[str, list[float]]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = multiprocessing.get_context("spawn").Process(target=serve, args=(port,), daemon=True)
-    server.start()
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(base + "/healthz", timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.05)
     results: dict[str, list[float]] = {"rtcroom": [], "floor": []}
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            host = browser.new_context(permissions=["camera", "microphone"]).new_page()
-            host.goto(f"{base}/r/bench?name=host")
-            host.wait_for_selector("body[data-joined=true]")
-            # One warm-up of each, not counted (first JIT, first codec init).
-            first_frame(browser, f"{base}/r/bench?name=guest", FIRST_FRAME_PROBE)
-            first_frame(browser, f"{base}/bench/floor", None)
-            for _ in range(runs):
-                results["rtcroom"].append(
-                    first_frame(browser, f"{base}/r/bench?name=guest", FIRST_FRAME_PROBE)
-                )
-                results["floor"].append(first_frame(browser, f"{base}/bench/floor", None))
-            browser.close()
-    finally:
-        server.terminate()
-        server.join(10)
+    with rtcroom_server({"/bench/floor": FLOOR_PAGE}) as base, sync_playwright() as playwright:
+        browser = launch(playwright)
+        host = browser.new_context(permissions=["camera", "microphone"]).new_page()
+        host.goto(f"{base}/r/bench?name=host")
+        host.wait_for_selector("body[data-joined=true]")
+        # One warm-up of each, not counted (first JIT, first codec init).
+        first_frame(browser, f"{base}/r/bench?name=guest", FIRST_FRAME_PROBE)
+        first_frame(browser, f"{base}/bench/floor", None)
+        for _ in range(runs):
+            results["rtcroom"].append(
+                first_frame(browser, f"{base}/r/bench?name=guest", FIRST_FRAME_PROBE)
+            )
+            results["floor"].append(first_frame(browser, f"{base}/bench/floor", None))
+        browser.close()
     return results
 
 

@@ -7,7 +7,7 @@ import { Sha256 } from "./sha256.js";
 export const FILE_CHANNEL = { label: "file", protocol: "rtcroom-file/1" };
 
 /** Largest chunk we send; smaller if the other side's SCTP max-message-size says so. */
-export const CHUNK_SIZE = 64 * 1024;
+export const CHUNK_SIZE = 128 * 1024;
 /** How much is read from the file at once (never the whole file). */
 const SLICE_SIZE = 1024 * 1024;
 /** Stop sending above this many buffered bytes, resume below the low mark. */
@@ -93,9 +93,15 @@ export class Transfer extends EventTarget {
     this.dispatchEvent(new Event("end"));
   }
 
+  /** Tell listeners about progress, at most every 100 ms (a chunk is 64 KiB). */
   progress() {
+    const now = performance.now();
+    if (now - this.#reported < 100) return;
+    this.#reported = now;
     this.dispatchEvent(new Event("progress"));
   }
+
+  #reported = 0;
 }
 
 /** @param {RTCDataChannel} channel */

@@ -1,0 +1,134 @@
+"""File transfer throughput between two pages of the app, against a raw data channel floor.
+
+rtcroom: two pages of the web app in one room (separate browser contexts),
+in a call (camera and microphone on); the first sends a file from disk to the
+second through the app's file input: the whole path, slicing, SHA-256 on both
+sides, flow control, the receiver's verification and acknowledgement. Time
+from the pick to the sender seeing "done".
+
+Floor: one page, two RTCPeerConnections connected in the page, one ordered
+reliable data channel; the same number of bytes in messages of the app's
+chunk size (128 KiB) from one buffer, with the same high/low water marks; time until all bytes are
+received. No file, no hashing, no server.
+
+Runs alternate between the two.
+
+    scripts/netns python bench/file_transfer.py --size-mb 200 --runs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from harness import launch, rtcroom_server
+from playwright.sync_api import Browser, sync_playwright
+
+FLOOR_PAGE = """<!doctype html><meta charset="utf-8"><title>floor</title>
+<script type="module">
+window.transfer = async (size) => {
+  const a = new RTCPeerConnection(), b = new RTCPeerConnection();
+  a.onicecandidate = (e) => e.candidate && b.addIceCandidate(e.candidate);
+  b.onicecandidate = (e) => e.candidate && a.addIceCandidate(e.candidate);
+  const channel = a.createDataChannel("bench", {ordered: true});
+  channel.binaryType = "arraybuffer";
+  channel.bufferedAmountLowThreshold = 1024 * 1024;
+  const received = new Promise((resolve) => {
+    b.ondatachannel = ({channel: incoming}) => {
+      let bytes = 0;
+      incoming.binaryType = "arraybuffer";
+      incoming.onmessage = ({data}) => {
+        bytes += data.byteLength;
+        if (bytes >= size) resolve(performance.now());
+      };
+    };
+  });
+  await a.setLocalDescription();
+  await b.setRemoteDescription(a.localDescription);
+  await b.setLocalDescription();
+  await a.setRemoteDescription(b.localDescription);
+  await new Promise((resolve) => (channel.onopen = resolve));
+  const chunk = new Uint8Array(128 * 1024).fill(7);
+  const start = performance.now();
+  for (let sent = 0; sent < size; sent += chunk.length) {
+    if (channel.bufferedAmount > 4 * 1024 * 1024) {
+      await new Promise((r) => channel.addEventListener("bufferedamountlow", r, {once: true}));
+    }
+    channel.send(chunk.subarray(0, Math.min(chunk.length, size - sent)));
+  }
+  const end = await received;
+  a.close();
+  b.close();
+  return (end - start) / 1000;
+};
+</script>"""
+
+
+def rtcroom_run(browser: Browser, base: str, path: Path, run: int) -> float:
+    pages = []
+    for name in ("sender", "receiver"):
+        context = browser.new_context(permissions=["camera", "microphone"])
+        page = context.new_page()
+        page.goto(f"{base}/r/files{run}?name={name}")
+        page.wait_for_selector("body[data-joined=true]")
+        pages.append(page)
+    sender, receiver = pages
+    sender.wait_for_function("[...window.rtcroom.peers.values()][0]?.chat.readyState === 'open'")
+    started = time.perf_counter()
+    sender.set_input_files("#file-input", path)
+    sender.wait_for_selector(".transfer.send[data-state=done]", timeout=600_000, state="attached")
+    seconds = time.perf_counter() - started
+    assert receiver.locator(".transfer.receive[data-state=done]").count() == 1
+    for page in pages:
+        page.context.close()
+    return seconds
+
+
+def floor_run(browser: Browser, base: str, size: int) -> float:
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{base}/bench/dc-floor")
+    page.wait_for_function("window.transfer !== undefined")
+    seconds: float = page.evaluate("(size) => window.transfer(size)", size)
+    context.close()
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mb", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    size = args.size_mb * 1024 * 1024
+    speeds: dict[str, list[float]] = {"rtcroom": [], "floor": []}
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        rtcroom_server({"/bench/dc-floor": FLOOR_PAGE}) as base,
+        sync_playwright() as pw,
+    ):
+        path = Path(folder) / "bench.bin"
+        with path.open("wb") as out:
+            for _ in range(args.size_mb):
+                out.write(os.urandom(1024 * 1024))
+        browser = launch(pw)
+        for run in range(args.runs):
+            speeds["rtcroom"].append(size / rtcroom_run(browser, base, path, run) / 1e6)
+            speeds["floor"].append(size / floor_run(browser, base, size) / 1e6)
+        browser.close()
+    print(f"file of {args.size_mb} MiB, {args.runs} runs of each, alternating")
+    print("| case | median MB/s | min MB/s | max MB/s |")
+    print("|---|---:|---:|---:|")
+    for name, values in speeds.items():
+        print(
+            f"| {name} | {statistics.median(values):.1f} | {min(values):.1f} | {max(values):.1f} |"
+        )
+    ratio = statistics.median(speeds["rtcroom"]) / statistics.median(speeds["floor"])
+    print(f"ratio rtcroom / floor (medians): {ratio:.2f} (target >= 0.70)")
+
+
+if __name__ == "__main__":
+    main()
