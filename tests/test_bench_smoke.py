@@ -25,3 +25,16 @@ def test_first_frame_benchmark_smoke() -> None:
     match = re.search(r"ratio rtcroom / floor \(medians\): (\d+\.\d+)", result.stdout)
     assert match, result.stdout
     assert float(match.group(1)) > 0
+
+
+def test_file_transfer_benchmark_smoke() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCH / "file_transfer.py"), "--size-mb", "4", "--runs", "1"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    match = re.search(r"ratio rtcroom / floor \(medians\): (\d+\.\d+)", result.stdout)
+    assert match, result.stdout
+    assert float(match.group(1)) > 0
