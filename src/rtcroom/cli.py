@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from . import __version__
 from .config import ConfigError, add_serve_arguments, from_args
@@ -17,6 +19,21 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser("serve", help="run the signaling server and the web app")
     add_serve_arguments(serve)
+
+    send = commands.add_parser("send", help="send a file to peers of a room (web app or Python)")
+    send.add_argument("url", help="the rtcroom server, e.g. http://127.0.0.1:8080")
+    send.add_argument("room")
+    send.add_argument("file", type=Path)
+    send.add_argument("--to", metavar="NAME", help="only to the peer with this name")
+    send.add_argument("--name", default="rtcroom-send", help="our name in the room")
+    send.add_argument("--wait", type=float, default=120.0, help="seconds to wait for a peer")
+
+    receive = commands.add_parser("receive", help="save the files that peers send us")
+    receive.add_argument("url", help="the rtcroom server, e.g. http://127.0.0.1:8080")
+    receive.add_argument("room")
+    receive.add_argument("--out", type=Path, default=Path("."), help="folder for the files")
+    receive.add_argument("--name", default="rtcroom-receive", help="our name in the room")
+    receive.add_argument("--count", type=int, help="stop after this many files")
     return parser
 
 
@@ -24,6 +41,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    from .bots import files
+
+    try:
+        if args.command == "send":
+            return asyncio.run(
+                files.send(args.url, args.room, args.file, args.to, args.name, args.wait)
+            )
+        if args.command == "receive":
+            return asyncio.run(files.receive(args.url, args.room, args.out, args.name, args.count))
+    except KeyboardInterrupt:
+        return 130
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

@@ -1,0 +1,1 @@
+"""Command-line peers built on rtcroom.client: `rtcroom send`, `rtcroom receive`."""

@@ -1,0 +1,82 @@
+"""rtcroom.client: Python peers in rooms, through a real `rtcroom serve`."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+from aiortc import RTCDataChannel
+from conftest import RunningServer
+
+from rtcroom.client import ChatMessage, RemotePeer, Room, RoomError, receive_files, send_file
+
+
+async def test_two_python_peers_exchange_data_channel_messages(server: RunningServer) -> None:
+    ann = await Room.join(server.url, "py", "Ann")
+    bo = await Room.join(server.url, "py", "Bo")
+    got_by_ann: asyncio.Queue[str] = asyncio.Queue()
+    got_by_bo: asyncio.Queue[str] = asyncio.Queue()
+
+    @ann.on("datachannel")
+    def on_channel(peer: RemotePeer, channel: RTCDataChannel) -> None:
+        assert peer.name == "Bo"
+
+        @channel.on("message")
+        def echo(message: str) -> None:
+            got_by_ann.put_nowait(message)
+            channel.send(f"ack {message}")
+
+    peer = await bo.wait_for_peer("Ann", timeout=10)
+    channel = peer.createDataChannel("game")
+    channel.on("message", got_by_bo.put_nowait)
+    opened = asyncio.Event()
+    channel.on("open", opened.set)
+    await asyncio.wait_for(opened.wait(), 15)
+    for i in range(20):
+        channel.send(f"move {i}")
+    for i in range(20):
+        assert await asyncio.wait_for(got_by_ann.get(), 10) == f"move {i}"
+        assert await asyncio.wait_for(got_by_bo.get(), 10) == f"ack move {i}"
+
+    # Chat between Python peers, on the chat channel the web app uses.
+    chats: asyncio.Queue[ChatMessage] = asyncio.Queue()
+    ann.on("chat", lambda peer, message: chats.put_nowait(message))
+    bo.send_chat("hello Ann")
+    message = await asyncio.wait_for(chats.get(), 10)
+    assert (message.name, message.text) == ("Bo", "hello Ann")
+
+    left = asyncio.Event()
+    ann.on("peerleft", lambda peer: left.set())
+    await bo.leave()
+    await asyncio.wait_for(left.wait(), 10)
+    assert ann.peers == {}
+    await ann.leave()
+    await ann.leave()  # idempotent
+
+
+async def test_file_between_python_peers(server: RunningServer, tmp_path: Path) -> None:
+    source = tmp_path / "data.bin"
+    source.write_bytes(os.urandom(3 * 1024 * 1024 + 17))
+    ann = await Room.join(server.url, "pyfiles", "Ann")
+    receive_files(ann, tmp_path / "in")
+    bo = await Room.join(server.url, "pyfiles", "Bo")
+    peer = await bo.wait_for_peer("Ann", timeout=10)
+    transfer = await asyncio.wait_for(send_file(peer, source), 60)
+    assert transfer.state == "done"
+    saved = tmp_path / "in" / "data.bin"
+    assert hashlib.sha256(saved.read_bytes()).hexdigest() == transfer.sha256
+    assert transfer.sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
+    await bo.leave()
+    await ann.leave()
+
+
+async def test_errors_are_raised_as_room_errors(server: RunningServer) -> None:
+    with pytest.raises(RoomError) as info:
+        await Room.join(server.url, "bad room", "x")
+    assert info.value.code == "bad-message"
+    with pytest.raises(RoomError) as info:
+        await Room.join("http://127.0.0.1:9", "r", "x", timeout=3)
+    assert info.value.code == "unreachable"
