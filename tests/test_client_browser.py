@@ -1,0 +1,163 @@
+"""rtcroom.client and the command-line peers next to the web app in Chromium."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiortc import VideoStreamTrack
+from aiortc.mediastreams import MediaStreamTrack
+from browser import close, open_call, peer_id, wait_frames_advancing
+from conftest import RunningServer
+from playwright.sync_api import Browser, Page, expect
+
+from rtcroom.client import ChatMessage, RemotePeer, Room
+
+pytestmark = pytest.mark.browser
+
+
+class Background:
+    """An asyncio loop in a thread, for Python peers next to Playwright's sync API."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, Any], timeout: float = 30) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def call(self, function: Callable[[], Any]) -> Any:
+        async def wrapper() -> Any:
+            return function()
+
+        return self.run(wrapper())
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+@pytest.fixture
+def background() -> Any:
+    loop = Background()
+    yield loop
+    loop.close()
+
+
+def test_python_peer_and_page_see_each_other_and_chat(
+    chromium: Browser, server: RunningServer, background: Background
+) -> None:
+    page = open_call(chromium, server.url, "mixed", "Ann")
+    frames: dict[str, int] = {}
+    chats: list[ChatMessage] = []
+
+    async def join() -> Room:
+        room = await Room.join(server.url, "mixed", "python", tracks=[VideoStreamTrack()])
+
+        @room.on("track")
+        def on_track(peer: RemotePeer, track: MediaStreamTrack) -> None:
+            if track.kind == "video":
+                asyncio.ensure_future(count(peer, track))
+
+        room.on("chat", lambda peer, message: chats.append(message))
+        return room
+
+    async def count(peer: RemotePeer, track: MediaStreamTrack) -> None:
+        while True:
+            await track.recv()
+            frames[peer.name] = frames.get(peer.name, 0) + 1
+
+    room: Room = background.run(join())
+    try:
+        wait_frames_advancing(page, {room.id})
+        for _ in range(100):
+            if frames.get("Ann", 0) >= 30:
+                break
+            page.wait_for_timeout(200)
+        assert frames.get("Ann", 0) >= 30, frames
+        # Chat both ways with the web app.
+        page.click("#toggle-chat")
+        page.fill("#chat-input", "hi python")
+        page.press("#chat-input", "Enter")
+        for _ in range(50):
+            if chats:
+                break
+            page.wait_for_timeout(100)
+        assert [(m.name, m.text) for m in chats] == [("Ann", "hi python")]
+        background.call(lambda: room.send_chat("hello from Python"))
+        expect(page.locator(".message", has_text="hello from Python")).to_contain_text("python")
+    finally:
+        background.run(room.leave())
+        close(page)
+
+
+def rtcroom_cli(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "rtcroom", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_send_command_to_a_page(chromium: Browser, server: RunningServer, tmp_path: Path) -> None:
+    data = os.urandom(5 * 1024 * 1024)
+    source = tmp_path / "notes.bin"
+    source.write_bytes(data)
+    page = open_call(chromium, server.url, "cli-send", "Ann")
+    other = open_call(chromium, server.url, "cli-send", "Bo")
+    process = rtcroom_cli("send", server.url, "cli-send", str(source), "--to", "Ann")
+    output, _ = process.communicate(timeout=90)
+    assert process.returncode == 0, output
+    assert "Delivered notes.bin to Ann" in output
+    received = page.locator(".transfer.receive")
+    expect(received).to_have_attribute("data-state", "done")
+    expect(received).to_contain_text("rtcroom-send is sending notes.bin")
+    download_and_check(page, data, tmp_path)
+    expect(other.locator(".transfer")).to_have_count(0)
+    close(page)
+    close(other)
+
+
+def download_and_check(page: Page, data: bytes, folder: Path) -> None:
+    if page.locator("#chat-panel").is_hidden():
+        page.click("#toggle-chat")
+    with page.expect_download() as info:
+        page.click("a.download")
+    path = folder / "downloaded"
+    info.value.save_as(path)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+def test_page_to_receive_command(chromium: Browser, server: RunningServer, tmp_path: Path) -> None:
+    out = tmp_path / "inbox"
+    process = rtcroom_cli("receive", server.url, "cli-recv", "--out", str(out), "--count", "1")
+    page = open_call(chromium, server.url, "cli-recv", "Ann")
+    page.click("#toggle-chat")
+    page.wait_for_selector("#file-to option:has-text('rtcroom-receive')", state="attached")
+    receiver = page.locator("#file-to option", has_text="rtcroom-receive").get_attribute("value")
+    assert receiver
+    page.select_option("#file-to", receiver)
+    data = os.urandom(5 * 1024 * 1024)
+    page.set_input_files(
+        "#file-input", files=[{"name": "photo.raw", "mimeType": "image/x-raw", "buffer": data}]
+    )
+    output, _ = process.communicate(timeout=90)
+    assert process.returncode == 0, output
+    assert "Saved" in output
+    saved = out / "photo.raw"
+    assert hashlib.sha256(saved.read_bytes()).hexdigest() == hashlib.sha256(data).hexdigest()
+    expect(page.locator(".transfer.send")).to_have_attribute("data-state", "done")
+    assert list(out.iterdir()) == [saved]  # no partial file left behind
+    assert peer_id(page)
+    close(page)
