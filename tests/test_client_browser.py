@@ -60,6 +60,7 @@ def test_python_peer_and_page_see_each_other_and_chat(
     page = open_call(chromium, server.url, "mixed", "Ann")
     frames: dict[str, int] = {}
     chats: list[ChatMessage] = []
+    counters: set[asyncio.Task[None]] = set()
 
     async def join() -> Room:
         room = await Room.join(server.url, "mixed", "python", tracks=[VideoStreamTrack()])
@@ -67,7 +68,7 @@ def test_python_peer_and_page_see_each_other_and_chat(
         @room.on("track")
         def on_track(peer: RemotePeer, track: MediaStreamTrack) -> None:
             if track.kind == "video":
-                asyncio.ensure_future(count(peer, track))
+                counters.add(asyncio.ensure_future(count(peer, track)))
 
         room.on("chat", lambda peer, message: chats.append(message))
         return room
@@ -98,6 +99,8 @@ def test_python_peer_and_page_see_each_other_and_chat(
         expect(page.locator(".message", has_text="hello from Python")).to_contain_text("python")
     finally:
         background.run(room.leave())
+        for task in counters:
+            background.loop.call_soon_threadsafe(task.cancel)
         close(page)
 
 
