@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -12,6 +13,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+import av
 import pytest
 from aiortc import VideoStreamTrack
 from aiortc.mediastreams import MediaStreamTrack
@@ -164,3 +166,76 @@ def test_page_to_receive_command(chromium: Browser, server: RunningServer, tmp_p
     assert list(out.iterdir()) == [saved]  # no partial file left behind
     assert peer_id(page)
     close(page)
+
+
+def stop(process: subprocess.Popen[str]) -> str:
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=30)
+    return output
+
+
+@pytest.mark.parametrize("bot_first", [True, False], ids=["bot-first", "page-first"])
+def test_echo_bot_returns_a_page_video_to_it(
+    chromium: Browser, server: RunningServer, bot_first: bool
+) -> None:
+    bot = None
+    if bot_first:
+        bot = rtcroom_cli("bot", "echo", server.url, "mirror")
+        wait_for_output_line(bot, "Echo bot in room")
+    page = open_call(chromium, server.url, "mirror", "Ann")
+    if bot is None:
+        bot = rtcroom_cli("bot", "echo", server.url, "mirror")
+    try:
+        page.wait_for_function("document.querySelectorAll('video[data-peer-id]').length === 1")
+        echo_id = page.evaluate("document.querySelector('video[data-peer-id]').dataset.peerId")
+        # The bot has no camera: the only video it can send is Ann's own.
+        wait_frames_advancing(page, {echo_id})
+    finally:
+        output = stop(bot)
+        close(page)
+    assert "Mirroring video of Ann" in output
+
+
+def wait_for_output_line(process: subprocess.Popen[str], text: str) -> None:
+    assert process.stdout is not None
+    for line in process.stdout:
+        if text in line:
+            return
+    raise AssertionError(f"{text!r} never printed")
+
+
+def test_play_pattern_reaches_the_page(chromium: Browser, server: RunningServer) -> None:
+    page = open_call(chromium, server.url, "tv", "Ann")
+    player = rtcroom_cli("bot", "play", server.url, "tv", "--pattern")
+    try:
+        page.wait_for_function("document.querySelectorAll('video[data-peer-id]').length === 1")
+        player_id = page.evaluate("document.querySelector('video[data-peer-id]').dataset.peerId")
+        wait_frames_advancing(page, {player_id})
+        assert page.evaluate("document.querySelector('video[data-peer-id]').videoWidth") == 640
+    finally:
+        stop(player)
+        close(page)
+
+
+def test_record_writes_a_playable_file_per_participant(
+    chromium: Browser, server: RunningServer, tmp_path: Path
+) -> None:
+    page = open_call(chromium, server.url, "rec", "Ann")
+    recorder = rtcroom_cli("record", server.url, "rec", "--out", str(tmp_path))
+    try:
+        wait_for_output_line(recorder, "Recording Ann")
+        page.wait_for_timeout(4000)
+    finally:
+        output = stop(recorder)
+        close(page)
+    files = list(tmp_path.glob("Ann-*.mp4"))
+    assert len(files) == 1, output
+    with av.open(str(files[0])) as container:
+        stream = container.streams.video[0]
+        times = [
+            float(frame.pts * stream.time_base)
+            for frame in container.decode(stream)
+            if frame.pts is not None
+        ]
+    assert len(times) >= 40, len(times)
+    assert max(times) - min(times) >= 2.0, (min(times), max(times))

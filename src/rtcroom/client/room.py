@@ -80,6 +80,8 @@ class RemotePeer(AsyncIOEventEmitter):
         )
         self._chat_queue: list[str] = []
         self._negotiation = asyncio.Lock()
+        self._renegotiation: asyncio.Future[None] | None = None
+        self.answering = False
 
         @self.chat.on("open")
         def flush() -> None:
@@ -134,6 +136,22 @@ class RemotePeer(AsyncIOEventEmitter):
         )
         self.room.emit("chat", self, message)
 
+    def renegotiate_soon(self) -> None:
+        """Offer again once the current exchange is over (after adding tracks).
+
+        Only safe while the other side does not offer at the same time: a
+        Python peer cannot roll back (see the module docstring).
+        """
+        if self._renegotiation is None or self._renegotiation.done():
+            self._renegotiation = asyncio.ensure_future(self._renegotiate())
+
+    async def _renegotiate(self) -> None:
+        await asyncio.sleep(0)  # let the other track events of this description run
+        async with self._negotiation:
+            if self.pc.signalingState == "stable" and self.pc.connectionState != "closed":
+                await self.pc.setLocalDescription(await self.pc.createOffer())
+                await self._send_description()
+
     async def offer(self) -> None:
         """Protocol v1: as the newcomer, offer (with every candidate in the SDP)."""
         async with self._negotiation:
@@ -153,9 +171,15 @@ class RemotePeer(AsyncIOEventEmitter):
                         "ignoring an offer from %s in state %s", self.id, self.pc.signalingState
                     )
                     return
-                await self.pc.setRemoteDescription(
-                    RTCSessionDescription(sdp=str(description["sdp"]), type=str(kind))
-                )
+                # "track" handlers can tell an offer (they may add tracks to
+                # the answer) from an answer (they must renegotiate).
+                self.answering = kind == "offer"
+                try:
+                    await self.pc.setRemoteDescription(
+                        RTCSessionDescription(sdp=str(description["sdp"]), type=str(kind))
+                    )
+                finally:
+                    self.answering = False
                 if kind == "offer":
                     await self.pc.setLocalDescription(await self.pc.createAnswer())
                     await self._send_description()
@@ -179,6 +203,8 @@ class RemotePeer(AsyncIOEventEmitter):
         )
 
     async def close(self) -> None:
+        if self._renegotiation is not None:
+            self._renegotiation.cancel()
         await self.pc.close()
 
 
