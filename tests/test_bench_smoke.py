@@ -14,45 +14,37 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
 pytestmark = pytest.mark.browser
 
 
-def test_first_frame_benchmark_smoke() -> None:
+def run_bench(script: str, *args: str) -> str:
     result = subprocess.run(
-        [sys.executable, str(BENCH / "first_frame.py"), "--runs", "1"],
+        [sys.executable, str(BENCH / script), *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
     )
     assert result.returncode == 0, result.stderr
-    match = re.search(r"ratio rtcroom / floor \(medians\): (\d+\.\d+)", result.stdout)
-    assert match, result.stdout
-    assert float(match.group(1)) > 0
+    return result.stdout
+
+
+def ratio(output: str, label: str) -> float:
+    match = re.search(re.escape(label) + r" \(medians\): (\d+\.\d+)", output)
+    assert match, output
+    return float(match.group(1))
+
+
+def test_first_frame_benchmark_smoke() -> None:
+    output = run_bench("first_frame.py", "--runs", "1")
+    assert ratio(output, "ratio rtcroom / floor") > 0
 
 
 def test_file_transfer_benchmark_smoke() -> None:
-    result = subprocess.run(
-        [sys.executable, str(BENCH / "file_transfer.py"), "--size-mb", "4", "--runs", "1"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert result.returncode == 0, result.stderr
-    match = re.search(r"ratio rtcroom / floor \(medians\): (\d+\.\d+)", result.stdout)
-    assert match, result.stdout
-    assert float(match.group(1)) > 0
+    output = run_bench("file_transfer.py", "--size-mb", "4", "--runs", "1")
+    assert ratio(output, "ratio rtcroom / floor") > 0
 
 
 def test_python_peers_benchmark_smoke() -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(BENCH / "python_peers.py"),
-            *("--size-mb", "2", "--runs", "1", "--echo-seconds", "1", "--participants", "1"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
+    output = run_bench(
+        "python_peers.py",
+        *("--size-mb", "2", "--runs", "1", "--echo-seconds", "1", "--participants", "1"),
     )
-    assert result.returncode == 0, result.stderr
-    match = re.search(r"ratio rtcroom.client / bare aiortc \(medians\): (\d+\.\d+)", result.stdout)
-    assert match, result.stdout
-    assert float(match.group(1)) > 0
-    assert re.search(r"\| 1 \| \d+\.\d+ \| \d+\.\d+ \| \d+\.\d+ \|", result.stdout), result.stdout
+    assert ratio(output, "ratio rtcroom.client / bare aiortc") > 0
+    assert re.search(r"\| 1 \| \d+\.\d+ \| \d+\.\d+ \| \d+\.\d+ \|", output), output

@@ -32,6 +32,13 @@ def wait_connected(pages: list[Page]) -> None:
         wait_frames_advancing(page, set(ids) - {own})
 
 
+def call(browser: Browser, server: RunningServer, room: str, *names: str) -> list[Page]:
+    """Open the room for each name and wait until everyone sees everyone."""
+    pages = [open_call(browser, server.url, room, name) for name in names]
+    wait_connected(pages)
+    return pages
+
+
 def open_chat(page: Page) -> None:
     if page.locator("#chat-panel").is_hidden():
         page.click("#toggle-chat")
@@ -80,10 +87,7 @@ def test_chat_both_ways_in_a_three_party_call(chromium: Browser, server: Running
 def test_file_goes_to_one_peer_with_the_right_hash(
     chromium: Browser, server: RunningServer, tmp_path: Path
 ) -> None:
-    a = open_call(chromium, server.url, "files", "Ann")
-    b = open_call(chromium, server.url, "files", "Bo")
-    c = open_call(chromium, server.url, "files", "Cy")
-    wait_connected([a, b, c])
+    a, b, c = call(chromium, server, "files", "Ann", "Bo", "Cy")
     data = os.urandom(20 * 1024 * 1024)
     open_chat(a)
     a.select_option("#file-to", peer_id(b))
@@ -117,9 +121,7 @@ def test_file_goes_to_one_peer_with_the_right_hash(
 def test_cancelled_transfer_leaves_both_sides_usable(
     chromium: Browser, server: RunningServer, canceller: str
 ) -> None:
-    a = open_call(chromium, server.url, "cancel", "Ann")
-    b = open_call(chromium, server.url, "cancel", "Bo")
-    wait_connected([a, b])
+    a, b = call(chromium, server, "cancel", "Ann", "Bo")
     open_chat(a)
     open_chat(b)
     a.evaluate(PICK_GENERATED_FILE, ["big.bin", 400 * 1024 * 1024])
@@ -158,9 +160,7 @@ def screen_frames(page: Page, owner: str) -> int:
 
 
 def test_screen_share_appears_and_disappears(chromium: Browser, server: RunningServer) -> None:
-    a = open_call(chromium, server.url, "screen", "Ann")
-    b = open_call(chromium, server.url, "screen", "Bo")
-    wait_connected([a, b])
+    a, b = call(chromium, server, "screen", "Ann", "Bo")
     a.click("#toggle-screen")
     expect(a.locator("#toggle-screen")).to_have_attribute("aria-pressed", "true")
     owner = peer_id(a)
@@ -187,9 +187,7 @@ def test_screen_share_appears_and_disappears(chromium: Browser, server: RunningS
 def test_switching_camera_keeps_remote_video_playing(
     chromium: Browser, server: RunningServer
 ) -> None:
-    a = open_call(chromium, server.url, "devices", "Ann")
-    b = open_call(chromium, server.url, "devices", "Bo")
-    wait_connected([a, b])
+    a, b = call(chromium, server, "devices", "Ann", "Bo")
     before = a.evaluate("window.rtcroom.localStream.getVideoTracks()[0].label")
     offers = "window.rtcroom.peers.values().next().value.pc.localDescription.sdp"
     sdp_before = a.evaluate(offers)
@@ -223,9 +221,7 @@ def test_switching_camera_keeps_remote_video_playing(
 def test_stats_overlay_shows_candidate_type_and_bitrate(
     chromium: Browser, server: RunningServer
 ) -> None:
-    a = open_call(chromium, server.url, "stats", "Ann")
-    b = open_call(chromium, server.url, "stats", "Bo")
-    wait_connected([a, b])
+    a, b = call(chromium, server, "stats", "Ann", "Bo")
     a.click("#toggle-stats")
     overlay = a.locator(f'figure[data-peer-id="{peer_id(b)}"] .stats')
     expect(overlay).to_be_visible()
