@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 
 from rtcroom.broker import MemoryBroker
-from rtcroom.protocol import ErrorCode, IceServer, PeerInfo
+from rtcroom.protocol import ErrorCode, PeerInfo
 from rtcroom.pump import execute
 from rtcroom.session import Enter, Exit, Publish, Relay, Reply, Session
 from rtcroom.state import InvalidTransition, PeerState, transition
+from rtcroom.turn import IceConfig
 
 
 class Inbox:
@@ -75,7 +76,7 @@ def make_client() -> Any:
 
 
 def test_join_asks_the_broker_then_announces() -> None:
-    session = Session(peer_id_factory=lambda: "me", ice_servers=[IceServer(urls="stun:x")])
+    session = Session(peer_id_factory=lambda: "me", ice=IceConfig(stun_urls=["stun:x"]))
     [enter] = session.receive('{"type":"join","room":"r","name":"Ann"}')
     assert enter == Enter(room="r", peer=PeerInfo("me", "Ann"))
     assert session.state is PeerState.JOINING
@@ -256,3 +257,20 @@ async def test_empty_rooms_are_forgotten(make_client: Any) -> None:
     assert "r" in a.broker.rooms
     await a.disconnect()
     assert a.broker.rooms == {}
+
+
+def test_turn_credentials_are_minted_per_peer_and_renewed() -> None:
+    ice = IceConfig(turn_urls=["turn:t.example:3478"], turn_secret="s" * 16, turn_ttl=600)
+    session = Session(peer_id_factory=lambda: "me", ice=ice)
+    assert session.renew_ice() == []  # not in a room: nothing to renew
+    session.receive('{"type":"join","room":"r","name":"Ann"}')
+    reply, _ = session.admitted([])
+    [server] = json.loads(reply.frame)["iceServers"]  # type: ignore[union-attr]
+    assert server["urls"] == ["turn:t.example:3478"]
+    expiry, peer = server["username"].split(":")
+    assert peer == "me"
+    [renewal] = session.renew_ice(now=int(expiry))
+    fresh = json.loads(renewal.frame)  # type: ignore[union-attr]
+    assert fresh["type"] == "ice-servers"
+    assert fresh["iceServers"][0]["username"] == f"{int(expiry) + 600}:me"
+    assert ice.renewal_period == 480

@@ -20,6 +20,23 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the signaling server and the web app")
     add_serve_arguments(serve)
 
+    turn = commands.add_parser(
+        "turn-config", help="print a hardened coturn configuration matching the server's"
+    )
+    add_serve_arguments(turn)
+    turn.add_argument("--realm", required=True, help="the TURN realm, usually the public host name")
+    turn.add_argument("--listening-ip", required=True, metavar="IP", help="where coturn listens")
+    turn.add_argument(
+        "--relay-ip", metavar="IP", help="where relayed media leaves (default: listening IP)"
+    )
+    turn.add_argument("--external-ip", metavar="IP", help="public address when behind 1:1 NAT")
+    turn.add_argument("--min-port", type=int, default=49160, help="first relay port")
+    turn.add_argument("--max-port", type=int, default=49200, help="last relay port")
+    turn.add_argument("--total-quota", type=int, default=300, help="allocations for the server")
+    turn.add_argument("--user-quota", type=int, default=12, help="allocations per peer")
+    turn.add_argument("--cert", help="TLS certificate for turns: (PEM)")
+    turn.add_argument("--pkey", help="its private key (PEM)")
+
     send = commands.add_parser("send", help="send a file to peers of a room (web app or Python)")
     send.add_argument("url", help="the rtcroom server, e.g. http://127.0.0.1:8080")
     send.add_argument("room")
@@ -61,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "turn-config":
+        return turn_config(args)
     from .bots import files, media
 
     try:
@@ -96,12 +115,58 @@ def serve(args: argparse.Namespace) -> int:
         level=config.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
     log = logging.getLogger("rtcroom")
+    ice = " ".join((*config.ice_servers, *config.stun_urls, *config.turn_urls)) or "none"
     log.info(
-        "rtcroom %s on http://%s:%d (rooms in memory, ICE servers: %s)",
+        "rtcroom %s on http://%s:%d (rooms in memory, ICE servers: %s%s)",
         __version__,
         config.host,
         config.port,
-        " ".join(config.ice_servers) or "none",
+        ice,
+        f"; TURN credentials for {config.turn_ttl} s" if config.turn_secret else "",
     )
     run(create_app(config), config)
+    return 0
+
+
+def turn_config(args: argparse.Namespace) -> int:
+    """Print coturn's configuration for the TURN settings rtcroom serve is given."""
+    from urllib.parse import urlsplit
+
+    from .turn import coturn_config
+
+    try:
+        config = from_args(args)
+    except ConfigError as exc:
+        print(f"rtcroom: {exc}", file=sys.stderr)
+        return 2
+    if not config.turn_secret:
+        print(
+            "rtcroom turn-config: give the TURN secret (--turn-secret, RTCROOM_TURN_SECRET "
+            "or --turn-secret-file) and --turn-url, as for rtcroom serve",
+            file=sys.stderr,
+        )
+        return 2
+    port = 3478
+    for url in config.turn_urls:
+        if url.startswith("turn:"):
+            hostport = urlsplit(url.replace("turn:", "turn://", 1)).port
+            port = hostport or port
+            break
+    print(
+        coturn_config(
+            secret=config.turn_secret,
+            realm=args.realm,
+            listening_ip=args.listening_ip,
+            relay_ip=args.relay_ip or args.listening_ip,
+            external_ip=args.external_ip,
+            port=port,
+            min_port=args.min_port,
+            max_port=args.max_port,
+            total_quota=args.total_quota,
+            user_quota=args.user_quota,
+            cert=args.cert,
+            pkey=args.pkey,
+        ),
+        end="",
+    )
     return 0

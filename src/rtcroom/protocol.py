@@ -146,12 +146,20 @@ class BroadcastFrom(msgspec.Struct, tag_field="type", tag="broadcast", rename={"
     data: msgspec.Raw
 
 
+class IceServers(
+    msgspec.Struct, tag_field="type", tag="ice-servers", rename={"ice_servers": "iceServers"}
+):
+    """Fresh ICE servers (TURN credentials) before the old ones expire."""
+
+    ice_servers: list[IceServer]
+
+
 class Error(msgspec.Struct, tag_field="type", tag="error"):
     code: ErrorCode
     message: str
 
 
-ServerMessage = Joined | PeerJoined | PeerLeft | SignalFrom | BroadcastFrom | Error
+ServerMessage = Joined | PeerJoined | PeerLeft | SignalFrom | BroadcastFrom | IceServers | Error
 
 _encoder: Final = msgspec.json.Encoder()
 _server_decoder: Final[msgspec.json.Decoder[ServerMessage]] = msgspec.json.Decoder(ServerMessage)

@@ -63,9 +63,7 @@ class Connection:
     def __init__(self, websocket: WebSocket, broker: Broker, config: Config) -> None:
         self.websocket = websocket
         self.broker = broker
-        self.session = Session(
-            max_message_size=config.max_message_size, ice_servers=config.ice_server_list()
-        )
+        self.session = Session(max_message_size=config.max_message_size, ice=config.ice_config())
         self.outbox = Outbox(config.send_queue_frames)
 
     async def run(self) -> None:
@@ -76,6 +74,8 @@ class Connection:
         # this task waits for it to send something.
         self.outbox.on_overflow = task.cancel
         writer = asyncio.create_task(self._write())
+        renewal = self.session.ice.renewal_period
+        renewer = asyncio.create_task(self._renew(renewal)) if renewal else None
         try:
             await self._read()
         except asyncio.CancelledError:
@@ -83,9 +83,11 @@ class Connection:
                 raise
             task.uncancel()
         finally:
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, OSError):
-                await writer
+            for task in (writer, renewer):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, OSError):
+                        await task
             # Leave the room first: the others hear of it without waiting
             # for this socket.
             await self._execute(self.session.close())
@@ -116,6 +118,12 @@ class Connection:
             outbox.ready.clear()
             while outbox.frames:
                 await send({"type": "websocket.send", "text": outbox.frames.popleft()})
+
+    async def _renew(self, period: float) -> None:
+        """Hand fresh TURN credentials to the client before the old ones expire."""
+        while True:
+            await asyncio.sleep(period)
+            await self._execute(self.session.renew_ice())
 
     async def _execute(self, actions: list[Action]) -> None:
         await execute(actions, self.session, self.broker, self.outbox)

@@ -18,7 +18,7 @@ from .protocol import (
     Broadcast,
     BroadcastFrom,
     ErrorCode,
-    IceServer,
+    IceServers,
     Join,
     Joined,
     Leave,
@@ -33,6 +33,7 @@ from .protocol import (
     error,
 )
 from .state import PeerState, transition
+from .turn import IceConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,11 +92,11 @@ class Session:
         self,
         *,
         max_message_size: int = 64 * 1024,
-        ice_servers: Sequence[IceServer] = (),
+        ice: IceConfig | None = None,
         peer_id_factory: Callable[[], str] = new_peer_id,
     ) -> None:
         self.max_message_size = max_message_size
-        self.ice_servers = list(ice_servers)
+        self.ice = ice or IceConfig()
         self._new_id = peer_id_factory
         self.state = PeerState.CONNECTED
         self.room: str | None = None
@@ -193,7 +194,10 @@ class Session:
         self.state = transition(self.state, "admitted")
         assert self.room is not None and self.peer is not None
         joined = Joined(
-            id=self.peer.id, room=self.room, peers=list(peers), ice_servers=self.ice_servers
+            id=self.peer.id,
+            room=self.room,
+            peers=list(peers),
+            ice_servers=self.ice.servers_for(self.peer.id),
         )
         return [
             Reply(encode(joined)),
@@ -206,6 +210,14 @@ class Session:
         self.room = None
         self.peer = None
         return [Reply(error(code, message))]
+
+    def renew_ice(self, now: float | None = None) -> list[Action]:
+        """Fresh ICE servers for our client, if it is in a room (see IceConfig.renewal_period)."""
+        member = self._member()
+        if member is None:
+            return []
+        servers = self.ice.servers_for(member[1].id, now)
+        return [Reply(encode(IceServers(ice_servers=servers)))]
 
     def undeliverable(self, to: str) -> list[Action]:
         """A Relay found no peer `to` in our room."""
