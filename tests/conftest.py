@@ -122,3 +122,84 @@ def chromium() -> Iterator[object]:
         )
         yield browser
         browser.close()
+
+
+@dataclass
+class RunningTurn:
+    process: subprocess.Popen[bytes]
+    port: int
+    secret: str
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"turn:127.0.0.1:{self.port}?transport=udp"
+
+
+TURN_SECRET = "test-secret-for-coturn-0123456789"
+
+
+@pytest.fixture
+def start_turn(tmp_path: Path) -> Iterator[Callable[..., RunningTurn]]:
+    """Start Debian's coturn with the configuration `rtcroom turn-config` prints.
+
+    `allow_loopback_relay=True` is the testing-only allowance for tests whose
+    peers are all on this machine: it drops the loopback denial and adds
+    coturn's allow-loopback-peers. Nothing else is changed.
+    """
+    if not shutil.which("turnserver"):
+        raise RuntimeError("coturn (turnserver) not found: run scripts/test, which installs it")
+    started: list[RunningTurn] = []
+
+    def start(*, allow_loopback_relay: bool = False) -> RunningTurn:
+        port = free_port()
+        generated = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "rtcroom",
+                "turn-config",
+                *("--turn-url", f"turn:127.0.0.1:{port}"),
+                *("--realm", "rtcroom.test", "--listening-ip", "127.0.0.1"),
+                *("--min-port", "50000", "--max-port", "50999"),
+            ],
+            env={**os.environ, "RTCROOM_TURN_SECRET": TURN_SECRET},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        if allow_loopback_relay:
+            generated = generated.replace("denied-peer-ip=127.0.0.0-127.255.255.255\n", "")
+            generated += "# TESTING ONLY: all peers are on this machine\nallow-loopback-peers\n"
+        config = tmp_path / f"turnserver-{port}.conf"
+        config.write_text(generated.replace("syslog\n", ""))
+        log = tmp_path / f"turnserver-{port}.log"
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                [
+                    "turnserver",
+                    *("-c", str(config)),
+                    *("--pidfile", str(tmp_path / f"turn-{port}.pid")),
+                    "--log-file=stdout",
+                ],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        turn = RunningTurn(process, port, TURN_SECRET, log)
+        started.append(turn)
+        deadline = time.monotonic() + 10
+        while b"Total General servers" not in log.read_bytes() and b"listener opened" not in log.read_bytes():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"coturn did not start:\n{log.read_text()}")
+            time.sleep(0.05)
+        time.sleep(0.3)
+        return turn
+
+    yield start
+    for turn in started:
+        turn.process.terminate()
+        try:
+            turn.process.wait(10)
+        except subprocess.TimeoutExpired:
+            turn.process.kill()
+            turn.process.wait()
