@@ -188,7 +188,10 @@ def start_turn(tmp_path: Path) -> Iterator[Callable[..., RunningTurn]]:
         turn = RunningTurn(process, port, TURN_SECRET, log)
         started.append(turn)
         deadline = time.monotonic() + 10
-        while b"Total General servers" not in log.read_bytes() and b"listener opened" not in log.read_bytes():
+        while (
+            b"Total General servers" not in log.read_bytes()
+            and b"listener opened" not in log.read_bytes()
+        ):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"coturn did not start:\n{log.read_text()}")
             time.sleep(0.05)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiortc import RTCDataChannel
-from conftest import RunningServer
+from conftest import RunningServer, RunningTurn
 
 from rtcroom.client import ChatMessage, RemotePeer, Room, RoomError, receive_files, send_file
 
@@ -80,3 +82,36 @@ async def test_errors_are_raised_as_room_errors(server: RunningServer) -> None:
     with pytest.raises(RoomError) as info:
         await Room.join("http://127.0.0.1:9", "r", "x", timeout=3)
     assert info.value.code == "unreachable"
+
+
+async def test_relay_only_python_peers_exchange_data_through_coturn(
+    start_server: Callable[..., RunningServer], start_turn: Callable[..., RunningTurn]
+) -> None:
+    # Every peer is on this machine: coturn gets the testing-only loopback allowance.
+    turn = start_turn(allow_loopback_relay=True)
+    server = start_server("--turn-url", turn.url, env={"RTCROOM_TURN_SECRET": turn.secret})
+    ann = await Room.join(server.url, "private", "Ann", relay_only=True)
+    received: asyncio.Queue[Any] = asyncio.Queue()
+
+    @ann.on("datachannel")
+    def on_channel(peer: RemotePeer, channel: RTCDataChannel) -> None:
+        channel.on("message", received.put_nowait)
+
+    bo = await Room.join(server.url, "private", "Bo", relay_only=True)
+    assert bo.ice_servers[0].username.endswith(":" + bo.id)
+    peer = await bo.wait_for_peer("Ann", timeout=10)
+    channel = peer.createDataChannel("secret")
+    opened = asyncio.Event()
+    channel.on("open", opened.set)
+    await asyncio.wait_for(opened.wait(), 30)
+    for i in range(10):
+        channel.send(f"message {i}")
+    assert [await asyncio.wait_for(received.get(), 10) for _ in range(10)] == [
+        f"message {i}" for i in range(10)
+    ]
+    # Relay only: the only candidates gathered are coturn's relayed addresses.
+    gatherer = peer.pc.sctp.transport.transport.iceGatherer
+    types = {candidate.type for candidate in gatherer.getLocalCandidates()}
+    assert types == {"relay"}
+    await bo.leave()
+    await ann.leave()

@@ -65,7 +65,10 @@ def test_bad_turn_settings_are_refused(argv: list[str], fragment: str) -> None:
 
 def test_coturn_config_is_hardened_and_commented() -> None:
     text = coturn_config(
-        secret="z" * 20, realm="call.example.org", listening_ip="203.0.113.5", relay_ip="203.0.113.5"
+        secret="z" * 20,
+        realm="call.example.org",
+        listening_ip="203.0.113.5",
+        relay_ip="203.0.113.5",
     )
     settings = [line for line in text.splitlines() if line and not line.startswith("#")]
     for required in (

@@ -27,6 +27,7 @@ from aiortc import (
     RTCConfiguration,
     RTCDataChannel,
     RTCIceServer,
+    RTCIceTransportPolicy,
     RTCPeerConnection,
     RTCSessionDescription,
 )
@@ -66,6 +67,17 @@ def signaling_url(url: str) -> str:
     return urlunsplit((scheme, parts.netloc, path, "", ""))
 
 
+def _ice_servers(servers: list[dict[str, Any]]) -> list[RTCIceServer]:
+    return [
+        RTCIceServer(
+            urls=server["urls"],
+            username=server.get("username"),
+            credential=server.get("credential"),
+        )
+        for server in servers
+    ]
+
+
 class RemotePeer(AsyncIOEventEmitter):
     """Another participant and our RTCPeerConnection with it."""
 
@@ -74,7 +86,10 @@ class RemotePeer(AsyncIOEventEmitter):
         self.room = room
         self.id = peer_id
         self.name = name
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=room.ice_servers))
+        policy = RTCIceTransportPolicy.RELAY if room.relay_only else RTCIceTransportPolicy.ALL
+        self.pc = RTCPeerConnection(
+            RTCConfiguration(iceServers=room.ice_servers, iceTransportPolicy=policy)
+        )
         self.chat: RTCDataChannel = self.pc.createDataChannel(
             "chat", negotiated=True, id=CHAT_CHANNEL_ID
         )
@@ -211,8 +226,16 @@ class RemotePeer(AsyncIOEventEmitter):
 class Room(AsyncIOEventEmitter):
     """Membership of one room. Use `await Room.join(url, room, name, tracks=...)`."""
 
-    def __init__(self, url: str, room: str, name: str, tracks: Sequence[MediaStreamTrack]) -> None:
+    def __init__(
+        self,
+        url: str,
+        room: str,
+        name: str,
+        tracks: Sequence[MediaStreamTrack],
+        relay_only: bool = False,
+    ) -> None:
         super().__init__()
+        self.relay_only = relay_only
         self.url = signaling_url(url)
         self.room = room
         self.name = name
@@ -234,9 +257,14 @@ class Room(AsyncIOEventEmitter):
         *,
         tracks: Sequence[MediaStreamTrack] = (),
         timeout: float = 15.0,
+        relay_only: bool = False,
     ) -> Room:
-        """Connect, join `room` as `name`, and start calling the peers already there."""
-        self = cls(url, room, name, tracks)
+        """Connect, join `room` as `name`, and start calling the peers already there.
+
+        `relay_only` sends everything through the room's TURN server
+        (iceTransportPolicy "relay"), so the others never learn our addresses.
+        """
+        self = cls(url, room, name, tracks, relay_only)
         try:
             self._ws = await asyncio.wait_for(websockets.connect(self.url), timeout)
         except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:
@@ -247,14 +275,7 @@ class Room(AsyncIOEventEmitter):
             await self._ws.close()
             raise RoomError(joined["code"], joined["message"])
         self.id = joined["id"]
-        self.ice_servers = [
-            RTCIceServer(
-                urls=server["urls"],
-                username=server.get("username"),
-                credential=server.get("credential"),
-            )
-            for server in joined.get("iceServers", [])
-        ]
+        self.ice_servers = _ice_servers(joined.get("iceServers", []))
         for info in joined["peers"]:
             peer = self._add_peer(info["id"], info["name"], newcomer=True)
             self._spawn(peer.offer())
@@ -350,6 +371,9 @@ class Room(AsyncIOEventEmitter):
                         message["from"], "", newcomer=False
                     )
                     self._spawn(peer.handle(message["data"]))
+                elif kind == "ice-servers":
+                    # Fresh TURN credentials: used by connections made from now on.
+                    self.ice_servers = _ice_servers(message["iceServers"])
                 elif kind == "broadcast":
                     self.emit("broadcast", message["from"], message["data"])
                 elif kind == "error":

@@ -222,6 +222,8 @@ async function main() {
     name,
     localStream: media.then((m) => m.stream),
     socket: /** @type {any} */ (window).rtcroomEarlySocket ?? null,
+    // ?relay=1 in the link, or the setting: everything through TURN.
+    relayOnly: params.get("relay") === "1" || localStorage.getItem("rtcroom.relay") === "1",
   });
   // Exposed for debugging in the console and for tests.
   Object.assign(window, { rtcroom: client });
@@ -694,6 +696,17 @@ function settings(client, local) {
   const camera = select("camera-select");
   const microphone = select("microphone-select");
   const speaker = select("speaker-select");
+  const relay = /** @type {HTMLInputElement} */ ($("relay-only"));
+  relay.checked = client.relayOnly;
+  relay.addEventListener("change", () => {
+    localStorage.setItem("rtcroom.relay", relay.checked ? "1" : "0");
+    showNotice(
+      relay.checked
+        ? "Relay only takes effect when you join again: reload the page."
+        : "Direct connections take effect when you join again: reload the page.",
+      "info",
+    );
+  });
 
   const fill = async () => {
     const devices = await navigator.mediaDevices.enumerateDevices();

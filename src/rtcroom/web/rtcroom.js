@@ -15,7 +15,8 @@
  * @typedef {{type: "broadcast", from: string, data: unknown}} BroadcastMessage
  * @typedef {"bad-message" | "unknown-type" | "not-joined" | "already-joined" | "unknown-peer" | "too-large" | "room-full"} ErrorCode
  * @typedef {{type: "error", code: ErrorCode, message: string}} ErrorMessage
- * @typedef {JoinedMessage | PeerJoinedMessage | PeerLeftMessage | SignalMessage | BroadcastMessage | ErrorMessage} ServerMessage
+ * @typedef {{type: "ice-servers", iceServers: IceServer[]}} IceServersMessage
+ * @typedef {JoinedMessage | PeerJoinedMessage | PeerLeftMessage | SignalMessage | BroadcastMessage | IceServersMessage | ErrorMessage} ServerMessage
  * @typedef {{type: "join", room: string, name: string}} JoinRequest
  * @typedef {{type: "signal", to: string, data: SignalData}} SignalRequest
  * @typedef {{type: "broadcast", data: unknown}} BroadcastRequest
@@ -83,7 +84,11 @@ export class RemotePeer {
     /** @type {Map<MediaStream, RTCRtpSender[]>} senders of our published extra streams */
     this.extraSenders = new Map();
     this.client = client;
-    this.pc = new RTCPeerConnection({ iceServers: client.iceServers });
+    this.pc = new RTCPeerConnection({
+      iceServers: client.iceServers,
+      // Relay only: never reveal our addresses to the other peer (privacy).
+      iceTransportPolicy: client.relayOnly ? "relay" : "all",
+    });
     const pc = this.pc;
     pc.onnegotiationneeded = () => this.#negotiate();
     pc.onicecandidate = ({ candidate }) =>
@@ -325,10 +330,13 @@ export class RoomClient extends EventTarget {
    * inline script while the modules load); the client adopts it.
    * @param {{room: string, name: string, url?: string,
    *          localStream?: MediaStream | null | Promise<MediaStream | null>,
-   *          socket?: WebSocket | null}} options
+   *          socket?: WebSocket | null, relayOnly?: boolean}} options
+   * `relayOnly` sends all media and data through the TURN server
+   * (iceTransportPolicy "relay"): the others never learn our IP addresses.
    */
-  constructor({ room, name, url = defaultServerUrl(), localStream = null, socket = null }) {
+  constructor({ room, name, url = defaultServerUrl(), localStream = null, socket = null, relayOnly = false }) {
     super();
+    this.relayOnly = relayOnly;
     this.#socket = socket;
     this.room = room;
     this.name = name;
@@ -541,6 +549,15 @@ export class RoomClient extends EventTarget {
       }
       case "broadcast":
         this.dispatchEvent(new CustomEvent("broadcast", { detail: { from: message.from, data: message.data } }));
+        break;
+      case "ice-servers":
+        // Fresh TURN credentials before the old ones expire (docs/protocol.md).
+        this.iceServers = message.iceServers;
+        for (const peer of this.peers.values()) {
+          if (peer.pc.signalingState !== "closed") {
+            peer.pc.setConfiguration({ ...peer.pc.getConfiguration(), iceServers: message.iceServers });
+          }
+        }
         break;
       case "error":
         this.dispatchEvent(new CustomEvent("error", { detail: { error: new RoomError(message.code, message.message) } }));
