@@ -17,6 +17,7 @@ pytestmark = pytest.mark.browser
 def run_bench(script: str, *args: str) -> str:
     result = subprocess.run(
         [sys.executable, str(BENCH / script), *args],
+        cwd=BENCH,
         capture_output=True,
         text=True,
         timeout=180,
@@ -48,3 +49,8 @@ def test_python_peers_benchmark_smoke() -> None:
     )
     assert ratio(output, "ratio rtcroom.client / bare aiortc") > 0
     assert re.search(r"\| 1 \| \d+\.\d+ \| \d+\.\d+ \| \d+\.\d+ \|", output), output
+
+
+def test_turn_relay_benchmark_smoke() -> None:
+    output = run_bench("turn_relay.py", "--runs", "1", "--size-mb", "1")
+    assert re.search(r"throughput through coturn / direct: \d+\.\d+", output), output
