@@ -72,3 +72,23 @@ def test_assets_revalidate_with_etag(client: TestClient) -> None:
     assert again.status_code == 304
     assert again.content == b""
     assert client.get("/static/../server.py").status_code == 404
+
+
+def test_turn_credentials_are_renewed_while_in_a_room() -> None:
+    config = Config(
+        turn_urls=("turn:127.0.0.1:3478",),
+        turn_secret="renewal-test-secret-0123",
+        turn_ttl=120,
+        turn_renew_after=0.2,
+    )
+    with TestClient(create_app(config)) as app, app.websocket_connect("/ws") as ws:
+        ws.send_text('{"type":"join","room":"r","name":"Ann"}')
+        joined = ws.receive_json()
+        first = joined["iceServers"][0]
+        assert first["username"].endswith(":" + joined["id"])
+        renewal = ws.receive_json()  # about 0.2 s later
+        assert renewal["type"] == "ice-servers"
+        fresh = renewal["iceServers"][0]
+        assert fresh["urls"] == ["turn:127.0.0.1:3478"]
+        assert fresh["username"].endswith(":" + joined["id"])
+        assert int(fresh["username"].split(":")[0]) >= int(first["username"].split(":")[0])

@@ -35,6 +35,8 @@ class Config:
     # Never printed: repr=False keeps it out of logs and tracebacks.
     turn_secret: str | None = field(default=None, repr=False)
     turn_ttl: int = 3600
+    # Seconds between fresh credentials; None: at 80% of turn_ttl (tests shrink it).
+    turn_renew_after: float | None = None
     max_message_size: int = 64 * 1024
     max_peers_per_room: int = 8
     # Bound of each connection's outgoing queue, in frames: a client that
@@ -83,6 +85,7 @@ class Config:
             turn_secret=self.turn_secret,
             turn_ttl=self.turn_ttl,
             other_urls=self.ice_servers,
+            renew_after=self.turn_renew_after,
         )
 
 

@@ -36,6 +36,7 @@ class IceConfig:
     turn_secret: str | None = None
     turn_ttl: int = 3600
     other_urls: Sequence[str] = ()  # --ice-server: handed out as they are
+    renew_after: float | None = None  # default: at 80% of turn_ttl
 
     def servers_for(self, peer_id: str, now: float | None = None) -> list[IceServer]:
         servers = [IceServer(urls=url) for url in (*self.other_urls, *self.stun_urls)]
@@ -54,6 +55,8 @@ class IceConfig:
         """Seconds between fresh credentials for a connected peer (before they expire)."""
         if not (self.turn_urls and self.turn_secret):
             return None
+        if self.renew_after is not None:
+            return self.renew_after
         return max(1.0, self.turn_ttl * 0.8)
 
 
