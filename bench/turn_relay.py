@@ -25,7 +25,7 @@ from aiortc import RTCDataChannel
 from python_peers import pump
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from conftest import free_port
+from conftest import free_port, write_coturn_config
 
 from rtcroom.client import RemotePeer, Room
 
@@ -34,26 +34,18 @@ SECRET = "bench-secret-0123456789abcdef"
 
 def start_coturn(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
-    config = subprocess.run(
-        [
-            sys.executable,
-            *("-m", "rtcroom", "turn-config", "--turn-url", f"turn:127.0.0.1:{port}"),
-            *("--realm", "bench", "--listening-ip", "127.0.0.1"),
-            *("--min-port", "51000", "--max-port", "51999"),
-        ],
-        env={**os.environ, "RTCROOM_TURN_SECRET": SECRET},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    config = config.replace("denied-peer-ip=127.0.0.0-127.255.255.255\n", "").replace(
-        "syslog\n", ""
+    config = write_coturn_config(
+        folder, port, SECRET, allow_loopback_relay=True, relay_ports=(51000, 51999)
     )
-    config += "# TESTING ONLY: both peers are on this machine\nallow-loopback-peers\n"
-    path = folder / "turnserver.conf"
-    path.write_text(config)
     process = subprocess.Popen(
-        ["turnserver", "-c", str(path), "--pidfile", str(folder / "turn.pid"), "--log-file=stdout"],
+        [
+            "turnserver",
+            "-c",
+            str(config),
+            "--pidfile",
+            str(folder / "turn.pid"),
+            "--log-file=stdout",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -33,6 +33,17 @@ CHROMIUM_ARGS = [
 ]
 
 
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """Terminate, then kill if it does not end within 10 s. Idempotent."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -55,13 +66,7 @@ class RunningServer:
         return f"ws://127.0.0.1:{self.port}/ws"
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 def wait_healthy(server: RunningServer, timeout: float = 15.0) -> None:
@@ -139,40 +144,53 @@ class RunningTurn:
 TURN_SECRET = "test-secret-for-coturn-0123456789"
 
 
+def write_coturn_config(
+    folder: Path,
+    port: int,
+    secret: str,
+    *,
+    allow_loopback_relay: bool = False,
+    relay_ports: tuple[int, int] = (50000, 50999),
+) -> Path:
+    """Write what `rtcroom turn-config` prints for a coturn on 127.0.0.1:`port`.
+
+    `allow_loopback_relay=True` is the testing-only allowance for peers that
+    are all on this machine: it drops the loopback denial and adds coturn's
+    allow-loopback-peers. Nothing else is changed (but syslog: logs go to a file).
+    """
+    generated = subprocess.run(
+        [
+            sys.executable,
+            *("-m", "rtcroom", "turn-config", "--turn-url", f"turn:127.0.0.1:{port}"),
+            *("--realm", "rtcroom.test", "--listening-ip", "127.0.0.1"),
+            *("--min-port", str(relay_ports[0]), "--max-port", str(relay_ports[1])),
+        ],
+        env={**os.environ, "RTCROOM_TURN_SECRET": secret},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    if allow_loopback_relay:
+        generated = generated.replace("denied-peer-ip=127.0.0.0-127.255.255.255\n", "")
+        generated += "# TESTING ONLY: all peers are on this machine\nallow-loopback-peers\n"
+    config = folder / f"turnserver-{port}.conf"
+    config.write_text(generated.replace("syslog\n", ""))
+    return config
+
+
 @pytest.fixture
 def start_turn(tmp_path: Path) -> Iterator[Callable[..., RunningTurn]]:
-    """Start Debian's coturn with the configuration `rtcroom turn-config` prints.
-
-    `allow_loopback_relay=True` is the testing-only allowance for tests whose
-    peers are all on this machine: it drops the loopback denial and adds
-    coturn's allow-loopback-peers. Nothing else is changed.
-    """
+    """Start Debian's coturn with the configuration `rtcroom turn-config` prints
+    (see write_coturn_config for the testing-only loopback allowance)."""
     if not shutil.which("turnserver"):
         raise RuntimeError("coturn (turnserver) not found: run scripts/test, which installs it")
     started: list[RunningTurn] = []
 
     def start(*, allow_loopback_relay: bool = False) -> RunningTurn:
         port = free_port()
-        generated = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "rtcroom",
-                "turn-config",
-                *("--turn-url", f"turn:127.0.0.1:{port}"),
-                *("--realm", "rtcroom.test", "--listening-ip", "127.0.0.1"),
-                *("--min-port", "50000", "--max-port", "50999"),
-            ],
-            env={**os.environ, "RTCROOM_TURN_SECRET": TURN_SECRET},
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        if allow_loopback_relay:
-            generated = generated.replace("denied-peer-ip=127.0.0.0-127.255.255.255\n", "")
-            generated += "# TESTING ONLY: all peers are on this machine\nallow-loopback-peers\n"
-        config = tmp_path / f"turnserver-{port}.conf"
-        config.write_text(generated.replace("syslog\n", ""))
+        config = write_coturn_config(
+            tmp_path, port, TURN_SECRET, allow_loopback_relay=allow_loopback_relay
+        )
         log = tmp_path / f"turnserver-{port}.log"
         with log.open("wb") as output:
             process = subprocess.Popen(
@@ -200,9 +218,4 @@ def start_turn(tmp_path: Path) -> Iterator[Callable[..., RunningTurn]]:
 
     yield start
     for turn in started:
-        turn.process.terminate()
-        try:
-            turn.process.wait(10)
-        except subprocess.TimeoutExpired:
-            turn.process.kill()
-            turn.process.wait()
+        stop_process(turn.process)

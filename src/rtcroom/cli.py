@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .config import ConfigError, add_serve_arguments, from_args
+from .config import Config, ConfigError, add_serve_arguments, from_args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,13 +103,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 
+def _config(args: argparse.Namespace) -> Config | None:
+    """The validated configuration, or None after saying what is wrong."""
+    try:
+        return from_args(args)
+    except ConfigError as exc:
+        print(f"rtcroom: {exc}", file=sys.stderr)
+        return None
+
+
 def serve(args: argparse.Namespace) -> int:
     from .server import create_app, run
 
-    try:
-        config = from_args(args)
-    except ConfigError as exc:
-        print(f"rtcroom: {exc}", file=sys.stderr)
+    config = _config(args)
+    if config is None:
         return 2
     logging.basicConfig(
         level=config.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
@@ -134,10 +141,8 @@ def turn_config(args: argparse.Namespace) -> int:
 
     from .turn import coturn_config
 
-    try:
-        config = from_args(args)
-    except ConfigError as exc:
-        print(f"rtcroom: {exc}", file=sys.stderr)
+    config = _config(args)
+    if config is None:
         return 2
     if not config.turn_secret:
         print(
