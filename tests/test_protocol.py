@@ -22,9 +22,19 @@ from rtcroom.protocol import (
 )
 
 
-def test_join_parses_and_ignores_later_fields() -> None:
-    message = decode_client('{"type":"join","room":"a-B_9","name":"Ada","token":5,"resume":"x"}')
-    assert message == Join(room="a-B_9", name="Ada")
+def test_join_parses_token_and_resume_and_ignores_unknown_fields() -> None:
+    message = decode_client(
+        '{"type":"join","room":"a-B_9","name":"Ada","token":"t","resume":"x","later":[1]}'
+    )
+    assert message == Join(room="a-B_9", name="Ada", token="t", resume="x")
+    assert decode_client('{"type":"join","room":"r","name":"A"}') == Join(room="r", name="A")
+
+
+def test_join_token_of_the_wrong_type_is_a_bad_message() -> None:
+    with pytest.raises(ProtocolError) as caught:
+        decode_client('{"type":"join","room":"r","name":"A","token":5}')
+    assert caught.value.code is ErrorCode.BAD_MESSAGE
+    assert "token" in caught.value.message
 
 
 def test_signal_keeps_data_raw() -> None:
@@ -79,14 +89,23 @@ def test_room_name_of_64_characters_is_accepted() -> None:
 
 
 def test_server_messages_round_trip_with_wire_names() -> None:
-    joined = Joined(id="a", room="r", peers=[PeerInfo("b", "Bo")], ice_servers=[])
+    joined = Joined(
+        id="a",
+        room="r",
+        peers=[PeerInfo("b", "Bo"), PeerInfo("c", "Cy", identity="user-7")],
+        ice_servers=[],
+        resume="k",
+        grants=["data", "publish"],
+    )
     frame = encode(joined)
     assert msgspec.json.decode(frame) == {
         "type": "joined",
         "id": "a",
         "room": "r",
-        "peers": [{"id": "b", "name": "Bo"}],
+        "peers": [{"id": "b", "name": "Bo"}, {"id": "c", "name": "Cy", "identity": "user-7"}],
         "iceServers": [],
+        "resume": "k",
+        "grants": ["data", "publish"],
     }
     assert decode_server(frame) == joined
     relayed = encode(SignalFrom(sender="a", data=msgspec.Raw(b'{"x":1}')))

@@ -63,7 +63,8 @@ class Client:
 
 @pytest.fixture
 def make_client() -> Any:
-    broker = MemoryBroker(max_peers_per_room=3)
+    # No grace period: a dropped peer leaves at once (resume has tests of its own).
+    broker = MemoryBroker(max_peers_per_room=3, resume_grace=0)
     ids = itertools.count(1)
 
     def make(**options: Any) -> Client:
@@ -78,7 +79,9 @@ def make_client() -> Any:
 def test_join_asks_the_broker_then_announces() -> None:
     session = Session(peer_id_factory=lambda: "me", ice=IceConfig(stun_urls=["stun:x"]))
     [enter] = session.receive('{"type":"join","room":"r","name":"Ann"}')
-    assert enter == Enter(room="r", peer=PeerInfo("me", "Ann"))
+    assert isinstance(enter, Enter)
+    assert enter.room == "r" and enter.peer == PeerInfo("me", "Ann")
+    assert len(enter.resume_key) >= 32
     assert session.state is PeerState.JOINING
     reply, publish = session.admitted([PeerInfo("old", "Bo")])
     assert isinstance(reply, Reply) and isinstance(publish, Publish)
@@ -88,6 +91,8 @@ def test_join_asks_the_broker_then_announces() -> None:
         "room": "r",
         "peers": [{"id": "old", "name": "Bo"}],
         "iceServers": [{"urls": "stun:x"}],
+        "resume": enter.resume_key,
+        "grants": ["admin", "data", "publish", "subscribe"],
     }
     assert json.loads(publish.frame) == {"type": "peer-joined", "peer": {"id": "me", "name": "Ann"}}
     assert publish.sender == "me"
@@ -114,7 +119,7 @@ def test_refused_join_returns_to_connected_and_can_retry() -> None:
 
 
 def test_close_is_idempotent_and_announces_once() -> None:
-    session = Session(peer_id_factory=lambda: "me")
+    session = Session(peer_id_factory=lambda: "me", resumable=False)
     session.receive('{"type":"join","room":"r","name":"Ann"}')
     session.admitted([])
     first = session.close()

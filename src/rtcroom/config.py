@@ -23,6 +23,49 @@ class ConfigError(ValueError):
 _ICE_URL = re.compile(r"^(stun|stuns|turn|turns):[^\s]+$")
 _STUN_URL = re.compile(r"^stuns?:[^\s]+$")
 _TURN_URL = re.compile(r"^turns?:[^\s]+$")
+_ORIGIN = re.compile(r"^https?://[^/\s]+$")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A numeric setting: its Config field, flag, variable, type, minimum and help."""
+
+    field: str
+    flag: str
+    variable: str
+    type: type[int] | type[float]
+    minimum: float
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("max_message_size", "--max-message-size", "RTCROOM_MAX_MESSAGE_SIZE", int, 1024,
+            "largest accepted message in bytes (default 65536)"),
+    Setting("max_peers_per_room", "--max-peers", "RTCROOM_MAX_PEERS", int, 2,
+            "peers per room (default 8)"),
+    Setting("max_rooms", "--max-rooms", "RTCROOM_MAX_ROOMS", int, 1,
+            "rooms per server (default 10000)"),
+    Setting("messages_per_second", "--rate", "RTCROOM_RATE", float, 1,
+            "messages per second per connection, on average (default 100)"),
+    Setting("message_burst", "--burst", "RTCROOM_BURST", int, 1,
+            "messages per connection at once above the rate (default 400)"),
+    Setting("max_connections_per_address", "--max-connections-per-address",
+            "RTCROOM_MAX_CONNECTIONS_PER_ADDRESS", int, 1,
+            "open connections per client address (default 64)"),
+    Setting("joins_per_minute", "--joins-per-minute", "RTCROOM_JOINS_PER_MINUTE", float, 1,
+            "join attempts per client address per minute (default 120, bursts of 60)"),
+    Setting("join_timeout", "--join-timeout", "RTCROOM_JOIN_TIMEOUT", float, 0.1,
+            "seconds a connection may stay open outside any room (default 10)"),
+    Setting("ping_interval", "--ping-interval", "RTCROOM_PING_INTERVAL", float, 0.1,
+            "seconds between WebSocket pings (default 20)"),
+    Setting("ping_timeout", "--ping-timeout", "RTCROOM_PING_TIMEOUT", float, 0.1,
+            "seconds to wait for a pong before dropping the client (default 20)"),
+    Setting("resume_grace", "--resume-grace", "RTCROOM_RESUME_GRACE", float, 0,
+            "seconds a dropped peer may resume before the others see it leave "
+            "(default 20; 0 turns resuming off)"),
+    Setting("shutdown_deadline", "--shutdown-deadline", "RTCROOM_SHUTDOWN_DEADLINE", float, 0,
+            "seconds to drain connections on SIGTERM (default 10)"),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -37,8 +80,27 @@ class Config:
     turn_ttl: int = 3600
     # Seconds between fresh credentials; None: at 80% of turn_ttl (tests shrink it).
     turn_renew_after: float | None = None
+    # Access tokens: None is open mode (anyone may join any room). Never printed.
+    auth_secret: str | None = field(default=None, repr=False)
+    # Origins allowed to open /ws besides the server's own and localhost's; "*": any.
+    allowed_origins: tuple[str, ...] = ()
     max_message_size: int = 64 * 1024
     max_peers_per_room: int = 8
+    max_rooms: int = 10_000
+    messages_per_second: float = 100.0
+    message_burst: int = 400
+    max_connections_per_address: int = 64
+    joins_per_minute: float = 120.0
+    join_burst: int = 60
+    # Seconds a connection may stay open without being in a room.
+    join_timeout: float = 10.0
+    # WebSocket ping every ping_interval s; no pong within ping_timeout s ends it.
+    ping_interval: float = 20.0
+    ping_timeout: float = 20.0
+    # Seconds a dropped peer stays in its room for its client to resume (0: off).
+    resume_grace: float = 20.0
+    # Seconds to drain connections on SIGTERM before exiting anyway.
+    shutdown_deadline: float = 10.0
     # Bound of each connection's outgoing queue, in frames: a client that
     # lets it fill is too slow to keep up and is disconnected.
     send_queue_frames: int = 1024
@@ -71,10 +133,23 @@ class Config:
             raise ConfigError("--turn-secret needs at least one --turn-url")
         if not 60 <= self.turn_ttl <= 7 * 24 * 3600:
             raise ConfigError("--turn-ttl / RTCROOM_TURN_TTL: between 60 s and 7 days")
-        if self.max_message_size < 1024:
-            raise ConfigError("--max-message-size / RTCROOM_MAX_MESSAGE_SIZE: at least 1024")
-        if self.max_peers_per_room < 2:
-            raise ConfigError("--max-peers / RTCROOM_MAX_PEERS: at least 2")
+        if self.auth_secret is not None and len(self.auth_secret.encode()) < 32:
+            raise ConfigError(
+                "--auth-secret / RTCROOM_AUTH_SECRET: use at least 32 bytes "
+                "(for example: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        for origin in self.allowed_origins:
+            if origin != "*" and not _ORIGIN.match(origin):
+                raise ConfigError(
+                    f"--allow-origin / RTCROOM_ALLOWED_ORIGINS: {origin!r} is not an origin "
+                    "like https://app.example.org (scheme, host and optional port) or *"
+                )
+        for setting in SETTINGS:
+            value = getattr(self, setting.field)
+            if value < setting.minimum:
+                raise ConfigError(
+                    f"{setting.flag} / {setting.variable}: at least {setting.minimum}"
+                )
         if self.send_queue_frames < 16:
             raise ConfigError("send queue bound: at least 16 frames")
 
@@ -134,13 +209,32 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="lifetime of TURN credentials (RTCROOM_TURN_TTL, default 3600); renewed at 80%%",
     )
     parser.add_argument(
-        "--max-message-size",
-        type=int,
-        help="largest accepted message in bytes (RTCROOM_MAX_MESSAGE_SIZE, default 65536)",
+        "--auth-secret",
+        help="require access tokens signed with this secret (RTCROOM_AUTH_SECRET; prefer it "
+        "or --auth-secret-file to the command line); without it anyone may join any room",
     )
     parser.add_argument(
-        "--max-peers", type=int, help="peers per room (RTCROOM_MAX_PEERS, default 8)"
+        "--auth-secret-file",
+        type=Path,
+        metavar="PATH",
+        help="read the token secret from this file (RTCROOM_AUTH_SECRET_FILE)",
     )
+    parser.add_argument(
+        "--allow-origin",
+        action="append",
+        dest="allowed_origins",
+        metavar="ORIGIN",
+        help="web origin allowed to connect besides this server's own and localhost, "
+        "repeatable, * for any (RTCROOM_ALLOWED_ORIGINS, space separated)",
+    )
+    for setting in SETTINGS:
+        parser.add_argument(
+            setting.flag,
+            type=setting.type,
+            dest=setting.field,
+            metavar="N" if setting.type is int else "SECONDS" if "second" in setting.help else "N",
+            help=f"{setting.help} ({setting.variable})",
+        )
     parser.add_argument(
         "--log-level",
         choices=["critical", "error", "warning", "info", "debug"],
@@ -149,13 +243,33 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _int(env: Mapping[str, str], name: str) -> int | None:
+    value = _number(env, name, int)
+    return None if value is None else int(value)
+
+
+def _number(env: Mapping[str, str], name: str, kind: type[int] | type[float]) -> float | None:
     value = env.get(name)
     if value is None or value == "":
         return None
     try:
-        return int(value)
+        return kind(value)
     except ValueError:
-        raise ConfigError(f"{name}: {value!r} is not an integer") from None
+        noun = "an integer" if kind is int else "a number"
+        raise ConfigError(f"{name}: {value!r} is not {noun}") from None
+
+
+def _secret(
+    flag: str | None, file_flag: Path | None, env: Mapping[str, str], variable: str, what: str
+) -> str | None:
+    """A secret from its flag, its variable, or the file either names."""
+    secret: str | None = flag or env.get(variable) or None
+    path = file_flag or (Path(env[variable + "_FILE"]) if env.get(variable + "_FILE") else None)
+    if secret is None and path is not None:
+        try:
+            secret = path.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"{what}: cannot read {path}: {exc.strerror}") from None
+    return secret
 
 
 def from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Config:
@@ -171,36 +285,35 @@ def from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) ->
             return tuple(flag)
         return tuple(env.get(variable, "").split())
 
-    secret: str | None = args.turn_secret or env.get("RTCROOM_TURN_SECRET") or None
-    secret_file = args.turn_secret_file or (
-        Path(env["RTCROOM_TURN_SECRET_FILE"]) if env.get("RTCROOM_TURN_SECRET_FILE") else None
-    )
-    if secret is None and secret_file is not None:
-        try:
-            secret = secret_file.read_text().strip()
-        except OSError as exc:
-            raise ConfigError(
-                f"--turn-secret-file: cannot read {secret_file}: {exc.strerror}"
-            ) from None
+    numbers = {}
+    for setting in SETTINGS:
+        value = getattr(args, setting.field, None)
+        if value is None:
+            value = _number(env, setting.variable, setting.type)
+        if value is not None:
+            numbers[setting.field] = value
     return Config(
         host=str(pick(args.host, env.get("RTCROOM_HOST"), defaults.host)),
         port=int(str(pick(args.port, _int(env, "RTCROOM_PORT"), defaults.port))),
         ice_servers=urls(args.ice_servers, "RTCROOM_ICE_SERVERS"),
         stun_urls=urls(args.stun_urls, "RTCROOM_STUN"),
         turn_urls=urls(args.turn_urls, "RTCROOM_TURN_URLS"),
-        turn_secret=secret,
+        turn_secret=_secret(
+            args.turn_secret,
+            args.turn_secret_file,
+            env,
+            "RTCROOM_TURN_SECRET",
+            "--turn-secret-file",
+        ),
+        auth_secret=_secret(
+            getattr(args, "auth_secret", None),
+            getattr(args, "auth_secret_file", None),
+            env,
+            "RTCROOM_AUTH_SECRET",
+            "--auth-secret-file",
+        ),
+        allowed_origins=urls(getattr(args, "allowed_origins", None), "RTCROOM_ALLOWED_ORIGINS"),
         turn_ttl=int(str(pick(args.turn_ttl, _int(env, "RTCROOM_TURN_TTL"), defaults.turn_ttl))),
-        max_message_size=int(
-            str(
-                pick(
-                    args.max_message_size,
-                    _int(env, "RTCROOM_MAX_MESSAGE_SIZE"),
-                    defaults.max_message_size,
-                )
-            )
-        ),
-        max_peers_per_room=int(
-            str(pick(args.max_peers, _int(env, "RTCROOM_MAX_PEERS"), defaults.max_peers_per_room))
-        ),
         log_level=str(pick(args.log_level, env.get("RTCROOM_LOG_LEVEL"), defaults.log_level)),
+        **numbers,  # type: ignore[arg-type]
     )

@@ -18,6 +18,8 @@ PROTOCOL_VERSION: Final = 1
 RoomName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 PeerId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Token = Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+ResumeKey = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
 class ErrorCode(StrEnum):
@@ -30,6 +32,12 @@ class ErrorCode(StrEnum):
     UNKNOWN_PEER = "unknown-peer"
     TOO_LARGE = "too-large"
     ROOM_FULL = "room-full"
+    SERVER_FULL = "server-full"
+    RATE_LIMITED = "rate-limited"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    JOIN_TIMEOUT = "join-timeout"
+    UNAVAILABLE = "unavailable"
 
 
 class ProtocolError(Exception):
@@ -45,10 +53,16 @@ class ProtocolError(Exception):
 
 
 class Join(msgspec.Struct, tag_field="type", tag="join", frozen=True):
-    """Enter a room. Unknown fields (`token`, `resume`) are ignored in v1."""
+    """Enter a room, with an access token when the server asks for one.
+
+    `resume` is the key of an earlier `joined`: within the grace period the
+    client gets its old peer id back and the others see no change.
+    """
 
     room: RoomName
     name: DisplayName
+    token: Token | None = None
+    resume: ResumeKey | None = None
 
 
 class Signal(msgspec.Struct, tag_field="type", tag="signal", frozen=True):
@@ -108,9 +122,11 @@ def _explain(exc: msgspec.ValidationError) -> str:
 # Server to client ---------------------------------------------------------
 
 
-class PeerInfo(msgspec.Struct, frozen=True):
+class PeerInfo(msgspec.Struct, frozen=True, omit_defaults=True):
     id: str
     name: str
+    # The token's identity, when the server checks tokens: who this really is.
+    identity: str | None = None
 
 
 class IceServer(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -126,6 +142,10 @@ class Joined(msgspec.Struct, tag_field="type", tag="joined", rename={"ice_server
     room: str
     peers: list[PeerInfo]
     ice_servers: list[IceServer]
+    # Rejoin with this key after a dropped connection to keep the same id.
+    resume: str = ""
+    # What this peer may do: publish, subscribe, data, admin.
+    grants: list[str] = msgspec.field(default_factory=list)
 
 
 class PeerJoined(msgspec.Struct, tag_field="type", tag="peer-joined"):
@@ -159,7 +179,15 @@ class Error(msgspec.Struct, tag_field="type", tag="error"):
     message: str
 
 
-ServerMessage = Joined | PeerJoined | PeerLeft | SignalFrom | BroadcastFrom | IceServers | Error
+class Bye(msgspec.Struct, tag_field="type", tag="bye"):
+    """The server is going away (restart, shutdown): reconnect and resume."""
+
+    reason: str
+
+
+ServerMessage = (
+    Joined | PeerJoined | PeerLeft | SignalFrom | BroadcastFrom | IceServers | Error | Bye
+)
 
 _encoder: Final = msgspec.json.Encoder()
 _server_decoder: Final[msgspec.json.Decoder[ServerMessage]] = msgspec.json.Decoder(ServerMessage)

@@ -6,9 +6,8 @@ handler (server.py) and the socket-free tests use the same function.
 
 from __future__ import annotations
 
-from .broker import Broker, Mailbox, RoomFull
-from .protocol import ErrorCode
-from .session import Action, Enter, Exit, Publish, Relay, Reply, Session
+from .broker import Broker, Mailbox, Refused
+from .session import Action, Enter, Exit, Publish, Relay, Reply, Resume, Session, Suspend
 
 
 async def execute(
@@ -24,13 +23,24 @@ async def execute(
                     await execute(session.undeliverable(to), session, broker, mailbox)
             case Publish(room, sender, frame):
                 await broker.publish(room, sender, frame)
-            case Enter(room, peer):
+            case Enter(room, peer, resume_key):
                 try:
-                    peers = await broker.enter(room, peer, mailbox)
-                except RoomFull as exc:
-                    answer = session.refused(ErrorCode.ROOM_FULL, str(exc))
+                    peers = await broker.enter(room, peer, mailbox, resume_key)
+                except Refused as exc:
+                    answer = session.refused(exc.code, str(exc))
                 else:
                     answer = session.admitted(peers)
                 await execute(answer, session, broker, mailbox)
+            case Resume(room, key):
+                resumed = await broker.resume(room, key, mailbox)
+                if resumed is None:
+                    await execute(session.not_resumed(), session, broker, mailbox)
+                else:
+                    answer = session.resumed(resumed.peer, key, resumed.peers)
+                    await execute(answer, session, broker, mailbox)
+                    for frame in resumed.held:
+                        mailbox.deliver(frame)
+            case Suspend(room, peer_id, farewell):
+                await broker.suspend(room, peer_id, farewell)
             case Exit(room, peer_id):
                 await broker.exit(room, peer_id)

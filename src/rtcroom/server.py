@@ -14,6 +14,8 @@ import logging
 import sys
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from types import FrameType
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -21,31 +23,45 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from .auth import Authenticator
 from .broker import Broker, MemoryBroker
 from .config import Config
-from .protocol import ErrorCode, error
+from .limits import ClientLimits, TokenBucket
+from .protocol import Bye, ErrorCode, encode, error
 from .pump import execute
 from .session import Action, Session
+from .state import PeerState
 from .webapp import WebAssets
 
 log = logging.getLogger("rtcroom")
 
-# Close code 1008 (policy violation, RFC 6455 section 7.4.1) for a client too slow to read.
-CLOSE_SLOW_CONSUMER = 1008
+# Close codes (RFC 6455 section 7.4.1): 1008 policy violation (too slow, never
+# joined, refused), 1012 service restart (the server is draining).
+CLOSE_POLICY = 1008
+CLOSE_RESTART = 1012
+CLOSE_RESUMED = 4001  # application range: the peer resumed on another connection
 
 
 class Outbox:
-    """Frames waiting for one connection's writer: bounded, never blocking."""
+    """Frames waiting for one connection's writer: bounded, never blocking.
+
+    Also the connection's Mailbox for the broker: `evict` ends it when
+    another connection resumes its peer.
+    """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.frames: deque[str] = deque()
         self.ready = asyncio.Event()
         self.overflowed = False
+        self.evicted = False
+        # Set by end(): the writer closes the socket with it once the frames are out.
+        self.close_code: int | None = None
+        self.close_reason = ""
         self.on_overflow: Callable[[], object] = lambda: None
 
     def deliver(self, frame: str) -> None:
-        if self.overflowed:
+        if self.overflowed or self.evicted:
             return
         if len(self.frames) >= self.limit:
             # Drop the client rather than buffer without bound.
@@ -56,58 +72,138 @@ class Outbox:
         self.frames.append(frame)
         self.ready.set()
 
+    def evict(self) -> None:
+        if not self.evicted:
+            self.evicted = True
+            self.frames.clear()
+            self.on_overflow()
+
+    def end(self, code: int, reason: str) -> None:
+        """Close the connection after the frames queued so far."""
+        if self.close_code is None:
+            self.close_code = code
+            self.close_reason = reason
+            self.ready.set()
+
+
+class Hub:
+    """What all connections of one server share: limits, tokens, the drain."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.ice = config.ice_config()
+        self.auth = Authenticator(config.auth_secret) if config.auth_secret else None
+        self.clients = ClientLimits(
+            max_connections=config.max_connections_per_address,
+            joins_per_minute=config.joins_per_minute,
+            join_burst=config.join_burst,
+        )
+        self.connections: set[Connection] = set()
+        self.draining = False
+
+    def origin_allowed(self, origin: str | None, host: str | None) -> bool:
+        """The Origin check against cross-site WebSocket hijacking.
+
+        Clients that send no Origin are not browsers and are let through;
+        a browser's must be this server's own, a localhost one, or listed.
+        """
+        if origin is None:
+            return True
+        if "*" in self.config.allowed_origins or origin in self.config.allowed_origins:
+            return True
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or parts.hostname is None:
+            return False
+        if parts.hostname in ("localhost", "127.0.0.1", "::1"):
+            return True
+        return host is not None and parts.netloc.lower() == host.lower()
+
+    async def drain(self, reason: str) -> None:
+        """Refuse new joins, say bye to every client and close them all (code 1012)."""
+        self.draining = True
+        bye = encode(Bye(reason=reason))
+        for connection in list(self.connections):
+            connection.outbox.deliver(bye)
+            connection.outbox.end(CLOSE_RESTART, reason)
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self.config.shutdown_deadline
+        while self.connections and loop.time() < until:
+            await asyncio.sleep(0.05)
+
 
 class Connection:
     """One /ws client: the pump between its socket, its Session and the Broker."""
 
-    def __init__(self, websocket: WebSocket, broker: Broker, config: Config) -> None:
+    def __init__(self, websocket: WebSocket, broker: Broker, hub: Hub, address: str) -> None:
+        config = hub.config
         self.websocket = websocket
         self.broker = broker
-        self.session = Session(max_message_size=config.max_message_size, ice=config.ice_config())
+        self.hub = hub
+        self.session = Session(
+            max_message_size=config.max_message_size,
+            ice=hub.ice,
+            rate=TokenBucket(config.messages_per_second, config.message_burst),
+            join_gate=hub.clients.join_bucket(address),
+            auth=hub.auth,
+            resumable=config.resume_grace > 0,
+        )
         self.outbox = Outbox(config.send_queue_frames)
+        # Since when the client has been outside any room (None: in one).
+        self.idle_since: float | None = asyncio.get_running_loop().time()
 
     async def run(self) -> None:
-        await self.websocket.accept()
         task = asyncio.current_task()
         assert task is not None
-        # A client that falls too far behind is dropped at once, even while
-        # this task waits for it to send something.
+        # A client that falls too far behind (or is resumed elsewhere) is
+        # dropped at once, even while this task waits for it to send something.
         self.outbox.on_overflow = task.cancel
         writer = asyncio.create_task(self._write())
+        timers = [asyncio.create_task(self._watch_idle(self.hub.config.join_timeout))]
         renewal = self.session.ice.renewal_period
-        renewer = asyncio.create_task(self._renew(renewal)) if renewal else None
+        if renewal:
+            timers.append(asyncio.create_task(self._renew(renewal)))
+        outbox = self.outbox
         try:
             await self._read()
         except asyncio.CancelledError:
-            if not self.outbox.overflowed or task.cancelling() > 1:
+            if not (outbox.overflowed or outbox.evicted) or task.cancelling() > 1:
                 raise
             task.uncancel()
         finally:
-            for task in (writer, renewer):
-                if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, OSError):
-                        await task
-            # Leave the room first: the others hear of it without waiting
-            # for this socket.
-            await self._execute(self.session.close())
-        if self.outbox.overflowed:
-            log.info("dropped a client that reads too slowly")
-            # Its socket is likely still full: try to say why, but do not wait on it.
+            for other in (*timers, writer):
+                other.cancel()
+                with contextlib.suppress(asyncio.CancelledError, OSError):
+                    await other
+            # Leave the room (or suspend, for a resume) first: the others hear
+            # of it without waiting for this socket.
+            if outbox.evicted:
+                actions = self.session.evicted()
+            else:
+                actions = self.session.close(resumable=not outbox.overflowed)
+            await self._execute(actions)
+        if outbox.overflowed or outbox.evicted:
+            if outbox.overflowed:
+                log.info("dropped a client that reads too slowly")
+                code, reason = CLOSE_POLICY, "too slow to keep up"
+            else:
+                code, reason = CLOSE_RESUMED, "resumed on another connection"
+            # Its socket may still be full: try to say why, but do not wait on it.
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(
-                    self.websocket.close(CLOSE_SLOW_CONSUMER, "too slow to keep up"), 1.0
-                )
+                await asyncio.wait_for(self.websocket.close(code, reason), 1.0)
 
     async def _read(self) -> None:
         receive = self.websocket.receive
+        session = self.session
         while True:
             message = await receive()
             if message["type"] == "websocket.disconnect":
                 return
             text = message.get("text")
             if text is not None:
-                await self._execute(self.session.receive(text))
+                await self._execute(session.receive(text))
+                joined = session.state is PeerState.JOINED
+                if joined != (self.idle_since is None):
+                    self.idle_since = None if joined else asyncio.get_running_loop().time()
             else:
                 self.outbox.deliver(_BINARY_REFUSED)
 
@@ -118,6 +214,23 @@ class Connection:
             outbox.ready.clear()
             while outbox.frames:
                 await send({"type": "websocket.send", "text": outbox.frames.popleft()})
+            if outbox.close_code is not None:
+                await self.websocket.close(outbox.close_code, outbox.close_reason)
+                return
+
+    async def _watch_idle(self, timeout: float) -> None:
+        """Close a connection that stays outside any room for `timeout` seconds."""
+        loop = asyncio.get_running_loop()
+        while True:
+            since = self.idle_since
+            wait = timeout if since is None else since + timeout - loop.time()
+            if wait <= 0:
+                self.outbox.deliver(
+                    error(ErrorCode.JOIN_TIMEOUT, f"no room joined within {timeout:g} s")
+                )
+                self.outbox.end(CLOSE_POLICY, "join timeout")
+                return
+            await asyncio.sleep(wait)
 
     async def _renew(self, period: float) -> None:
         """Hand fresh TURN credentials to the client before the old ones expire."""
@@ -137,9 +250,18 @@ _BINARY_REFUSED = error(
 def create_app(config: Config | None = None, broker: Broker | None = None) -> Starlette:
     """Build the ASGI app. Tests call this directly; `rtcroom serve` runs it."""
     config = config or Config()
-    broker = broker or MemoryBroker(max_peers_per_room=config.max_peers_per_room)
+    broker = broker or MemoryBroker(
+        max_peers_per_room=config.max_peers_per_room,
+        max_rooms=config.max_rooms,
+        resume_grace=config.resume_grace,
+        held_frames=config.send_queue_frames,
+    )
+    hub = Hub(config)
 
     async def healthz(request: Request) -> Response:
+        # Draining: load balancers stop sending new clients here.
+        if hub.draining:
+            return PlainTextResponse("draining", status_code=503)
         return PlainTextResponse("ok")
 
     web = WebAssets()
@@ -154,14 +276,43 @@ def create_app(config: Config | None = None, broker: Broker | None = None) -> St
         return web.response(request, request.path_params["name"])
 
     async def signaling(websocket: WebSocket) -> None:
-        await Connection(websocket, broker, config).run()
+        origin = websocket.headers.get("origin")
+        if not hub.origin_allowed(origin, websocket.headers.get("host")):
+            # Refused before the upgrade: the browser sees HTTP 403.
+            log.info("refused a WebSocket from origin %r", origin)
+            await websocket.close(CLOSE_POLICY)
+            return
+        if hub.draining:
+            await websocket.close(CLOSE_RESTART)
+            return
+        address = websocket.client.host if websocket.client else "unknown"
+        if not hub.clients.connect(address):
+            await websocket.accept()
+            await websocket.send_text(
+                error(
+                    ErrorCode.RATE_LIMITED,
+                    f"more than {config.max_connections_per_address} connections from your address",
+                )
+            )
+            await websocket.close(CLOSE_POLICY, "too many connections")
+            return
+        try:
+            await websocket.accept()
+            connection = Connection(websocket, broker, hub, address)
+            hub.connections.add(connection)
+            try:
+                await connection.run()
+            finally:
+                hub.connections.discard(connection)
+        finally:
+            hub.clients.disconnect(address)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         await broker.close()
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/", lobby),
             Route("/healthz", healthz),
@@ -172,22 +323,57 @@ def create_app(config: Config | None = None, broker: Broker | None = None) -> St
         ],
         lifespan=lifespan,
     )
+    app.state.hub = hub
+    return app
 
 
 def run(app: Starlette, config: Config) -> None:
-    """Serve `app` with uvicorn on uvloop, as `rtcroom serve` does."""
+    """Serve `app` with uvicorn on uvloop, as `rtcroom serve` does.
+
+    SIGTERM or SIGINT drains: clients get `bye` and close code 1012, and
+    the process exits once they are gone or after `shutdown_deadline`. A
+    second signal exits at once.
+    """
     import uvicorn
 
-    uvicorn.run(
-        app,
-        host=config.host,
-        port=config.port,
-        loop="uvloop" if sys.platform != "win32" else "asyncio",
-        ws="websockets-sansio",
-        # Frames above the protocol limit get a `too-large` error and the
-        # connection stays open; only far larger ones end the connection.
-        ws_max_size=max(4 * config.max_message_size, 1 << 20),
-        log_level=config.log_level,
-        access_log=False,
-        lifespan="on",
+    class Server(uvicorn.Server):
+        draining: asyncio.Future[None] | None = None
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            if self.draining is not None:
+                log.info("second signal: exiting now")
+                self.force_exit = True
+                self.should_exit = True
+                return
+            hub: Hub = app.state.hub
+            log.info("draining %d connections (signal %d)", len(hub.connections), sig)
+            loop = asyncio.get_running_loop()
+
+            def start() -> None:
+                # Not in the signal handler itself: on the loop, at its next turn.
+                task = loop.create_task(hub.drain("the server is restarting"))
+                task.add_done_callback(lambda _: setattr(self, "should_exit", True))
+                self.draining = task
+
+            self.draining = asyncio.Future()
+            loop.call_soon_threadsafe(start)
+
+    server = Server(
+        uvicorn.Config(
+            app,
+            host=config.host,
+            port=config.port,
+            loop="uvloop" if sys.platform != "win32" else "asyncio",
+            ws="websockets-sansio",
+            # Frames above the protocol limit get a `too-large` error and the
+            # connection stays open; only far larger ones end the connection.
+            ws_max_size=max(4 * config.max_message_size, 1 << 20),
+            ws_ping_interval=config.ping_interval,
+            ws_ping_timeout=config.ping_timeout,
+            log_level=config.log_level,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=1,
+        )
     )
+    server.run()

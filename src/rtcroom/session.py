@@ -11,9 +11,12 @@ out what it is told.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from .auth import ALL_GRANTS, DATA, PUBLISH, SUBSCRIBE, Authenticator, AuthError
+from .limits import TokenBucket
 from .protocol import (
     Broadcast,
     BroadcastFrom,
@@ -32,6 +35,7 @@ from .protocol import (
     encode,
     error,
 )
+from .sdp import decode_signal_data, media_intent
 from .state import PeerState, transition
 from .turn import IceConfig
 
@@ -45,10 +49,39 @@ class Reply:
 
 @dataclass(frozen=True, slots=True)
 class Enter:
-    """Ask the broker to admit `peer` to `room`; answer with admitted() or refused()."""
+    """Ask the broker to admit `peer` to `room`; answer with admitted() or refused().
+
+    `resume_key` lets a later connection take this peer's place (Resume).
+    """
 
     room: str
     peer: PeerInfo
+    resume_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """Ask the broker for the peer that `key` resumes in `room`.
+
+    Answer with resumed() if it is there (suspended or still connected), else
+    with not_resumed().
+    """
+
+    room: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Suspend:
+    """The connection dropped: keep `peer_id` in `room` for the grace period.
+
+    Frames for it are held; if no connection resumes it in time, the broker
+    removes it and publishes `farewell` (its peer-left) to the room.
+    """
+
+    room: str
+    peer_id: str
+    farewell: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,12 +110,16 @@ class Publish:
     frame: str
 
 
-Action = Reply | Enter | Exit | Relay | Publish
+Action = Reply | Enter | Resume | Suspend | Exit | Relay | Publish
 
 
 def new_peer_id() -> str:
     """A random, URL-safe, unguessable peer id."""
     return secrets.token_urlsafe(12)
+
+
+def new_resume_key() -> str:
+    return secrets.token_urlsafe(24)
 
 
 class Session:
@@ -94,13 +131,33 @@ class Session:
         max_message_size: int = 64 * 1024,
         ice: IceConfig | None = None,
         peer_id_factory: Callable[[], str] = new_peer_id,
+        rate: TokenBucket | None = None,
+        join_gate: TokenBucket | None = None,
+        auth: Authenticator | None = None,
+        resumable: bool = True,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """
+        `rate` bounds this connection's messages; `join_gate` its join
+        attempts (shared by every connection of one client address); `auth`
+        checks access tokens (None: open mode, every peer may do everything);
+        `resumable` keeps a dropped peer for a later connection to resume.
+        """
         self.max_message_size = max_message_size
         self.ice = ice or IceConfig()
         self._new_id = peer_id_factory
+        self.rate = rate
+        self.join_gate = join_gate
+        self.auth = auth
+        self.resumable = resumable
+        self.clock = clock
         self.state = PeerState.CONNECTED
         self.room: str | None = None
         self.peer: PeerInfo | None = None
+        self.grants: frozenset[str] = frozenset()
+        self.resume_key = ""
+        # True while messages are being dropped for exceeding `rate`.
+        self._limited = False
 
     # Input from the client -------------------------------------------------
 
@@ -108,6 +165,22 @@ class Session:
         """Handle one frame from the client."""
         if self.state is PeerState.CLOSED:
             return []
+        # The rate is checked before anything else: a flood costs no parsing.
+        # One error per episode, so a flood does not turn into a flood back.
+        if self.rate is not None and not self.rate.take():
+            if self._limited:
+                return []
+            self._limited = True
+            return [
+                Reply(
+                    error(
+                        ErrorCode.RATE_LIMITED,
+                        f"more than {self.rate.rate:g} messages per second: "
+                        "messages are dropped until the rate falls",
+                    )
+                )
+            ]
+        self._limited = False
         # Size is checked before parsing: an oversized frame costs no decode
         # and is never relayed. len(str) <= its UTF-8 length <= 4 * len(str).
         size = len(frame)
@@ -140,10 +213,37 @@ class Session:
     def _join(self, message: Join) -> list[Action]:
         if self.state is not PeerState.CONNECTED:
             return [Reply(error(ErrorCode.ALREADY_JOINED, f"already in room {self.room!r}"))]
+        if self.join_gate is not None and not self.join_gate.take():
+            return [
+                Reply(
+                    error(
+                        ErrorCode.RATE_LIMITED,
+                        "too many join attempts from your address: wait a minute",
+                    )
+                )
+            ]
+        name, identity, grants = message.name, None, ALL_GRANTS
+        if self.auth is not None:
+            try:
+                claims = self.auth.verify(message.token, message.room, self.clock())
+            except AuthError as exc:
+                return [Reply(error(ErrorCode.UNAUTHORIZED, str(exc)))]
+            name = claims.name or name
+            identity = claims.identity
+            grants = claims.grants
         self.state = transition(self.state, "join")
         self.room = message.room
-        self.peer = PeerInfo(id=self._new_id(), name=message.name)
-        return [Enter(room=message.room, peer=self.peer)]
+        self.grants = grants
+        if message.resume is not None and self.resumable:
+            self.peer = PeerInfo(id="", name=name, identity=identity)
+            return [Resume(room=message.room, key=message.resume)]
+        return self._enter(name, identity)
+
+    def _enter(self, name: str, identity: str | None) -> list[Action]:
+        assert self.room is not None
+        self.peer = PeerInfo(id=self._new_id(), name=name, identity=identity)
+        self.resume_key = new_resume_key()
+        return [Enter(room=self.room, peer=self.peer, resume_key=self.resume_key)]
 
     def _member(self) -> tuple[str, PeerInfo] | None:
         if self.state is PeerState.JOINED and self.room is not None and self.peer is not None:
@@ -157,13 +257,41 @@ class Session:
         room, peer = member
         if message.to == peer.id:
             return self.undeliverable(message.to)
+        if self.grants != ALL_GRANTS:
+            refusal = self._check_grants(message.data)
+            if refusal is not None:
+                return [Reply(error(ErrorCode.FORBIDDEN, refusal))]
         frame = encode(SignalFrom(sender=peer.id, data=message.data))
         return [Relay(room=room, to=message.to, frame=frame)]
+
+    def _check_grants(self, data: bytes) -> str | None:
+        """Why a signal of a peer with limited grants is refused, or None."""
+        signal = decode_signal_data(data)
+        if signal is None:
+            return (
+                "with your grants, signal data must be a description or a candidate "
+                "(docs/protocol.md)"
+            )
+        description = signal.description
+        if description is None:
+            return None
+        intent = media_intent(description.sdp)
+        if intent.sends and PUBLISH not in self.grants:
+            kinds = " and ".join(sorted(intent.sends))
+            return f"your token does not grant publish: this {description.type} sends {kinds}"
+        if intent.receives and SUBSCRIBE not in self.grants:
+            kinds = " and ".join(sorted(intent.receives))
+            return f"your token does not grant subscribe: this {description.type} receives {kinds}"
+        if intent.data and description.type == "offer" and DATA not in self.grants:
+            return "your token does not grant data: this offer opens a data channel"
+        return None
 
     def _broadcast(self, message: Broadcast) -> list[Action]:
         member = self._member()
         if member is None:
             return [Reply(error(ErrorCode.NOT_JOINED, "join a room before sending broadcast"))]
+        if DATA not in self.grants:
+            return [Reply(error(ErrorCode.FORBIDDEN, "your token does not grant data"))]
         room, peer = member
         frame = encode(BroadcastFrom(sender=peer.id, data=message.data))
         return [Publish(room=room, sender=peer.id, frame=frame)]
@@ -175,16 +303,20 @@ class Session:
         self.state = transition(self.state, "leave")
         return actions
 
-    def _departure(self) -> list[Action]:
+    def _departure(self, suspend: bool = False) -> list[Action]:
         member = self._member()
         self.room = None
         self.peer = None
+        self.grants = frozenset()
         if member is None:
             return []
         room, peer = member
+        farewell = encode(PeerLeft(id=peer.id))
+        if suspend:
+            return [Suspend(room=room, peer_id=peer.id, farewell=farewell)]
         return [
             Exit(room=room, peer_id=peer.id),
-            Publish(room=room, sender=peer.id, frame=encode(PeerLeft(id=peer.id))),
+            Publish(room=room, sender=peer.id, frame=farewell),
         ]
 
     # Answers from the broker ---------------------------------------------
@@ -193,22 +325,41 @@ class Session:
         """The broker admitted us; `peers` were already there, in join order."""
         self.state = transition(self.state, "admitted")
         assert self.room is not None and self.peer is not None
+        return [
+            Reply(self._joined(peers)),
+            Publish(room=self.room, sender=self.peer.id, frame=encode(PeerJoined(peer=self.peer))),
+        ]
+
+    def _joined(self, peers: Sequence[PeerInfo]) -> str:
+        assert self.room is not None and self.peer is not None
         joined = Joined(
             id=self.peer.id,
             room=self.room,
             peers=list(peers),
             ice_servers=self.ice.servers_for(self.peer.id),
+            resume=self.resume_key if self.resumable else "",
+            grants=sorted(self.grants),
         )
-        return [
-            Reply(encode(joined)),
-            Publish(room=self.room, sender=self.peer.id, frame=encode(PeerJoined(peer=self.peer))),
-        ]
+        return encode(joined)
+
+    def resumed(self, peer: PeerInfo, key: str, peers: Sequence[PeerInfo]) -> list[Action]:
+        """The broker handed us `peer` back; the others saw nothing change."""
+        self.state = transition(self.state, "resumed")
+        self.peer = peer
+        self.resume_key = key
+        return [Reply(self._joined(peers))]
+
+    def not_resumed(self) -> list[Action]:
+        """Nothing to resume (the grace period ended, another room): join afresh."""
+        assert self.peer is not None
+        return self._enter(self.peer.name, self.peer.identity)
 
     def refused(self, code: ErrorCode, message: str) -> list[Action]:
         """The broker refused the join (for example the room is full)."""
         self.state = transition(self.state, "refused")
         self.room = None
         self.peer = None
+        self.grants = frozenset()
         return [Reply(error(code, message))]
 
     def renew_ice(self, now: float | None = None) -> list[Action]:
@@ -225,10 +376,24 @@ class Session:
 
     # End -----------------------------------------------------------------
 
-    def close(self) -> list[Action]:
-        """The connection ended, whatever the reason. Idempotent."""
-        actions = self._departure() if self.state is PeerState.JOINED else []
+    def close(self, *, resumable: bool = True) -> list[Action]:
+        """The connection ended, whatever the reason. Idempotent.
+
+        A joined peer is suspended for a later connection to resume, unless
+        resuming is off or the end is final (`resumable=False`: the client
+        was too slow, say); otherwise it leaves at once.
+        """
+        actions: list[Action] = []
+        if self.state is PeerState.JOINED:
+            actions = self._departure(suspend=resumable and self.resumable)
         self.room = None
         self.peer = None
         self.state = transition(self.state, "close")
         return actions
+
+    def evicted(self) -> list[Action]:
+        """Another connection resumed our peer: end without a departure."""
+        self.room = None
+        self.peer = None
+        self.state = transition(self.state, "close")
+        return []

@@ -28,6 +28,7 @@ class InvalidTransition(Exception):
 TRANSITIONS: Final[dict[tuple[PeerState, str], PeerState]] = {
     (PeerState.CONNECTED, "join"): PeerState.JOINING,
     (PeerState.JOINING, "admitted"): PeerState.JOINED,
+    (PeerState.JOINING, "resumed"): PeerState.JOINED,
     (PeerState.JOINING, "refused"): PeerState.CONNECTED,
     (PeerState.JOINED, "leave"): PeerState.CONNECTED,
     (PeerState.CONNECTED, "close"): PeerState.CLOSED,

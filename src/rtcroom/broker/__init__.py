@@ -7,9 +7,10 @@ shares them between processes behind the same interface.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
-from ..protocol import PeerInfo
+from ..protocol import ErrorCode, PeerInfo
 
 
 class Mailbox(Protocol):
@@ -17,17 +18,64 @@ class Mailbox(Protocol):
 
     def deliver(self, frame: str) -> None: ...
 
+    def evict(self) -> None:
+        """Another connection resumed this peer: end this one, without a departure."""
+        ...
 
-class RoomFull(Exception):
+
+class Refused(Exception):
+    """The broker will not admit the peer; `code` says why (an ErrorCode)."""
+
+    code = ErrorCode.ROOM_FULL
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+class RoomFull(Refused):
     """The room already holds its maximum number of peers."""
+
+    code = ErrorCode.ROOM_FULL
+
+
+class ServerFull(Refused):
+    """The server already holds its maximum number of rooms."""
+
+    code = ErrorCode.SERVER_FULL
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    """A peer handed back to a new connection."""
+
+    peer: PeerInfo
+    # The others in the room, in join order.
+    peers: list[PeerInfo]
+    # Frames that arrived for it while it was away, in order: deliver after `joined`.
+    held: list[str]
 
 
 class Broker(Protocol):
-    async def enter(self, room: str, peer: PeerInfo, mailbox: Mailbox) -> list[PeerInfo]:
+    async def enter(
+        self, room: str, peer: PeerInfo, mailbox: Mailbox, resume_key: str
+    ) -> list[PeerInfo]:
         """Admit `peer` to `room`; return the peers already there, in join order.
 
-        Raises RoomFull when the room is at capacity.
+        Raises RoomFull or ServerFull. `resume_key` lets resume() find the peer.
         """
+        ...
+
+    async def resume(self, room: str, key: str, mailbox: Mailbox) -> Resumed | None:
+        """Hand the peer of `key` in `room` to `mailbox`.
+
+        If it was still connected elsewhere, that connection's mailbox is
+        evicted. None when there is no such peer (any more), or when frames
+        for it were lost while it was away.
+        """
+        ...
+
+    async def suspend(self, room: str, peer_id: str, farewell: str) -> None:
+        """Hold frames for `peer_id` for the grace period, then remove it and publish `farewell`."""
         ...
 
     async def exit(self, room: str, peer_id: str) -> None:
@@ -47,4 +95,4 @@ class Broker(Protocol):
 
 from .memory import MemoryBroker  # noqa: E402
 
-__all__ = ["Broker", "Mailbox", "MemoryBroker", "RoomFull"]
+__all__ = ["Broker", "Mailbox", "MemoryBroker", "Refused", "Resumed", "RoomFull", "ServerFull"]
