@@ -25,9 +25,13 @@ class Inbox:
 
     def __init__(self) -> None:
         self.frames: list[str] = []
+        self.evicted = False
 
     def deliver(self, frame: str) -> None:
         self.frames.append(frame)
+
+    def evict(self) -> None:
+        self.evicted = True
 
     def take(self) -> list[dict[str, Any]]:
         messages = [json.loads(frame) for frame in self.frames]

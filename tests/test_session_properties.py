@@ -13,6 +13,7 @@ from test_session import Client
 
 from rtcroom.broker import MemoryBroker
 from rtcroom.protocol import decode_server
+from rtcroom.pump import execute
 
 ROOMS = ["a", "b"]
 CLIENTS = 4
@@ -34,6 +35,8 @@ operations = st.lists(
             st.tuples(st.just("broadcast"), json_values),
             st.tuples(st.just("leave")),
             st.tuples(st.just("disconnect")),
+            st.tuples(st.just("drop")),
+            st.tuples(st.just("reconnect")),
             st.tuples(st.just("garbage"), st.binary(max_size=20)),
         ),
     ),
@@ -57,11 +60,15 @@ def test_views_match_presence_and_nothing_crosses_rooms(ops: list[Any]) -> None:
 
 
 async def _run(ops: list[Any]) -> None:
-    broker = MemoryBroker(max_peers_per_room=3)
+    # "disconnect" leaves at once; "drop" suspends for a "reconnect" to resume
+    # (the grace period never ends within a run).
+    broker = MemoryBroker(max_peers_per_room=3, resume_grace=3600)
     ids = itertools.count()
     clients = [Client(broker, ids) for _ in range(CLIENTS)]
     views = [View() for _ in range(CLIENTS)]
     gone: set[int] = set()
+    dropped: dict[int, tuple[str, str, str]] = {}  # index -> (room, peer id, resume key)
+    keys: dict[int, tuple[str, str]] = {}  # index -> (room, resume key) of its last joined
 
     def absorb(index: int) -> None:
         view = views[index]
@@ -72,6 +79,7 @@ async def _run(ops: list[Any]) -> None:
             if kind == "joined":
                 view.id, view.room = message["id"], message["room"]
                 view.others = [p["id"] for p in message["peers"]]
+                keys[index] = (message["room"], message["resume"])
             elif kind == "peer-joined":
                 assert message["peer"]["id"] not in view.others
                 view.others.append(message["peer"]["id"])
@@ -83,6 +91,18 @@ async def _run(ops: list[Any]) -> None:
         clients[index].inbox.frames.clear()
 
     for index, op in ops:
+        if op == ("reconnect",) and index in dropped:
+            room, peer_id, key = dropped.pop(index)
+            clients[index] = Client(broker, ids)
+            views[index] = View()
+            gone.discard(index)
+            await clients[index].feed({"type": "join", "room": room, "name": "r", "resume": key})
+            absorb(index)
+            # Same peer, same room: nobody else heard of it.
+            assert views[index].id == peer_id
+            for i in range(CLIENTS):
+                absorb(i)
+            continue
         if index in gone:
             continue
         client = clients[index]
@@ -100,13 +120,24 @@ async def _run(ops: list[Any]) -> None:
                     views[index].room = None
                     views[index].others = []
             case ("disconnect",):
+                await execute(
+                    client.session.close(resumable=False), client.session, broker, client.inbox
+                )
+                gone.add(index)
+            case ("drop",):
+                peer, joined_key = client.session.peer, keys.get(index)
                 await client.disconnect()
                 gone.add(index)
+                if peer is not None and joined_key is not None:
+                    dropped[index] = (joined_key[0], peer.id, joined_key[1])
             case ("garbage", raw):
                 await client.feed(raw.decode("utf-8", "replace"))
         for i in range(CLIENTS):
             absorb(i)
 
+    # A peer is in at most one room.
+    everyone = [peer for room in broker.rooms.values() for peer in room.members]
+    assert len(everyone) == len(set(everyone))
     # Every live member's view equals the broker's presence for its room.
     for index, client in enumerate(clients):
         session = client.session

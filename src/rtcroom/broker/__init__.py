@@ -49,9 +49,10 @@ class Resumed:
     """A peer handed back to a new connection."""
 
     peer: PeerInfo
-    # The others in the room, in join order.
+    # The others in the room, in join order, as the peer last knew them.
     peers: list[PeerInfo]
-    # Frames that arrived for it while it was away, in order: deliver after `joined`.
+    # Frames that arrived for it while it was away, in order: deliver after
+    # `joined` and its view of the room is up to date.
     held: list[str]
 
 

@@ -13,10 +13,13 @@ from . import Mailbox, Resumed, RoomFull, ServerFull
 class Held:
     """The mailbox of a suspended peer: frames wait, up to `limit`, for its return."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, peers: list[PeerInfo]) -> None:
         self.limit = limit
         self.frames: deque[str] = deque()
         self.overflowed = False
+        # The others as the peer last knew them: with the held frames replayed
+        # after them, its view of the room comes out exactly right.
+        self.peers = peers
 
     def deliver(self, frame: str) -> None:
         if len(self.frames) >= self.limit:
@@ -95,7 +98,7 @@ class MemoryBroker:
         member.mailbox = mailbox
         peers = [m.info for m in self.rooms[room].members.values() if m is not member]
         if isinstance(previous, Held):
-            return Resumed(member.info, peers, list(previous.frames))
+            return Resumed(member.info, previous.peers, list(previous.frames))
         previous.evict()
         return Resumed(member.info, peers, [])
 
@@ -110,7 +113,9 @@ class MemoryBroker:
             return
         if member.expiry is not None:
             return
-        held = Held(self.held_frames)
+        assert entry is not None
+        others = [m.info for m in entry.members.values() if m is not member]
+        held = Held(self.held_frames, others)
         member.mailbox = held
         member.farewell = farewell
         loop = asyncio.get_running_loop()
