@@ -131,6 +131,13 @@ def serve(args: argparse.Namespace) -> int:
         ice,
         f"; TURN credentials for {config.turn_ttl} s" if config.turn_secret else "",
     )
+    if config.auth_secret:
+        log.info("access tokens required to join (docs/security.md)")
+    else:
+        log.warning(
+            "open mode: anyone who reaches this server may join any room; "
+            "give --auth-secret to require access tokens (docs/security.md)"
+        )
     run(create_app(config), config)
     return 0
 

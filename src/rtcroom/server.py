@@ -163,8 +163,12 @@ class Connection:
         if renewal:
             timers.append(asyncio.create_task(self._renew(renewal)))
         outbox = self.outbox
+        # A clean close (1000 normal, 1001 going away: the tab closed) is a
+        # departure; anything else (a dropped network, no pong, a restart)
+        # may be resumed within the grace period.
+        close_code = 1006
         try:
-            await self._read()
+            close_code = await self._read()
         except asyncio.CancelledError:
             if not (outbox.overflowed or outbox.evicted) or task.cancelling() > 1:
                 raise
@@ -179,7 +183,8 @@ class Connection:
             if outbox.evicted:
                 actions = self.session.evicted()
             else:
-                actions = self.session.close(resumable=not outbox.overflowed)
+                resumable = close_code not in (1000, 1001) and not outbox.overflowed
+                actions = self.session.close(resumable=resumable)
             await self._execute(actions)
         if outbox.overflowed or outbox.evicted:
             if outbox.overflowed:
@@ -191,13 +196,15 @@ class Connection:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.websocket.close(code, reason), 1.0)
 
-    async def _read(self) -> None:
+    async def _read(self) -> int:
+        """Pump frames into the session until the client goes; return the close code."""
         receive = self.websocket.receive
         session = self.session
         while True:
             message = await receive()
             if message["type"] == "websocket.disconnect":
-                return
+                code: int = message.get("code", 1006)
+                return code
             text = message.get("text")
             if text is not None:
                 await self._execute(session.receive(text))
@@ -370,7 +377,9 @@ def run(app: Starlette, config: Config) -> None:
             ws_max_size=max(4 * config.max_message_size, 1 << 20),
             ws_ping_interval=config.ping_interval,
             ws_ping_timeout=config.ping_timeout,
-            log_level=config.log_level,
+            # uvicorn's debug level logs frame contents (tokens among them):
+            # rtcroom's own debug logging never goes that far.
+            log_level="info" if config.log_level == "debug" else config.log_level,
             access_log=False,
             lifespan="on",
             timeout_graceful_shutdown=1,

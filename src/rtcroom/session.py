@@ -10,6 +10,7 @@ out what it is told.
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -113,6 +114,10 @@ class Publish:
 Action = Reply | Enter | Resume | Suspend | Exit | Relay | Publish
 
 
+# A peer with all of these may signal anything: its descriptions are not inspected.
+MEDIA_AND_DATA = frozenset({PUBLISH, SUBSCRIBE, DATA})
+
+
 def new_peer_id() -> str:
     """A random, URL-safe, unguessable peer id."""
     return secrets.token_urlsafe(12)
@@ -156,8 +161,8 @@ class Session:
         self.peer: PeerInfo | None = None
         self.grants: frozenset[str] = frozenset()
         self.resume_key = ""
-        # True while messages are being dropped for exceeding `rate`.
-        self._limited = False
+        # When we last said that messages are dropped for exceeding `rate`.
+        self._limited_at = -math.inf
 
     # Input from the client -------------------------------------------------
 
@@ -166,11 +171,12 @@ class Session:
         if self.state is PeerState.CLOSED:
             return []
         # The rate is checked before anything else: a flood costs no parsing.
-        # One error per episode, so a flood does not turn into a flood back.
+        # At most one error a second, so a flood does not turn into a flood back.
         if self.rate is not None and not self.rate.take():
-            if self._limited:
+            now = self.rate.clock()
+            if now - self._limited_at < 1.0:
                 return []
-            self._limited = True
+            self._limited_at = now
             return [
                 Reply(
                     error(
@@ -180,7 +186,6 @@ class Session:
                     )
                 )
             ]
-        self._limited = False
         # Size is checked before parsing: an oversized frame costs no decode
         # and is never relayed. len(str) <= its UTF-8 length <= 4 * len(str).
         size = len(frame)
@@ -257,7 +262,7 @@ class Session:
         room, peer = member
         if message.to == peer.id:
             return self.undeliverable(message.to)
-        if self.grants != ALL_GRANTS:
+        if not self.grants >= MEDIA_AND_DATA:
             refusal = self._check_grants(message.data)
             if refusal is not None:
                 return [Reply(error(ErrorCode.FORBIDDEN, refusal))]
