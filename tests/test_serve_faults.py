@@ -9,7 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -346,3 +349,41 @@ async def test_sigterm_drains_and_a_second_one_exits_at_once(
 async def test_sigterm_with_nobody_connected_exits_cleanly(server: RunningServer) -> None:
     server.process.send_signal(signal.SIGTERM)
     assert await asyncio.to_thread(server.process.wait, 10) == 0
+
+
+async def test_token_command_and_python_peer(auth_server: Any) -> None:
+    from rtcroom.client import Room, RoomError
+
+    server, _ = auth_server
+    minted = subprocess.run(
+        [sys.executable, "-m", "rtcroom", "token", "--room", "bots-*", "--identity", "bot-1"]
+        + ["--name", "Bot", "--grant", "publish", "--grant", "subscribe", "--grant", "data"],
+        env={**os.environ, "RTCROOM_AUTH_SECRET": SECRET},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    room = await Room.join(server.url, "bots-1", "ignored", token=minted)
+    try:
+        assert room.id
+        with pytest.raises(RoomError) as refused:
+            await Room.join(server.url, "bots-1", "no token")
+        assert refused.value.code == "unauthorized"
+    finally:
+        await room.leave()
+    link = subprocess.run(
+        [sys.executable, "-m", "rtcroom", "token", "--room", "team", "--identity", "u"]
+        + ["--link", server.url],
+        env={**os.environ, "RTCROOM_AUTH_SECRET": SECRET},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert link.startswith(f"{server.url}/r/team?token=ey")
+    short = subprocess.run(
+        [sys.executable, "-m", "rtcroom", "token", "--room", "team", "--identity", "u"],
+        env={**os.environ, "RTCROOM_AUTH_SECRET": "short"},
+        capture_output=True,
+        text=True,
+    )
+    assert short.returncode == 2 and "32 bytes" in short.stderr

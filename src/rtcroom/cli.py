@@ -37,6 +37,29 @@ def build_parser() -> argparse.ArgumentParser:
     turn.add_argument("--cert", help="TLS certificate for turns: (PEM)")
     turn.add_argument("--pkey", help="its private key (PEM)")
 
+    token = commands.add_parser(
+        "token", help="mint an access token (the secret as for serve: --auth-secret or variables)"
+    )
+    token.add_argument("--room", required=True, help="room name, or a pattern with * wildcards")
+    token.add_argument("--identity", required=True, help="who the holder is (your user id)")
+    token.add_argument("--name", help="display name shown to the others")
+    token.add_argument("--ttl", type=float, default=3600, help="seconds of validity (3600)")
+    token.add_argument(
+        "--grant",
+        action="append",
+        choices=["publish", "subscribe", "data", "admin"],
+        help="what the holder may do, repeatable (default: subscribe only)",
+    )
+    token.add_argument("--auth-secret", help="the server's --auth-secret (RTCROOM_AUTH_SECRET)")
+    token.add_argument(
+        "--auth-secret-file", type=Path, metavar="PATH", help="(RTCROOM_AUTH_SECRET_FILE)"
+    )
+    token.add_argument(
+        "--link",
+        metavar="URL",
+        help="print a room link on this server instead, e.g. https://rtc.example.org",
+    )
+
     send = commands.add_parser("send", help="send a file to peers of a room (web app or Python)")
     send.add_argument("url", help="the rtcroom server, e.g. http://127.0.0.1:8080")
     send.add_argument("room")
@@ -80,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(args)
     if args.command == "turn-config":
         return turn_config(args)
+    if args.command == "token":
+        return mint(args)
     from .bots import files, media
 
     try:
@@ -181,4 +206,52 @@ def turn_config(args: argparse.Namespace) -> int:
         ),
         end="",
     )
+    return 0
+
+
+def mint(args: argparse.Namespace) -> int:
+    """Print an access token (or a room link holding one)."""
+    import os
+    from urllib.parse import quote
+
+    from .auth import DEFAULT_GRANTS, mint_token
+    from .config import secret_from
+
+    try:
+        secret = secret_from(
+            args.auth_secret,
+            args.auth_secret_file,
+            os.environ,
+            "RTCROOM_AUTH_SECRET",
+            "--auth-secret-file",
+        )
+    except ConfigError as exc:
+        print(f"rtcroom token: {exc}", file=sys.stderr)
+        return 2
+    if not secret:
+        print(
+            "rtcroom token: give the server's secret (--auth-secret, --auth-secret-file "
+            "or RTCROOM_AUTH_SECRET)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        token = mint_token(
+            secret,
+            room=args.room,
+            identity=args.identity,
+            name=args.name,
+            ttl=args.ttl,
+            grants=args.grant or DEFAULT_GRANTS,
+        )
+    except ValueError as exc:
+        print(f"rtcroom token: {exc}", file=sys.stderr)
+        return 2
+    if args.link:
+        if "*" in args.room:
+            print("rtcroom token: --link needs a room name, not a pattern", file=sys.stderr)
+            return 2
+        print(f"{args.link.rstrip('/')}/r/{quote(args.room)}?token={token}")
+    else:
+        print(token)
     return 0

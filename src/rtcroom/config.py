@@ -258,7 +258,7 @@ def _number(env: Mapping[str, str], name: str, kind: type[int] | type[float]) ->
         raise ConfigError(f"{name}: {value!r} is not {noun}") from None
 
 
-def _secret(
+def secret_from(
     flag: str | None, file_flag: Path | None, env: Mapping[str, str], variable: str, what: str
 ) -> str | None:
     """A secret from its flag, its variable, or the file either names."""
@@ -298,14 +298,14 @@ def from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) ->
         ice_servers=urls(args.ice_servers, "RTCROOM_ICE_SERVERS"),
         stun_urls=urls(args.stun_urls, "RTCROOM_STUN"),
         turn_urls=urls(args.turn_urls, "RTCROOM_TURN_URLS"),
-        turn_secret=_secret(
+        turn_secret=secret_from(
             args.turn_secret,
             args.turn_secret_file,
             env,
             "RTCROOM_TURN_SECRET",
             "--turn-secret-file",
         ),
-        auth_secret=_secret(
+        auth_secret=secret_from(
             getattr(args, "auth_secret", None),
             getattr(args, "auth_secret_file", None),
             env,

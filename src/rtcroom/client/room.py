@@ -258,18 +258,24 @@ class Room(AsyncIOEventEmitter):
         tracks: Sequence[MediaStreamTrack] = (),
         timeout: float = 15.0,
         relay_only: bool = False,
+        token: str | None = None,
     ) -> Room:
         """Connect, join `room` as `name`, and start calling the peers already there.
 
         `relay_only` sends everything through the room's TURN server
         (iceTransportPolicy "relay"), so the others never learn our addresses.
+        `token` is the access token when the server requires one
+        (rtcroom.auth.mint_token, `rtcroom token`).
         """
         self = cls(url, room, name, tracks, relay_only)
         try:
             self._ws = await asyncio.wait_for(websockets.connect(self.url), timeout)
         except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:
             raise RoomError("unreachable", f"cannot reach {self.url}: {exc}") from exc
-        await self.send({"type": "join", "room": room, "name": name})
+        join: dict[str, Any] = {"type": "join", "room": room, "name": name}
+        if token is not None:
+            join["token"] = token
+        await self.send(join)
         joined = json.loads(await asyncio.wait_for(self._ws.recv(), timeout))
         if joined.get("type") == "error":
             await self._ws.close()
