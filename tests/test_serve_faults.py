@@ -356,8 +356,10 @@ async def test_token_command_and_python_peer(auth_server: Any) -> None:
 
     server, _ = auth_server
     minted = subprocess.run(
-        [sys.executable, "-m", "rtcroom", "token", "--room", "bots-*", "--identity", "bot-1"]
-        + ["--name", "Bot", "--grant", "publish", "--grant", "subscribe", "--grant", "data"],
+        [
+            *(sys.executable, "-m", "rtcroom", "token", "--room", "bots-*", "--identity", "bot-1"),
+            *("--name", "Bot", "--grant", "publish", "--grant", "subscribe", "--grant", "data"),
+        ],
         env={**os.environ, "RTCROOM_AUTH_SECRET": SECRET},
         capture_output=True,
         text=True,
@@ -372,8 +374,10 @@ async def test_token_command_and_python_peer(auth_server: Any) -> None:
     finally:
         await room.leave()
     link = subprocess.run(
-        [sys.executable, "-m", "rtcroom", "token", "--room", "team", "--identity", "u"]
-        + ["--link", server.url],
+        [
+            *(sys.executable, "-m", "rtcroom", "token", "--room", "team", "--identity", "u"),
+            *("--link", server.url),
+        ],
         env={**os.environ, "RTCROOM_AUTH_SECRET": SECRET},
         capture_output=True,
         text=True,
