@@ -88,8 +88,8 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
     """Start `rtcroom serve` as a user does, on a free loopback port."""
     started: list[RunningServer] = []
 
-    def start(*args: str, env: dict[str, str] | None = None) -> RunningServer:
-        port = free_port()
+    def start(*args: str, env: dict[str, str] | None = None, port: int = 0) -> RunningServer:
+        port = port or free_port()
         log = tmp_path / f"serve-{port}.log"
         with log.open("wb") as output:
             process = subprocess.Popen(

@@ -1,5 +1,5 @@
 // The call page: UI on top of the client library (rtcroom.js, transfer.js, stats.js).
-import { ROOM_PATTERN, RoomClient, RoomError } from "./rtcroom.js";
+import { ROOM_PATTERN, RoomClient, RoomError, tokenGrants } from "./rtcroom.js";
 import { drawBitrateChart, formatBitrate, sampleStats } from "./stats.js";
 import { receiveFiles, sendFile } from "./transfer.js";
 
@@ -28,6 +28,10 @@ const MESSAGES = {
   unreachable: "The rtcroom server cannot be reached. Check your connection and reload the page.",
   closed: "The connection to the server was lost. Reload the page to rejoin.",
   "bad-message": "The server did not accept the request.",
+  unauthorized: "Your link does not let you into this room (it may have expired). Ask for a new one.",
+  forbidden: "Your link does not allow this.",
+  "rate-limited": "Too many attempts from your network. Wait a minute, then reload the page.",
+  "server-full": "The server is at capacity. Come back later.",
 };
 
 /**
@@ -215,11 +219,24 @@ async function main() {
   /** @type {Map<MediaStream, Tile>} screen tiles, ours and the others' */
   const screenTiles = new Map();
 
+  // An access token (?token=...) says what we may do; without one, everything.
+  const token = params.get("token");
+  const grants = tokenGrants(token);
+  const mayPublish = !grants || grants.includes("publish");
+  if (grants && !grants.includes("subscribe")) {
+    showNotice("Your link does not allow receiving audio or video, which this call page needs. Ask for another link.");
+  }
+  if (grants && !grants.includes("data")) {
+    button("toggle-chat").hidden = true;
+  }
+
   // Join while the camera starts: the tracks slot into the calls when ready.
-  const media = openLocalMedia();
+  /** @type {Promise<{stream: MediaStream | null, error: unknown}>} */
+  const media = mayPublish ? openLocalMedia() : Promise.resolve({ stream: null, error: "viewer" });
   const client = new RoomClient({
     room,
     name,
+    token,
     localStream: media.then((m) => m.stream),
     socket: /** @type {any} */ (window).rtcroomEarlySocket ?? null,
     // ?relay=1 in the link, or the setting: everything through TURN.
@@ -282,10 +299,21 @@ async function main() {
   });
   client.addEventListener("close", (event) => {
     const { error } = /** @type {CustomEvent} */ (event).detail;
+    delete document.body.dataset.reconnecting;
     if (error) {
       statusLine.textContent = "Disconnected";
       showNotice(describe(error));
     }
+  });
+  // The server connection dropped: calls go on (they are peer to peer) while
+  // the client reconnects.
+  client.addEventListener("reconnecting", () => {
+    document.body.dataset.reconnecting = "true";
+    statusLine.textContent = "Reconnecting…";
+  });
+  client.addEventListener("reconnected", () => {
+    delete document.body.dataset.reconnecting;
+    updateStatus();
   });
 
   function updateStatus() {
@@ -314,9 +342,11 @@ async function main() {
     local.figure.classList.add("no-media");
     const denied = mediaError instanceof DOMException && mediaError.name === "NotAllowedError";
     showNotice(
-      denied
-        ? "Camera and microphone access was refused: you joined receive-only. Others cannot see or hear you."
-        : "No camera or microphone was found: you joined receive-only. Others cannot see or hear you.",
+      mediaError === "viewer"
+        ? "You joined as a viewer: your link does not allow sending video or audio."
+        : denied
+          ? "Camera and microphone access was refused: you joined receive-only. Others cannot see or hear you."
+          : "No camera or microphone was found: you joined receive-only. Others cannot see or hear you.",
       "info",
     );
   }

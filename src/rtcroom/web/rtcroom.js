@@ -5,19 +5,21 @@
 // The wire format is docs/protocol.md; the typedefs below mirror it.
 
 /**
- * @typedef {{id: string, name: string}} PeerInfo
+ * @typedef {{id: string, name: string, identity?: string}} PeerInfo
  * @typedef {{urls: string | string[], username?: string, credential?: string}} IceServer
- * @typedef {{type: "joined", id: string, room: string, peers: PeerInfo[], iceServers: IceServer[]}} JoinedMessage
+ * @typedef {"publish" | "subscribe" | "data" | "admin"} Grant
+ * @typedef {{type: "joined", id: string, room: string, peers: PeerInfo[], iceServers: IceServer[], resume?: string, grants?: Grant[]}} JoinedMessage
  * @typedef {{type: "peer-joined", peer: PeerInfo}} PeerJoinedMessage
  * @typedef {{type: "peer-left", id: string}} PeerLeftMessage
  * @typedef {{description?: RTCSessionDescriptionInit, streams?: Record<string, string>, candidate?: RTCIceCandidateInit | null}} SignalData
  * @typedef {{type: "signal", from: string, data: SignalData}} SignalMessage
  * @typedef {{type: "broadcast", from: string, data: unknown}} BroadcastMessage
- * @typedef {"bad-message" | "unknown-type" | "not-joined" | "already-joined" | "unknown-peer" | "too-large" | "room-full"} ErrorCode
+ * @typedef {"bad-message" | "unknown-type" | "not-joined" | "already-joined" | "unknown-peer" | "too-large" | "room-full" | "server-full" | "rate-limited" | "unauthorized" | "forbidden" | "join-timeout" | "unavailable"} ErrorCode
  * @typedef {{type: "error", code: ErrorCode, message: string}} ErrorMessage
  * @typedef {{type: "ice-servers", iceServers: IceServer[]}} IceServersMessage
- * @typedef {JoinedMessage | PeerJoinedMessage | PeerLeftMessage | SignalMessage | BroadcastMessage | IceServersMessage | ErrorMessage} ServerMessage
- * @typedef {{type: "join", room: string, name: string}} JoinRequest
+ * @typedef {{type: "bye", reason: string}} ByeMessage
+ * @typedef {JoinedMessage | PeerJoinedMessage | PeerLeftMessage | SignalMessage | BroadcastMessage | IceServersMessage | ErrorMessage | ByeMessage} ServerMessage
+ * @typedef {{type: "join", room: string, name: string, token?: string, resume?: string}} JoinRequest
  * @typedef {{type: "signal", to: string, data: SignalData}} SignalRequest
  * @typedef {{type: "broadcast", data: unknown}} BroadcastRequest
  * @typedef {{type: "leave"}} LeaveRequest
@@ -45,6 +47,27 @@ export function defaultServerUrl() {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   return `${scheme}//${location.host}/ws`;
 }
+
+/**
+ * The grants an access token carries, read from its payload without checking
+ * it (the server checks it): the page uses them to not ask for a camera it
+ * may not send, say. Null when there is no token or it cannot be read.
+ * @param {string | null | undefined} token
+ * @returns {Grant[] | null}
+ */
+export function tokenGrants(token) {
+  if (!token) return null;
+  try {
+    const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const claims = JSON.parse(atob(payload.padEnd(payload.length + ((4 - (payload.length % 4)) % 4), "=")));
+    return Array.isArray(claims.grants) ? claims.grants : [];
+  } catch {
+    return null;
+  }
+}
+
+/** Errors after which trying to rejoin again later may succeed. */
+const TRANSIENT = new Set(["unavailable", "rate-limited", "server-full"]);
 
 /** Label and id of the negotiated chat channel every peer connection has (docs/protocol.md). */
 export const CHAT_CHANNEL = { label: "chat", id: 0 };
@@ -104,13 +127,24 @@ export class RemotePeer {
     // Chat: a negotiated channel that both sides create with the same id, so
     // it exists from the first offer and needs no announcement. Messages sent
     // before it opens wait in `chatQueue`.
-    this.chat = pc.createDataChannel(CHAT_CHANNEL.label, { negotiated: true, id: CHAT_CHANNEL.id });
+    // Without the `data` grant there is no channel (the server would refuse the offer).
+    /** @type {RTCDataChannel | null} */
+    this.chat = null;
     /** @type {string[]} */
     this.chatQueue = [];
-    this.chat.onopen = () => {
-      for (const text of this.chatQueue.splice(0)) this.chat.send(text);
+    if (client.allows("data")) {
+      const chat = pc.createDataChannel(CHAT_CHANNEL.label, { negotiated: true, id: CHAT_CHANNEL.id });
+      chat.onopen = () => {
+        for (const text of this.chatQueue.splice(0)) chat.send(text);
+      };
+      chat.onmessage = ({ data }) => this.#onChat(data);
+      this.chat = chat;
+    }
+    // A connection that failed (the network changed, say) gets new ICE
+    // candidates through an ICE restart; negotiation follows as usual.
+    pc.oniceconnectionstatechange = () => {
+      if (pc.iceConnectionState === "failed" && this.mayOffer) pc.restartIce();
     };
-    this.chat.onmessage = ({ data }) => this.#onChat(data);
 
     const stream = client.localStream;
     if (stream) for (const track of stream.getTracks()) pc.addTrack(track, stream);
@@ -186,8 +220,8 @@ export class RemotePeer {
 
   /** @param {string} text */
   sendChat(text) {
-    if (this.chat.readyState === "open") this.chat.send(text);
-    else if (this.chat.readyState === "connecting") this.chatQueue.push(text);
+    if (this.chat?.readyState === "open") this.chat.send(text);
+    else if (this.chat?.readyState === "connecting") this.chatQueue.push(text);
   }
 
   /** @param {unknown} data */
@@ -318,7 +352,11 @@ export class RemotePeer {
  * - "localstream" {stream}: what we send changed
  * - "broadcast" {from, data}
  * - "error" {error: RoomError}: a recoverable error
- * - "close" {error: RoomError | null}: the server connection ended
+ * - "reconnecting" {attempt}: the server connection dropped; media keeps flowing
+ *   while the client reconnects with jittered backoff
+ * - "reconnected" {resumed}: back in the room; `resumed` when with the same id
+ *   (nobody noticed), otherwise the calls were set up again
+ * - "close" {error: RoomError | null}: the server connection ended for good
  */
 export class RoomClient extends EventTarget {
   /**
@@ -330,12 +368,20 @@ export class RoomClient extends EventTarget {
    * inline script while the modules load); the client adopts it.
    * @param {{room: string, name: string, url?: string,
    *          localStream?: MediaStream | null | Promise<MediaStream | null>,
-   *          socket?: WebSocket | null, relayOnly?: boolean}} options
+   *          socket?: WebSocket | null, relayOnly?: boolean, token?: string | null}} options
    * `relayOnly` sends all media and data through the TURN server
    * (iceTransportPolicy "relay"): the others never learn our IP addresses.
+   * `token` is the access token, when the server requires one.
    */
-  constructor({ room, name, url = defaultServerUrl(), localStream = null, socket = null, relayOnly = false }) {
+  constructor({ room, name, url = defaultServerUrl(), localStream = null, socket = null, relayOnly = false, token = null }) {
     super();
+    this.token = token;
+    /** @type {Grant[]} what we may do: from `joined`, or from the token until then */
+    this.grants = tokenGrants(token) ?? ["publish", "subscribe", "data", "admin"];
+    /** key to resume our place after a dropped connection (from `joined`) */
+    this.resumeKey = "";
+    /** true while the connection is down and being re-established */
+    this.reconnecting = false;
     this.relayOnly = relayOnly;
     this.#socket = socket;
     this.room = room;
@@ -374,10 +420,19 @@ export class RoomClient extends EventTarget {
    */
   connect() {
     if (this.#opened) return this.#opened;
-    this.#opened = new Promise((resolve, reject) => {
-      const early = this.#socket;
-      const usable = early && early.url === this.url && early.readyState <= WebSocket.OPEN;
-      const ws = usable ? early : new WebSocket(this.url);
+    const early = this.#socket;
+    const usable = early && early.url === this.url && early.readyState <= WebSocket.OPEN;
+    this.#opened = this.#open(usable ? early : new WebSocket(this.url));
+    return this.#opened;
+  }
+
+  /**
+   * Take `ws` as our connection; resolve once it is open.
+   * @param {WebSocket} ws
+   * @returns {Promise<void>}
+   */
+  #open(ws) {
+    return new Promise((resolve, reject) => {
       this.ws = ws;
       let open = ws.readyState === WebSocket.OPEN;
       if (open) resolve();
@@ -391,11 +446,97 @@ export class RoomClient extends EventTarget {
           ? new RoomError("closed", `The connection to the server was lost (code ${event.code}).`)
           : new RoomError("unreachable", `Cannot reach the rtcroom server at ${this.url}.`);
         if (!open) reject(error);
-        this.#pending?.reject(error);
-        this.#shutdown(this.closed ? null : error);
+        this.ws = null;
+        const pending = this.#pending;
+        this.#pending = null;
+        pending?.reject(error);
+        if (this.closed || this.reconnecting) return;
+        // Once in a room, a lost connection is not the end: reconnect and
+        // resume (the media between peers does not go through the server).
+        if (this.id) this.#reconnect();
+        else this.#shutdown(error);
       };
     });
-    return this.#opened;
+  }
+
+  /** Reconnect with jittered exponential backoff until back in the room, or closed. */
+  async #reconnect() {
+    this.reconnecting = true;
+    for (let attempt = 1; !this.closed; attempt++) {
+      this.dispatchEvent(new CustomEvent("reconnecting", { detail: { attempt } }));
+      // 0.25 s, 0.5 s, 1 s ... up to 8 s, each times a random 0.5 to 1.5.
+      const delay = Math.min(8000, 250 * 2 ** (attempt - 1)) * (0.5 + Math.random());
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      if (this.closed) return;
+      try {
+        await this.#open(new WebSocket(this.url));
+        const joined = await this.#requestJoin(this.resumeKey);
+        this.reconnecting = false;
+        this.#onRejoined(joined);
+        return;
+      } catch (err) {
+        if (err instanceof RoomError && !TRANSIENT.has(err.code) && err.code !== "closed" && err.code !== "unreachable") {
+          // Refused for good (the token expired, say): say so and stop.
+          this.reconnecting = false;
+          this.closed = true;
+          this.#shutdown(err);
+          return;
+        }
+        if (this.ws) {
+          this.ws.onclose = null;
+          this.ws.close();
+          this.ws = null;
+        }
+      }
+    }
+  }
+
+  /**
+   * Send `join` (with our token, and a resume key if given) and wait for the answer.
+   * @param {string} [resume]
+   * @returns {Promise<JoinedMessage>}
+   */
+  #requestJoin(resume) {
+    return new Promise((resolve, reject) => {
+      this.#pending = { resolve, reject };
+      /** @type {JoinRequest} */
+      const request = { type: "join", room: this.room, name: this.name };
+      if (this.token) request.token = this.token;
+      if (resume) request.resume = resume;
+      this.send(request);
+    });
+  }
+
+  /**
+   * Back in the room after a reconnect.
+   * @param {JoinedMessage} message
+   */
+  #onRejoined(message) {
+    const resumed = message.id === this.id;
+    if (resumed) {
+      this.iceServers = message.iceServers;
+      this.resumeKey = message.resume ?? "";
+      for (const request of this.#held.splice(0)) this.send(request);
+    } else {
+      // A new id (the grace period ran out, or the server restarted): the
+      // others know us no more. Start over: drop the old calls, call anew.
+      this.#held.length = 0;
+      for (const [id, peer] of this.peers) {
+        this.peers.delete(id);
+        peer.close();
+        this.dispatchEvent(new CustomEvent("peerleft", { detail: { peer } }));
+      }
+      this.#onJoined(message);
+    }
+    this.dispatchEvent(new CustomEvent("reconnected", { detail: { resumed } }));
+  }
+
+  /**
+   * May we do `grant`? (Open servers grant everything.)
+   * @param {Grant} grant
+   */
+  allows(grant) {
+    return this.grants.includes(grant);
   }
 
   /**
@@ -407,11 +548,11 @@ export class RoomClient extends EventTarget {
       throw new RoomError("bad-message", "Room names use letters, digits, - and _ (at most 64).");
     }
     await this.connect();
-    return new Promise((resolve, reject) => {
-      this.#pending = { resolve, reject };
-      this.send({ type: "join", room: this.room, name: this.name });
-    });
+    return this.#requestJoin();
   }
+
+  /** @type {ClientMessage[]} signals sent while reconnecting, for after a resume */
+  #held = [];
 
   /** @type {Promise<void> | null} */
   #opened = null;
@@ -426,11 +567,12 @@ export class RoomClient extends EventTarget {
     if (pending && message.type === "error") {
       this.#pending = null;
       pending.reject(new RoomError(message.code, message.message));
+      if (this.reconnecting) return; // #reconnect decides
       this.closed = true;
       this.#shutdown(null);
     } else if (pending && message.type === "joined") {
       this.#pending = null;
-      this.#onJoined(message);
+      if (!this.reconnecting) this.#onJoined(message);
       pending.resolve(message);
     } else {
       this.#dispatch(message);
@@ -439,7 +581,12 @@ export class RoomClient extends EventTarget {
 
   /** @param {ClientMessage} message */
   send(message) {
-    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
+    if (this.ws && this.ws.readyState === WebSocket.OPEN && !(this.reconnecting && message.type !== "join")) {
+      this.ws.send(JSON.stringify(message));
+    } else if (this.reconnecting && message.type === "signal" && this.#held.length < 500) {
+      // Kept for the peer if we resume; dropped if we come back as someone new.
+      this.#held.push(message);
+    }
   }
 
   /**
@@ -512,6 +659,8 @@ export class RoomClient extends EventTarget {
   #onJoined(message) {
     this.id = message.id;
     this.iceServers = message.iceServers;
+    this.resumeKey = message.resume ?? "";
+    if (message.grants) this.grants = message.grants;
     for (const info of message.peers) this.#addPeer(info, true);
     this.dispatchEvent(new CustomEvent("joined", { detail: message }));
   }
@@ -562,6 +711,10 @@ export class RoomClient extends EventTarget {
       case "error":
         this.dispatchEvent(new CustomEvent("error", { detail: { error: new RoomError(message.code, message.message) } }));
         break;
+      case "bye":
+        // The server is restarting; it closes the connection next and we
+        // reconnect (to it or to another process).
+        break;
     }
   }
 
@@ -573,7 +726,12 @@ export class RoomClient extends EventTarget {
       this.ws.onclose = this.ws.onmessage = this.ws.onopen = null;
       if (this.ws.readyState !== WebSocket.CLOSED) this.ws.close(1000);
       this.ws = null;
+    }
+    if (!this.#ended) {
+      this.#ended = true;
       this.dispatchEvent(new CustomEvent("close", { detail: { error } }));
     }
   }
+
+  #ended = false;
 }

@@ -1,0 +1,81 @@
+"""A TCP forwarder on loopback that a test can cut: a real network fault, on demand.
+
+Pages load the app and open their WebSocket through it; `drop()` resets every
+connection passing through (as a dead Wi-Fi would, without a closing
+handshake) and `refuse` turns new connections away until it is cleared.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import struct
+import threading
+
+
+class Proxy:
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.refuse = False
+        self.connections: set[socket.socket] = set()
+        self.lock = threading.Lock()
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.refuse:
+                _reset(client)
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                _reset(client)
+                continue
+            with self.lock:
+                self.connections |= {client, upstream}
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def drop(self) -> int:
+        """Reset every open connection; return how many there were."""
+        with self.lock:
+            dropped = list(self.connections)
+            self.connections.clear()
+        for sock in dropped:
+            _reset(sock)
+        return len(dropped) // 2
+
+    def close(self) -> None:
+        self.closed = True
+        self.listener.close()
+        self.drop()
+
+
+def _reset(sock: socket.socket) -> None:
+    """End the TCP connection abruptly: no WebSocket close frame, an RST where possible."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    # shutdown() also wakes the pump thread blocked in recv() on it, which
+    # close() alone would not.
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(OSError):
+        sock.close()
