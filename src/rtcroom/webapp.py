@@ -48,6 +48,11 @@ class WebAssets:
             return PlainTextResponse("Not Found", status_code=404)
         # Revalidate every time (names are not versioned); unchanged files cost a 304.
         headers = {"ETag": asset.etag, "Cache-Control": "no-cache"}
+        if asset.media_type.startswith("text/html"):
+            # Room links may carry an access token: never pass it on to
+            # other sites as a Referer, and never be framed by them.
+            headers["Referrer-Policy"] = "no-referrer"
+            headers["X-Frame-Options"] = "DENY"
         if request.headers.get("if-none-match") == asset.etag:
             return Response(status_code=304, headers=headers)
         return Response(asset.body, media_type=asset.media_type, headers=headers)

@@ -307,12 +307,16 @@ async function main() {
   });
   // The server connection dropped: calls go on (they are peer to peer) while
   // the client reconnects.
-  client.addEventListener("reconnecting", () => {
+  const LOST = "The connection to the server was lost. Reconnecting… (calls already set up go on meanwhile.)";
+  client.addEventListener("reconnecting", (event) => {
     document.body.dataset.reconnecting = "true";
     statusLine.textContent = "Reconnecting…";
+    // A blip passes unnoticed; a few seconds without the server are worth saying.
+    if (/** @type {CustomEvent} */ (event).detail.attempt >= 4) showNotice(LOST);
   });
   client.addEventListener("reconnected", () => {
     delete document.body.dataset.reconnecting;
+    if (notice.textContent === LOST) notice.hidden = true;
     updateStatus();
   });
 
