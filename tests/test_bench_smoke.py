@@ -54,3 +54,8 @@ def test_python_peers_benchmark_smoke() -> None:
 def test_turn_relay_benchmark_smoke() -> None:
     output = run_bench("turn_relay.py", "--runs", "1", "--size-mb", "1")
     assert re.search(r"throughput through coturn / direct: \d+\.\d+", output), output
+
+
+def test_guard_cost_benchmark_smoke() -> None:
+    output = run_bench("guard_cost.py", "--messages", "1000", "--rounds", "1")
+    assert re.search(r"\| rate limit \+ viewer grants \| \d+\.\d+ \| \d+\.\d+ \|", output), output
