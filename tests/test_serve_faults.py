@@ -391,3 +391,23 @@ async def test_token_command_and_python_peer(auth_server: Any) -> None:
         text=True,
     )
     assert short.returncode == 2 and "32 bytes" in short.stderr
+
+
+async def test_pings_drop_dead_clients_and_keep_live_ones(
+    start_server: Callable[..., RunningServer],
+) -> None:
+    server = start_server(
+        *("--ping-interval", "0.5", "--ping-timeout", "0.5", "--resume-grace", "0.5")
+    )
+    live = await connect(server)  # the websockets library answers pings
+    await live.join("r", "live")
+    # A client that vanished without a word: it never answers a ping.
+    dead, dead_id = raw_join(server.port, "r", "dead")
+    assert (await live.recv())["type"] == "peer-joined"
+    started = time.monotonic()
+    assert await live.recv(timeout=5) == {"type": "peer-left", "id": dead_id}
+    assert time.monotonic() - started < 3
+    await live.nothing(1.5)  # still connected, still in the room
+    await live.send({"type": "broadcast", "data": "still here"})
+    await live.nothing(0.2)
+    dead.close()
