@@ -219,3 +219,44 @@ def start_turn(tmp_path: Path) -> Iterator[Callable[..., RunningTurn]]:
     yield start
     for turn in started:
         stop_process(turn.process)
+
+
+@dataclass
+class RunningRedis:
+    process: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RunningRedis]:
+    """Debian's redis-server on a free loopback port, nothing persisted."""
+    if not shutil.which("redis-server"):
+        raise RuntimeError("redis-server not found: run scripts/test, which installs it")
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            "redis-server",
+            *("--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
+            *("--dir", str(tmp_path)),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    break
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("redis-server did not start")
+        time.sleep(0.05)
+    yield RunningRedis(process, port)
+    stop_process(process)

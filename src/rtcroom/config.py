@@ -82,6 +82,8 @@ class Config:
     turn_renew_after: float | None = None
     # Access tokens: None is open mode (anyone may join any room). Never printed.
     auth_secret: str | None = field(default=None, repr=False)
+    # redis://host:port/db: share rooms with other processes; None: rooms in memory.
+    broker_url: str | None = None
     # Origins allowed to open /ws besides the server's own and localhost's; "*": any.
     allowed_origins: tuple[str, ...] = ()
     max_message_size: int = 64 * 1024
@@ -137,6 +139,10 @@ class Config:
             raise ConfigError(
                 "--auth-secret / RTCROOM_AUTH_SECRET: use at least 32 bytes "
                 "(for example: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        if self.broker_url is not None and not re.match(r"^rediss?://", self.broker_url):
+            raise ConfigError(
+                f"--broker / RTCROOM_BROKER: {self.broker_url!r} is not a redis:// or rediss:// URL"
             )
         for origin in self.allowed_origins:
             if origin != "*" and not _ORIGIN.match(origin):
@@ -218,6 +224,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="PATH",
         help="read the token secret from this file (RTCROOM_AUTH_SECRET_FILE)",
+    )
+    parser.add_argument(
+        "--broker",
+        metavar="URL",
+        help="share rooms with other rtcroom processes through Redis, e.g. "
+        "redis://127.0.0.1:6379/0 (RTCROOM_BROKER; default: rooms in this process)",
     )
     parser.add_argument(
         "--allow-origin",
@@ -312,6 +324,7 @@ def from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) ->
             "RTCROOM_AUTH_SECRET",
             "--auth-secret-file",
         ),
+        broker_url=getattr(args, "broker", None) or env.get("RTCROOM_BROKER") or None,
         allowed_origins=urls(getattr(args, "allowed_origins", None), "RTCROOM_ALLOWED_ORIGINS"),
         turn_ttl=int(str(pick(args.turn_ttl, _int(env, "RTCROOM_TURN_TTL"), defaults.turn_ttl))),
         log_level=str(pick(args.log_level, env.get("RTCROOM_LOG_LEVEL"), defaults.log_level)),

@@ -257,12 +257,19 @@ _BINARY_REFUSED = error(
 def create_app(config: Config | None = None, broker: Broker | None = None) -> Starlette:
     """Build the ASGI app. Tests call this directly; `rtcroom serve` runs it."""
     config = config or Config()
-    broker = broker or MemoryBroker(
-        max_peers_per_room=config.max_peers_per_room,
-        max_rooms=config.max_rooms,
-        resume_grace=config.resume_grace,
-        held_frames=config.send_queue_frames,
-    )
+    if broker is None:
+        options = {
+            "max_peers_per_room": config.max_peers_per_room,
+            "max_rooms": config.max_rooms,
+            "resume_grace": config.resume_grace,
+            "held_frames": config.send_queue_frames,
+        }
+        if config.broker_url:
+            from .broker.redis import RedisBroker
+
+            broker = RedisBroker(config.broker_url, **options)  # type: ignore[arg-type]
+        else:
+            broker = MemoryBroker(**options)  # type: ignore[arg-type]
     hub = Hub(config)
 
     async def healthz(request: Request) -> Response:
@@ -316,6 +323,7 @@ def create_app(config: Config | None = None, broker: Broker | None = None) -> St
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await broker.start()
         yield
         await broker.close()
 

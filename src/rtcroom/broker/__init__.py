@@ -57,6 +57,10 @@ class Resumed:
 
 
 class Broker(Protocol):
+    async def start(self) -> None:
+        """Connect to whatever the broker needs, once, before the first join."""
+        ...
+
     async def enter(
         self, room: str, peer: PeerInfo, mailbox: Mailbox, resume_key: str
     ) -> list[PeerInfo]:

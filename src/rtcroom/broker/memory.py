@@ -67,6 +67,9 @@ class MemoryBroker:
         # resume key -> (room, peer id)
         self.keys: dict[str, tuple[str, str]] = {}
 
+    async def start(self) -> None:
+        pass
+
     async def enter(
         self, room: str, peer: PeerInfo, mailbox: Mailbox, resume_key: str
     ) -> list[PeerInfo]:
