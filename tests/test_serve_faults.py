@@ -351,21 +351,25 @@ async def test_sigterm_with_nobody_connected_exits_cleanly(server: RunningServer
     assert await asyncio.to_thread(server.process.wait, 10) == 0
 
 
+def token_command(*args: str, secret: str = SECRET) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rtcroom", "token", *args],
+        env={**os.environ, "RTCROOM_AUTH_SECRET": secret},
+        capture_output=True,
+        text=True,
+    )
+
+
 async def test_token_command_and_python_peer(auth_server: Any) -> None:
     from rtcroom.client import Room, RoomError
 
     server, _ = auth_server
-    minted = subprocess.run(
-        [
-            *(sys.executable, "-m", "rtcroom", "token", "--room", "bots-*", "--identity", "bot-1"),
-            *("--name", "Bot", "--grant", "publish", "--grant", "subscribe", "--grant", "data"),
-        ],
-        env={**os.environ, "RTCROOM_AUTH_SECRET": SECRET},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    room = await Room.join(server.url, "bots-1", "ignored", token=minted)
+    minted = token_command(
+        *("--room", "bots-*", "--identity", "bot-1", "--name", "Bot"),
+        *("--grant", "publish", "--grant", "subscribe", "--grant", "data"),
+    )
+    assert minted.returncode == 0, minted.stderr
+    room = await Room.join(server.url, "bots-1", "ignored", token=minted.stdout.strip())
     try:
         assert room.id
         with pytest.raises(RoomError) as refused:
@@ -373,23 +377,10 @@ async def test_token_command_and_python_peer(auth_server: Any) -> None:
         assert refused.value.code == "unauthorized"
     finally:
         await room.leave()
-    link = subprocess.run(
-        [
-            *(sys.executable, "-m", "rtcroom", "token", "--room", "team", "--identity", "u"),
-            *("--link", server.url),
-        ],
-        env={**os.environ, "RTCROOM_AUTH_SECRET": SECRET},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    assert link.startswith(f"{server.url}/r/team?token=ey")
-    short = subprocess.run(
-        [sys.executable, "-m", "rtcroom", "token", "--room", "team", "--identity", "u"],
-        env={**os.environ, "RTCROOM_AUTH_SECRET": "short"},
-        capture_output=True,
-        text=True,
-    )
+    link = token_command("--room", "team", "--identity", "u", "--link", server.url)
+    assert link.returncode == 0, link.stderr
+    assert link.stdout.strip().startswith(f"{server.url}/r/team?token=ey")
+    short = token_command("--room", "team", "--identity", "u", secret="short")
     assert short.returncode == 2 and "32 bytes" in short.stderr
 
 

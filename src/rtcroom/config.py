@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .auth import check_secret
 from .turn import IceConfig
 
 
@@ -135,11 +136,11 @@ class Config:
             raise ConfigError("--turn-secret needs at least one --turn-url")
         if not 60 <= self.turn_ttl <= 7 * 24 * 3600:
             raise ConfigError("--turn-ttl / RTCROOM_TURN_TTL: between 60 s and 7 days")
-        if self.auth_secret is not None and len(self.auth_secret.encode()) < 32:
-            raise ConfigError(
-                "--auth-secret / RTCROOM_AUTH_SECRET: use at least 32 bytes "
-                "(for example: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
-            )
+        if self.auth_secret is not None:
+            try:
+                check_secret(self.auth_secret)
+            except ValueError as exc:
+                raise ConfigError(f"--auth-secret / RTCROOM_AUTH_SECRET: {exc}") from None
         if self.broker_url is not None and not re.match(r"^rediss?://", self.broker_url):
             raise ConfigError(
                 f"--broker / RTCROOM_BROKER: {self.broker_url!r} is not a redis:// or rediss:// URL"

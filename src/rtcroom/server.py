@@ -58,7 +58,7 @@ class Outbox:
         # Set by end(): the writer closes the socket with it once the frames are out.
         self.close_code: int | None = None
         self.close_reason = ""
-        self.on_overflow: Callable[[], object] = lambda: None
+        self.on_drop: Callable[[], object] = lambda: None
 
     def deliver(self, frame: str) -> None:
         if self.overflowed or self.evicted:
@@ -67,7 +67,7 @@ class Outbox:
             # Drop the client rather than buffer without bound.
             self.frames.clear()
             self.overflowed = True
-            self.on_overflow()
+            self.on_drop()
             return
         self.frames.append(frame)
         self.ready.set()
@@ -76,7 +76,7 @@ class Outbox:
         if not self.evicted:
             self.evicted = True
             self.frames.clear()
-            self.on_overflow()
+            self.on_drop()
 
     def end(self, code: int, reason: str) -> None:
         """Close the connection after the frames queued so far."""
@@ -156,7 +156,7 @@ class Connection:
         assert task is not None
         # A client that falls too far behind (or is resumed elsewhere) is
         # dropped at once, even while this task waits for it to send something.
-        self.outbox.on_overflow = task.cancel
+        self.outbox.on_drop = task.cancel
         writer = asyncio.create_task(self._write())
         timers = [asyncio.create_task(self._watch_idle(self.hub.config.join_timeout))]
         renewal = self.session.ice.renewal_period
@@ -352,10 +352,10 @@ def run(app: Starlette, config: Config) -> None:
     import uvicorn
 
     class Server(uvicorn.Server):
-        draining: asyncio.Future[None] | None = None
+        draining = False
 
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-            if self.draining is not None:
+            if self.draining:
                 log.info("second signal: exiting now")
                 self.force_exit = True
                 self.should_exit = True
@@ -368,9 +368,8 @@ def run(app: Starlette, config: Config) -> None:
                 # Not in the signal handler itself: on the loop, at its next turn.
                 task = loop.create_task(hub.drain("the server is restarting"))
                 task.add_done_callback(lambda _: setattr(self, "should_exit", True))
-                self.draining = task
 
-            self.draining = asyncio.Future()
+            self.draining = True
             loop.call_soon_threadsafe(start)
 
     server = Server(

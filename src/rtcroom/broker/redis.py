@@ -23,15 +23,14 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 import redis.asyncio as aioredis
 
 from ..protocol import PeerInfo
-from . import Mailbox, Resumed, RoomFull, ServerFull
-from .memory import Held
+from . import Mailbox, RoomFull, ServerFull
+from .local import LocalMembers
 
 log = logging.getLogger("rtcroom.redis")
 
@@ -77,21 +76,7 @@ class Envelope(msgspec.Struct, array_like=True):
     frame: str
 
 
-@dataclass(slots=True)
-class Local:
-    info: PeerInfo
-    mailbox: Mailbox
-    key: str
-    expiry: asyncio.TimerHandle | None = None
-    farewell: str = ""
-
-
-@dataclass(slots=True)
-class LocalRoom:
-    members: dict[str, Local] = field(default_factory=dict)
-
-
-class RedisBroker:
+class RedisBroker(LocalMembers):
     """Presence in Redis, frames over pub/sub; same interface as MemoryBroker."""
 
     def __init__(
@@ -103,16 +88,13 @@ class RedisBroker:
         resume_grace: float = 20.0,
         held_frames: int = 1024,
     ) -> None:
+        super().__init__(resume_grace=resume_grace, held_frames=held_frames)
         self.url = url
         self.max_peers_per_room = max_peers_per_room
         self.max_rooms = max_rooms
-        self.resume_grace = resume_grace
-        self.held_frames = held_frames
         self.node = secrets.token_hex(8)
         self.redis: aioredis.Redis = aioredis.from_url(url, decode_responses=True)
         self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-        self.local: dict[str, LocalRoom] = {}
-        self.keys: dict[str, tuple[str, str]] = {}
         self._enter = self.redis.register_script(_ENTER)
         self._exit = self.redis.register_script(_EXIT)
         self._reader: asyncio.Task[None] | None = None
@@ -133,19 +115,8 @@ class RedisBroker:
             except (msgspec.DecodeError, msgspec.ValidationError):
                 log.warning("ignored a malformed pub/sub message")
                 continue
-            if envelope.node == self.node:
-                continue
-            room = self.local.get(envelope.room)
-            if room is None:
-                continue
-            if envelope.to:
-                member = room.members.get(envelope.to)
-                if member is not None:
-                    member.mailbox.deliver(envelope.frame)
-            else:
-                for peer_id, member in room.members.items():
-                    if peer_id != envelope.sender:
-                        member.mailbox.deliver(envelope.frame)
+            if envelope.node != self.node:
+                self._deliver(envelope.room, envelope.frame, to=envelope.to, sender=envelope.sender)
 
     def _envelope(self, room: str, to: str, sender: str, frame: str) -> str:
         return self._encoder.encode(Envelope(self.node, room, to, sender, frame)).decode()
@@ -173,35 +144,20 @@ class RedisBroker:
             PeerInfo(id=result[i], name=result[i + 1], identity=result[i + 2] or None)
             for i in range(0, len(result), 3)
         ]
-        local = self.local.get(room)
-        if local is None:
-            local = self.local[room] = LocalRoom()
+        if self._add(room, peer, mailbox, resume_key):
             await self.pubsub.subscribe(PREFIX + "room:" + room)
-        local.members[peer.id] = Local(peer, mailbox, resume_key)
-        self.keys[resume_key] = (room, peer.id)
         return peers
 
     async def exit(self, room: str, peer_id: str) -> None:
-        local = self.local.get(room)
-        if local is not None:
-            member = local.members.pop(peer_id, None)
-            if member is not None:
-                self.keys.pop(member.key, None)
-                if member.expiry is not None:
-                    member.expiry.cancel()
-            if not local.members:
-                del self.local[room]
-                await self.pubsub.unsubscribe(PREFIX + "room:" + room)
+        if self._remove(room, peer_id):
+            await self.pubsub.unsubscribe(PREFIX + "room:" + room)
         await self._exit(
             keys=[PREFIX + "room:" + room, PREFIX + "rooms", _peer_key(peer_id)],
             args=[room, peer_id],
         )
 
     async def relay(self, room: str, to: str, frame: str) -> bool:
-        local = self.local.get(room)
-        member = local.members.get(to) if local is not None else None
-        if member is not None:
-            member.mailbox.deliver(frame)
+        if self._deliver(room, frame, to=to):
             return True
         where: list[Any] = await self.redis.hmget(_peer_key(to), ["room", "node"])
         if where[0] != room or where[1] is None:
@@ -211,75 +167,24 @@ class RedisBroker:
         return True
 
     async def publish(self, room: str, sender: str, frame: str) -> None:
-        local = self.local.get(room)
-        if local is not None:
-            for peer_id, member in local.members.items():
-                if peer_id != sender:
-                    member.mailbox.deliver(frame)
+        self._deliver(room, frame, sender=sender)
         await self.redis.publish(PREFIX + "room:" + room, self._envelope(room, "", sender, frame))
 
-    # Resume, within this process (see the module docstring).
-
-    async def suspend(self, room: str, peer_id: str, farewell: str) -> None:
-        local = self.local.get(room)
-        member = local.members.get(peer_id) if local is not None else None
-        if member is None or member.expiry is not None:
-            return
-        if self.resume_grace <= 0:
-            await self.exit(room, peer_id)
-            await self.publish(room, peer_id, farewell)
-            return
-        assert local is not None
-        others = await self._room_peers(room, exclude=peer_id)
-        held = Held(self.held_frames, others)
-        member.mailbox = held
-        member.farewell = farewell
-        loop = asyncio.get_running_loop()
-        member.expiry = loop.call_later(
-            self.resume_grace, lambda: loop.create_task(self._expire(room, peer_id, held))
-        )
-
-    async def _room_peers(self, room: str, exclude: str) -> list[PeerInfo]:
+    async def others(self, room: str, peer_id: str) -> list[PeerInfo]:
         ids: list[Any] = await self.redis.zrange(PREFIX + "room:" + room, 0, -1)
-        peers = []
-        for peer_id in ids:
-            if peer_id == exclude:
-                continue
-            info: list[Any] = await self.redis.hmget(_peer_key(peer_id), ["name", "identity"])
-            name, identity = info
-            peers.append(PeerInfo(id=str(peer_id), name=str(name or ""), identity=identity or None))
-        return peers
-
-    async def _expire(self, room: str, peer_id: str, held: Held) -> None:
-        local = self.local.get(room)
-        member = local.members.get(peer_id) if local is not None else None
-        if member is None or member.mailbox is not held:
-            return
-        farewell = member.farewell
-        await self.exit(room, peer_id)
-        await self.publish(room, peer_id, farewell)
-
-    async def resume(self, room: str, key: str, mailbox: Mailbox) -> Resumed | None:
-        where = self.keys.get(key)
-        if where is None or where[0] != room:
-            return None
-        member = self.local[room].members[where[1]]
-        previous = member.mailbox
-        if isinstance(previous, Held) and previous.overflowed:
-            await self._expire(room, member.info.id, previous)
-            return None
-        if member.expiry is not None:
-            member.expiry.cancel()
-            member.expiry = None
-        member.mailbox = mailbox
-        if isinstance(previous, Held):
-            return Resumed(member.info, previous.peers, list(previous.frames))
-        previous.evict()
-        return Resumed(member.info, await self._room_peers(room, exclude=member.info.id), [])
+        ids = [str(i) for i in ids if i != peer_id]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for i in ids:
+                pipe.hmget(_peer_key(i), ["name", "identity"])
+            infos: list[Any] = await pipe.execute()
+        return [
+            PeerInfo(id=i, name=str(name or ""), identity=identity or None)
+            for i, (name, identity) in zip(ids, infos, strict=True)
+        ]
 
     async def close(self) -> None:
-        for room, local in list(self.local.items()):
-            for peer_id in list(local.members):
+        for room, entry in list(self.rooms.items()):
+            for peer_id in list(entry.members):
                 with contextlib.suppress(Exception):
                     await self.exit(room, peer_id)
         if self._reader is not None:

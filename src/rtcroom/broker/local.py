@@ -1,0 +1,176 @@
+"""The peers connected to this process, and their suspension for a resume.
+
+Both brokers keep their local members here: MemoryBroker has no others,
+RedisBroker adds presence in Redis and frames from other processes. What
+differs, each broker supplies: `others` (the rest of a room), `exit` and
+`publish`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass, field
+
+from ..protocol import PeerInfo
+from . import Mailbox, Resumed
+
+
+class Held:
+    """The mailbox of a suspended peer: frames wait, up to `limit`, for its return."""
+
+    def __init__(self, limit: int, peers: list[PeerInfo]) -> None:
+        self.limit = limit
+        self.frames: deque[str] = deque()
+        self.overflowed = False
+        # The others as the peer last knew them: with the held frames replayed
+        # after them, its view of the room comes out exactly right.
+        self.peers = peers
+
+    def deliver(self, frame: str) -> None:
+        if len(self.frames) >= self.limit:
+            self.overflowed = True
+            return
+        self.frames.append(frame)
+
+    def evict(self) -> None:
+        pass
+
+
+@dataclass(slots=True)
+class Member:
+    info: PeerInfo
+    mailbox: Mailbox
+    key: str
+    # While suspended: the grace timer and what to publish when it fires.
+    expiry: asyncio.TimerHandle | None = None
+    farewell: str = ""
+
+
+@dataclass(slots=True)
+class Room:
+    name: str
+    # dicts keep insertion order: this is the join order that joined.peers reports.
+    members: dict[str, Member] = field(default_factory=dict)
+
+
+class LocalMembers:
+    """Local rooms and resume keys; suspend and resume on top of them."""
+
+    def __init__(self, *, resume_grace: float, held_frames: int) -> None:
+        self.resume_grace = resume_grace
+        self.held_frames = held_frames
+        self.rooms: dict[str, Room] = {}
+        # resume key -> (room, peer id)
+        self.keys: dict[str, tuple[str, str]] = {}
+
+    # What each broker supplies.
+
+    async def others(self, room: str, peer_id: str) -> list[PeerInfo]:
+        """The peers of `room` but `peer_id`, in join order."""
+        raise NotImplementedError
+
+    async def exit(self, room: str, peer_id: str) -> None:
+        raise NotImplementedError
+
+    async def publish(self, room: str, sender: str, frame: str) -> None:
+        raise NotImplementedError
+
+    # Local membership.
+
+    def _member(self, room: str, peer_id: str) -> Member | None:
+        entry = self.rooms.get(room)
+        return entry.members.get(peer_id) if entry is not None else None
+
+    def _add(self, room: str, peer: PeerInfo, mailbox: Mailbox, key: str) -> bool:
+        """Add a local member; True if it is this process's first in `room`."""
+        entry = self.rooms.get(room)
+        first = entry is None
+        if entry is None:
+            entry = self.rooms[room] = Room(room)
+        entry.members[peer.id] = Member(peer, mailbox, key)
+        self.keys[key] = (room, peer.id)
+        return first
+
+    def _remove(self, room: str, peer_id: str) -> bool:
+        """Remove a local member; True if that left this process none in `room`."""
+        entry = self.rooms.get(room)
+        if entry is None:
+            return False
+        member = entry.members.pop(peer_id, None)
+        if member is not None:
+            self.keys.pop(member.key, None)
+            if member.expiry is not None:
+                member.expiry.cancel()
+        if entry.members:
+            return False
+        del self.rooms[room]
+        return True
+
+    def _deliver(self, room: str, frame: str, *, to: str = "", sender: str = "") -> bool:
+        """Deliver to local member `to`, or to every local member but `sender`."""
+        entry = self.rooms.get(room)
+        if entry is None:
+            return False
+        if to:
+            member = entry.members.get(to)
+            if member is None:
+                return False
+            member.mailbox.deliver(frame)
+            return True
+        for peer_id, member in entry.members.items():
+            if peer_id != sender:
+                member.mailbox.deliver(frame)
+        return True
+
+    # Resume.
+
+    async def suspend(self, room: str, peer_id: str, farewell: str) -> None:
+        member = self._member(room, peer_id)
+        if member is None or member.expiry is not None:
+            return
+        if self.resume_grace <= 0:
+            await self.exit(room, peer_id)
+            await self.publish(room, peer_id, farewell)
+            return
+        held = Held(self.held_frames, await self.others(room, peer_id))
+        member.mailbox = held
+        member.farewell = farewell
+        loop = asyncio.get_running_loop()
+        member.expiry = loop.call_later(
+            self.resume_grace, lambda: loop.create_task(self._expire(room, peer_id, held))
+        )
+
+    async def _expire(self, room: str, peer_id: str, held: Held) -> None:
+        member = self._member(room, peer_id)
+        if member is None or member.mailbox is not held:
+            return  # resumed meanwhile, or already gone
+        await self.exit(room, peer_id)
+        await self.publish(room, peer_id, member.farewell)
+
+    async def resume(self, room: str, key: str, mailbox: Mailbox) -> Resumed | None:
+        where = self.keys.get(key)
+        if where is None or where[0] != room:
+            return None
+        member = self.rooms[room].members[where[1]]
+        previous = member.mailbox
+        if isinstance(previous, Held) and previous.overflowed:
+            # It missed frames: resuming would leave it out of step.
+            await self._expire(room, member.info.id, previous)
+            return None
+        if member.expiry is not None:
+            member.expiry.cancel()
+            member.expiry = None
+        member.mailbox = mailbox
+        if isinstance(previous, Held):
+            return Resumed(member.info, previous.peers, list(previous.frames))
+        previous.evict()
+        return Resumed(member.info, await self.others(room, member.info.id), [])
+
+    def _forget(self) -> None:
+        for entry in self.rooms.values():
+            for member in entry.members.values():
+                if member.expiry is not None:
+                    member.expiry.cancel()
+        self.rooms.clear()
+        self.keys.clear()
