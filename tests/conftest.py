@@ -221,42 +221,53 @@ def start_turn(tmp_path: Path) -> Iterator[Callable[..., RunningTurn]]:
         stop_process(turn.process)
 
 
-@dataclass
 class RunningRedis:
-    process: subprocess.Popen[bytes]
-    port: int
+    """Debian's redis-server on a loopback port, nothing persisted: stop() and
+    start() again on the same port, as an outage would."""
+
+    def __init__(self, directory: Path) -> None:
+        if not shutil.which("redis-server"):
+            raise RuntimeError("redis-server not found: run scripts/test, which installs it")
+        self.port = free_port()
+        self.directory = directory
+        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                *("--port", str(self.port), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "no", "--dir", str(self.directory)),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+            self.process = None
+
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RunningRedis]:
-    """Debian's redis-server on a free loopback port, nothing persisted."""
-    if not shutil.which("redis-server"):
-        raise RuntimeError("redis-server not found: run scripts/test, which installs it")
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            "redis-server",
-            *("--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
-            *("--dir", str(tmp_path)),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-                sock.sendall(b"PING\r\n")
-                if sock.recv(16).startswith(b"+PONG"):
-                    break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("redis-server did not start")
-        time.sleep(0.05)
-    yield RunningRedis(process, port)
-    stop_process(process)
+    redis = RunningRedis(tmp_path)
+    redis.start()
+    yield redis
+    redis.stop()

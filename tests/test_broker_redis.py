@@ -1,10 +1,20 @@
-"""Rooms shared by three `rtcroom serve` processes through a real redis-server."""
+"""Rooms shared by three `rtcroom serve` processes through a real redis-server.
+
+Faults are real too: kill -9 of a process, redis-server stopped and started.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import re
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
+from typing import Any
 
+import pytest
 import websockets
 from conftest import RunningRedis, RunningServer
 from test_serve import Peer
@@ -80,4 +90,237 @@ async def test_capacity_holds_under_concurrent_joins_across_processes(
     assert results.count("joined") == 10
     assert results.count("room-full") == 40
     for peer in peers:
+        await peer.ws.close()
+
+
+async def joined_room(servers: list[RunningServer], room: str, names: str) -> list[Any]:
+    """One peer per name, the i-th on servers[i], all in `room`; each has seen the others."""
+    peers: list[Peer] = []
+    joins: list[dict[str, Any]] = []
+    for i, name in enumerate(names):
+        peer = await connect(servers[i])
+        joins.append(await peer.join(room, name))
+        for earlier in peers:
+            assert (await earlier.recv())["type"] == "peer-joined"
+        peers.append(peer)
+    return [(peer, joined["id"], joined) for peer, joined in zip(peers, joins, strict=True)]
+
+
+async def test_peers_of_a_killed_process_are_announced_as_left_once(
+    start_server: Callable[..., RunningServer], redis_server: RunningRedis
+) -> None:
+    s1, s2, s3 = three(start_server, redis_server)
+    (a, a_id, _), (b, b_id, _), (c, c_id, c_joined), (d, d_id, _) = await joined_room(
+        [s1, s2, s3, s3], "team", "ABCD"
+    )
+    s3.process.kill()
+    killed = time.monotonic()
+    # c's client reconnects at once, to s1, with its resume key: its old
+    # process cannot hand it over, so it joins afresh with a new id.
+    again = await connect(s1)
+    await again.send({"type": "join", "room": "team", "name": "C", "resume": c_joined["resume"]})
+    rejoined = await again.recv()
+    assert rejoined["type"] == "joined" and rejoined["id"] != c_id
+    assert [p["id"] for p in rejoined["peers"]] == [a_id, b_id, d_id]
+    # The survivors hear that c and d left, each exactly once, within the bound.
+    for peer in (a, b):
+        seen: list[dict[str, Any]] = []
+        while len([m for m in seen if m["type"] == "peer-left"]) < 2:
+            seen.append(await peer.recv(timeout=20))
+        assert time.monotonic() - killed <= 15
+        left = [m["id"] for m in seen if m["type"] == "peer-left"]
+        assert sorted(left) == sorted([c_id, d_id])
+        assert {"type": "peer-joined", "peer": {"id": rejoined["id"], "name": "C"}} in seen
+    assert await again.recv() == {"type": "peer-left", "id": d_id}
+    for peer in (a, b, again):
+        await peer.nothing(3.0)  # no second announcement from the other reaper
+    # The survivors keep working.
+    await a.send({"type": "signal", "to": b_id, "data": {"candidate": None}})
+    assert await b.recv() == {"type": "signal", "from": a_id, "data": {"candidate": None}}
+    newcomer = await connect(s2)
+    assert [p["id"] for p in (await newcomer.join("team", "E"))["peers"]] == [
+        a_id,
+        b_id,
+        rejoined["id"],
+    ]
+    for peer in (a, b, again, newcomer, c, d):
+        await peer.ws.close()
+
+
+async def test_resume_on_another_process(
+    start_server: Callable[..., RunningServer], redis_server: RunningRedis
+) -> None:
+    s1, s2, s3 = three(start_server, redis_server)
+    (a, a_id, a_joined), (b, b_id, _) = await joined_room([s1, s2], "r", "AB")
+    a.ws.transport.abort()  # the network drops; no closing handshake
+    await asyncio.sleep(0.3)
+    # Sent while a is away: held for it on s1.
+    await b.send({"type": "signal", "to": a_id, "data": {"candidate": None}})
+    await b.send({"type": "broadcast", "data": "while away"})
+    again = await connect(s3)
+    await again.send({"type": "join", "room": "r", "name": "A", "resume": a_joined["resume"]})
+    resumed = await again.recv()
+    assert resumed["id"] == a_id
+    assert resumed["peers"] == [{"id": b_id, "name": "B"}]
+    assert await again.recv() == {"type": "signal", "from": b_id, "data": {"candidate": None}}
+    assert await again.recv() == {"type": "broadcast", "from": b_id, "data": "while away"}
+    await b.nothing(0.5)  # the others saw nothing change
+    # a now lives on s3, both ways.
+    await b.send({"type": "signal", "to": a_id, "data": {"n": 1}})
+    assert await again.recv() == {"type": "signal", "from": b_id, "data": {"n": 1}}
+    await again.send({"type": "signal", "to": b_id, "data": {"n": 2}})
+    assert await b.recv() == {"type": "signal", "from": a_id, "data": {"n": 2}}
+    await b.send({"type": "broadcast", "data": "once"})
+    assert await again.recv() == {"type": "broadcast", "from": b_id, "data": "once"}
+    await again.nothing()
+
+    # Resuming while the old connection is still open: the old one is ended.
+    third = await connect(s1)
+    await third.send({"type": "join", "room": "r", "name": "A", "resume": resumed["resume"]})
+    assert (await third.recv())["id"] == a_id
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        await again.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
+    await b.nothing(0.5)
+    await third.ws.close()  # a clean close: a departure, announced once
+    assert await b.recv() == {"type": "peer-left", "id": a_id}
+    await b.nothing()
+    await b.ws.close()
+
+
+async def test_redis_outage_fails_fast_and_recovers(
+    start_server: Callable[..., RunningServer], redis_server: RunningRedis
+) -> None:
+    s1, s2, s3 = three(start_server, redis_server)
+    (a, a_id, _), (b, b_id, _), (c, c_id, _), (a2, a2_id, _) = await joined_room(
+        [s1, s2, s3, s1], "call", "ABCD"
+    )
+    redis_server.stop()
+    stopped = time.monotonic()
+    # Peers on the same process still reach each other.
+    await a.send({"type": "signal", "to": a2_id, "data": {"candidate": None}})
+    assert await a2.recv() == {"type": "signal", "from": a_id, "data": {"candidate": None}}
+    # Across processes: a clear error, fast, and the connection stays usable.
+    started = time.monotonic()
+    await a.send({"type": "signal", "to": b_id, "data": {"candidate": None}})
+    error = await a.recv()
+    assert error["type"] == "error" and error["code"] == "unavailable"
+    assert time.monotonic() - started < 3
+    await a.send({"type": "broadcast", "data": "hi"})
+    assert await a2.recv() == {"type": "broadcast", "from": a_id, "data": "hi"}
+    assert (await a.recv())["code"] == "unavailable"
+    newcomer = await connect(s2)
+    started = time.monotonic()
+    await newcomer.send({"type": "join", "room": "call", "name": "E"})
+    assert (await newcomer.recv())["code"] == "unavailable"
+    assert time.monotonic() - started < 3
+    await newcomer.ws.close()
+    # c leaves while Redis is down; only its own process can know for now.
+    await c.ws.close()
+
+    await asyncio.sleep(10 - (time.monotonic() - stopped))
+    redis_server.start()  # empty: it kept nothing
+    await asyncio.sleep(1.0)  # the processes notice and write their peers back
+    newcomer = await connect(s2)
+    for _ in range(10):
+        await newcomer.send({"type": "join", "room": "call", "name": "E"})
+        answer = await newcomer.recv()
+        if answer["type"] == "joined":
+            break
+        assert answer["code"] == "unavailable"
+        await asyncio.sleep(1)
+    assert answer["type"] == "joined", answer
+    assert sorted(p["id"] for p in answer["peers"]) == sorted([a_id, b_id, a2_id])
+    for peer in (a, b, a2):
+        # c's departure reached the others once Redis was back; then e came.
+        messages = [await peer.recv(), await peer.recv()]
+        assert {"type": "peer-left", "id": c_id} in messages
+        assert {"type": "peer-joined", "peer": {"id": answer["id"], "name": "E"}} in messages
+    await b.send({"type": "signal", "to": a_id, "data": {"n": 1}})
+    assert await a.recv() == {"type": "signal", "from": b_id, "data": {"n": 1}}
+    await newcomer.send({"type": "broadcast", "data": "back"})
+    for peer in (a, b, a2):
+        assert await peer.recv() == {"type": "broadcast", "from": answer["id"], "data": "back"}
+    for server in (s1, s2, s3):
+        assert server.process.poll() is None
+    for peer in (a, b, a2, newcomer):
+        await peer.ws.close()
+
+
+def socket_owners(port: int) -> set[int]:
+    """Process ids holding the established connections to `port` (ss from iproute2)."""
+    out = subprocess.run(
+        ["ss", "-Htnp", "state", "established", f"( sport = :{port} )"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return {int(pid) for pid in re.findall(r"pid=(\d+)", out)}
+
+
+async def test_workers_share_the_port_and_the_rooms(
+    start_server: Callable[..., RunningServer], redis_server: RunningRedis
+) -> None:
+    server = start_server("--workers", "2", "--broker", redis_server.url, "--max-peers", "16")
+    peers = [await connect(server) for _ in range(16)]
+    ids = []
+    for i, peer in enumerate(peers):
+        joined = await peer.join("w", f"p{i}")
+        assert [p["id"] for p in joined["peers"]] == ids
+        ids.append(joined["id"])
+    for peer in peers[:-1]:
+        for _ in range(len(peers) - 1 - peers.index(peer)):
+            assert (await peer.recv())["type"] == "peer-joined"
+    # Both workers hold some of the connections; the parent holds none.
+    owners = socket_owners(server.port)
+    assert len(owners) == 2 and server.process.pid not in owners
+    for peer, peer_id in zip(peers[1:], ids[1:], strict=True):
+        await peer.send({"type": "signal", "to": ids[0], "data": {"candidate": None}})
+        assert await peers[0].recv() == {
+            "type": "signal",
+            "from": peer_id,
+            "data": {"candidate": None},
+        }
+    # SIGTERM to the parent drains every worker's clients, then all exit.
+    server.process.send_signal(signal.SIGTERM)
+    for peer in peers:
+        assert await peer.recv() == {"type": "bye", "reason": "the server is restarting"}
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await peer.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
+    assert await asyncio.to_thread(server.process.wait, 10) == 0
+    assert socket_owners(server.port) == set()
+
+
+def test_workers_need_a_broker() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "rtcroom", "serve", "--workers", "2"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "--workers" in result.stderr and "--broker" in result.stderr
+
+
+async def test_rolling_restart_hands_peers_to_another_process(
+    start_server: Callable[..., RunningServer], redis_server: RunningRedis
+) -> None:
+    s1, s2 = start_server("--broker", redis_server.url), start_server("--broker", redis_server.url)
+    (a, a_id, a_joined), (b, b_id, _) = await joined_room([s1, s2], "r", "AB")
+    s1.process.send_signal(signal.SIGTERM)
+    assert await a.recv() == {"type": "bye", "reason": "the server is restarting"}
+    with pytest.raises(websockets.ConnectionClosed):
+        await a.recv()
+    # The client reconnects, through the load balancer, to a process that stays.
+    again = await connect(s2)
+    await again.send({"type": "join", "room": "r", "name": "A", "resume": a_joined["resume"]})
+    resumed = await again.recv()
+    assert resumed["id"] == a_id and resumed["peers"] == [{"id": b_id, "name": "B"}]
+    # s1 leaves once it has handed its peer over, well before its deadline.
+    assert await asyncio.to_thread(s1.process.wait, 5) == 0
+    await b.nothing(0.5)  # for b, nothing happened
+    await b.send({"type": "signal", "to": a_id, "data": {"candidate": None}})
+    assert await again.recv() == {"type": "signal", "from": b_id, "data": {"candidate": None}}
+    for peer in (again, b):
         await peer.ws.close()

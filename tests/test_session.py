@@ -33,6 +33,9 @@ class Inbox:
     def evict(self) -> None:
         self.evicted = True
 
+    def lost(self) -> None:
+        self.frames.append('{"type": "lost"}')
+
     def take(self) -> list[dict[str, Any]]:
         messages = [json.loads(frame) for frame in self.frames]
         self.frames.clear()

@@ -138,21 +138,33 @@ def _config(args: argparse.Namespace) -> Config | None:
 
 
 def serve(args: argparse.Namespace) -> int:
+    from urllib.parse import urlsplit
+
     from .server import create_app, run
 
     config = _config(args)
     if config is None:
         return 2
+    where = "[%(process)d]" if config.workers > 1 else ""
     logging.basicConfig(
-        level=config.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
+        level=config.log_level.upper(),
+        format=f"%(asctime)s %(name)s{where} %(levelname)s %(message)s",
     )
+    # redis-py's debug log is noise next to ours.
+    logging.getLogger("redis").setLevel(max(logging.INFO, logging.getLogger().level))
     log = logging.getLogger("rtcroom")
     ice = " ".join((*config.ice_servers, *config.stun_urls, *config.turn_urls)) or "none"
+    rooms = "in memory"
+    if config.broker_url:
+        # Without the password, if the URL carries one.
+        parts = urlsplit(config.broker_url)
+        rooms = f"in Redis at {parts.scheme}://{parts.hostname}:{parts.port or 6379}{parts.path}"
     log.info(
-        "rtcroom %s on http://%s:%d (rooms in memory, ICE servers: %s%s)",
+        "rtcroom %s on http://%s:%d (rooms %s, ICE servers: %s%s)",
         __version__,
         config.host,
         config.port,
+        rooms,
         ice,
         f"; TURN credentials for {config.turn_ttl} s" if config.turn_secret else "",
     )
@@ -163,6 +175,10 @@ def serve(args: argparse.Namespace) -> int:
             "open mode: anyone who reaches this server may join any room; "
             "give --auth-secret to require access tokens (docs/security.md)"
         )
+    if config.workers > 1:
+        from .workers import serve_workers
+
+        return serve_workers(config)
     run(create_app(config), config)
     return 0
 

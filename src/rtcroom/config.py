@@ -64,6 +64,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("resume_grace", "--resume-grace", "RTCROOM_RESUME_GRACE", float, 0,
             "seconds a dropped peer may resume before the others see it leave "
             "(default 20; 0 turns resuming off)"),
+    Setting("workers", "--workers", "RTCROOM_WORKERS", int, 1,
+            "processes serving the port, sharing rooms through --broker (default 1)"),
+    Setting("node_ttl", "--node-ttl", "RTCROOM_NODE_TTL", float, 1,
+            "with --broker: seconds after a process stops heartbeating before its "
+            "peers are announced as left (default 10)"),
     Setting("shutdown_deadline", "--shutdown-deadline", "RTCROOM_SHUTDOWN_DEADLINE", float, 0,
             "seconds to drain connections on SIGTERM (default 10)"),
 )  # fmt: skip
@@ -102,6 +107,11 @@ class Config:
     ping_timeout: float = 20.0
     # Seconds a dropped peer stays in its room for its client to resume (0: off).
     resume_grace: float = 20.0
+    # Processes serving the port; more than one needs a broker to share rooms.
+    workers: int = 1
+    # With a Redis broker: seconds without a heartbeat after which a process
+    # counts as dead and its peers as gone.
+    node_ttl: float = 10.0
     # Seconds to drain connections on SIGTERM before exiting anyway.
     shutdown_deadline: float = 10.0
     # Bound of each connection's outgoing queue, in frames: a client that
@@ -141,6 +151,11 @@ class Config:
                 check_secret(self.auth_secret)
             except ValueError as exc:
                 raise ConfigError(f"--auth-secret / RTCROOM_AUTH_SECRET: {exc}") from None
+        if self.workers > 1 and not self.broker_url:
+            raise ConfigError(
+                "--workers / RTCROOM_WORKERS: more than one process needs --broker redis://... "
+                "so that the processes share their rooms"
+            )
         if self.broker_url is not None and not re.match(r"^rediss?://", self.broker_url):
             raise ConfigError(
                 f"--broker / RTCROOM_BROKER: {self.broker_url!r} is not a redis:// or rediss:// URL"

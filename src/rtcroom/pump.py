@@ -7,6 +7,7 @@ handler (server.py) and the socket-free tests use the same function.
 from __future__ import annotations
 
 from .broker import Broker, Mailbox, Refused
+from .protocol import error
 from .session import Action, Enter, Exit, Publish, Relay, Reply, Resume, Session, Suspend
 
 
@@ -19,10 +20,18 @@ async def execute(
             case Reply(frame):
                 mailbox.deliver(frame)
             case Relay(room, to, frame):
-                if not await broker.relay(room, to, frame):
-                    await execute(session.undeliverable(to), session, broker, mailbox)
+                try:
+                    delivered = await broker.relay(room, to, frame)
+                except Refused as exc:
+                    mailbox.deliver(error(exc.code, str(exc)))
+                else:
+                    if not delivered:
+                        await execute(session.undeliverable(to), session, broker, mailbox)
             case Publish(room, sender, frame):
-                await broker.publish(room, sender, frame)
+                try:
+                    await broker.publish(room, sender, frame)
+                except Refused as exc:
+                    mailbox.deliver(error(exc.code, str(exc)))
             case Enter(room, peer, resume_key):
                 try:
                     peers = await broker.enter(room, peer, mailbox, resume_key)
@@ -32,7 +41,11 @@ async def execute(
                     answer = session.admitted(peers)
                 await execute(answer, session, broker, mailbox)
             case Resume(room, key):
-                resumed = await broker.resume(room, key, mailbox)
+                try:
+                    resumed = await broker.resume(room, key, mailbox)
+                except Refused as exc:
+                    await execute(session.refused(exc.code, str(exc)), session, broker, mailbox)
+                    continue
                 if resumed is None:
                     await execute(session.not_resumed(), session, broker, mailbox)
                 else:

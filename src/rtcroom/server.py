@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import sys
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from types import FrameType
@@ -21,7 +23,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .auth import Authenticator
 from .broker import Broker, MemoryBroker
@@ -78,6 +80,10 @@ class Outbox:
             self.frames.clear()
             self.on_drop()
 
+    def lost(self) -> None:
+        self.deliver(encode(Bye(reason="the server lost its place in the room")))
+        self.end(CLOSE_RESTART, "lost its place in the room")
+
     def end(self, code: int, reason: str) -> None:
         """Close the connection after the frames queued so far."""
         if self.close_code is None:
@@ -118,8 +124,13 @@ class Hub:
             return True
         return host is not None and parts.netloc.lower() == host.lower()
 
-    async def drain(self, reason: str) -> None:
-        """Refuse new joins, say bye to every client and close them all (code 1012)."""
+    async def drain(self, reason: str, broker: Broker) -> None:
+        """Refuse new joins, say bye to every client and close them all (code 1012).
+
+        With other processes sharing the rooms, the clients reconnect to one
+        of them and resume there: stay until they have (or the deadline), so
+        that this process can hand their peers over.
+        """
         self.draining = True
         bye = encode(Bye(reason=reason))
         for connection in list(self.connections):
@@ -129,6 +140,9 @@ class Hub:
         until = loop.time() + self.config.shutdown_deadline
         while self.connections and loop.time() < until:
             await asyncio.sleep(0.05)
+        if self.config.broker_url:
+            while broker.suspended() and loop.time() < until:
+                await asyncio.sleep(0.05)
 
 
 class Connection:
@@ -176,7 +190,8 @@ class Connection:
         finally:
             for other in (*timers, writer):
                 other.cancel()
-                with contextlib.suppress(asyncio.CancelledError, OSError):
+                # The writer fails if the client went away first: that is no error.
+                with contextlib.suppress(asyncio.CancelledError, OSError, WebSocketDisconnect):
                     await other
             # Leave the room (or suspend, for a resume) first: the others hear
             # of it without waiting for this socket.
@@ -267,7 +282,11 @@ def create_app(config: Config | None = None, broker: Broker | None = None) -> St
         if config.broker_url:
             from .broker.redis import RedisBroker
 
-            broker = RedisBroker(config.broker_url, **options)  # type: ignore[arg-type]
+            broker = RedisBroker(
+                config.broker_url,
+                node_ttl=config.node_ttl,
+                **options,  # type: ignore[arg-type]
+            )
         else:
             broker = MemoryBroker(**options)  # type: ignore[arg-type]
     hub = Hub(config)
@@ -339,22 +358,30 @@ def create_app(config: Config | None = None, broker: Broker | None = None) -> St
         lifespan=lifespan,
     )
     app.state.hub = hub
+    app.state.broker = broker
     return app
 
 
-def run(app: Starlette, config: Config) -> None:
+def run(app: Starlette, config: Config, sock: socket.socket | None = None) -> None:
     """Serve `app` with uvicorn on uvloop, as `rtcroom serve` does.
 
     SIGTERM or SIGINT drains: clients get `bye` and close code 1012, and
     the process exits once they are gone or after `shutdown_deadline`. A
-    second signal exits at once.
+    second signal exits at once. `sock`: accept on this listening socket
+    (shared by the workers of --workers) instead of binding host and port.
     """
     import uvicorn
 
     class Server(uvicorn.Server):
         draining = False
+        # When the drain began: a signal within a second of it is the same
+        # stop, delivered twice (systemd signals every process of the unit,
+        # and the --workers parent passes it on too).
+        drain_started = 0.0
 
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            if self.draining and time.monotonic() - self.drain_started < 1.0:
+                return
             if self.draining:
                 log.info("second signal: exiting now")
                 self.force_exit = True
@@ -366,10 +393,11 @@ def run(app: Starlette, config: Config) -> None:
 
             def start() -> None:
                 # Not in the signal handler itself: on the loop, at its next turn.
-                task = loop.create_task(hub.drain("the server is restarting"))
+                task = loop.create_task(hub.drain("the server is restarting", app.state.broker))
                 task.add_done_callback(lambda _: setattr(self, "should_exit", True))
 
             self.draining = True
+            self.drain_started = time.monotonic()
             loop.call_soon_threadsafe(start)
 
     server = Server(
@@ -392,4 +420,4 @@ def run(app: Starlette, config: Config) -> None:
             timeout_graceful_shutdown=1,
         )
     )
-    server.run()
+    server.run(sockets=[sock] if sock is not None else None)

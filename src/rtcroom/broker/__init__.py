@@ -22,6 +22,11 @@ class Mailbox(Protocol):
         """Another connection resumed this peer: end this one, without a departure."""
         ...
 
+    def lost(self) -> None:
+        """The broker lost this peer's place (its process was cut off from the
+        others for too long): end the connection so that its client joins again."""
+        ...
+
 
 class Refused(Exception):
     """The broker will not admit the peer; `code` says why (an ErrorCode)."""
@@ -36,6 +41,12 @@ class RoomFull(Refused):
     """The room already holds its maximum number of peers."""
 
     code = ErrorCode.ROOM_FULL
+
+
+class Unavailable(Refused):
+    """What the broker relies on (Redis) cannot be reached: try again shortly."""
+
+    code = ErrorCode.UNAVAILABLE
 
 
 class ServerFull(Refused):
@@ -95,9 +106,24 @@ class Broker(Protocol):
         """Deliver `frame` to every peer of `room` but `sender`."""
         ...
 
-    async def close(self) -> None: ...
+    def suspended(self) -> int:
+        """How many peers of this process wait for a connection to resume them."""
+        ...
+
+    async def close(self) -> None:
+        """Remove this process's peers (announcing them as left) and disconnect."""
+        ...
 
 
 from .memory import MemoryBroker  # noqa: E402
 
-__all__ = ["Broker", "Mailbox", "MemoryBroker", "Refused", "Resumed", "RoomFull", "ServerFull"]
+__all__ = [
+    "Broker",
+    "Mailbox",
+    "MemoryBroker",
+    "Refused",
+    "Resumed",
+    "RoomFull",
+    "ServerFull",
+    "Unavailable",
+]

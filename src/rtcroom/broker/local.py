@@ -36,6 +36,9 @@ class Held:
     def evict(self) -> None:
         pass
 
+    def lost(self) -> None:
+        pass
+
 
 @dataclass(slots=True)
 class Member:
@@ -166,6 +169,15 @@ class LocalMembers:
             return Resumed(member.info, previous.peers, list(previous.frames))
         previous.evict()
         return Resumed(member.info, await self.others(room, member.info.id), [])
+
+    def suspended(self) -> int:
+        """How many peers wait for a connection to resume them."""
+        return sum(
+            1
+            for entry in self.rooms.values()
+            for member in entry.members.values()
+            if member.expiry is not None
+        )
 
     def _forget(self) -> None:
         for entry in self.rooms.values():

@@ -1,43 +1,64 @@
 """Rooms shared by many rtcroom processes through Redis (redis-py asyncio).
 
-Redis holds presence only, all of it ephemeral:
+Each process is a node with a random id. Redis holds presence only, all of
+it ephemeral (losing it loses no configuration, and nodes write it back):
 
 - `rtcroom:room:<R>`: sorted set of peer ids, scored by a global sequence
-  (join order)
-- `rtcroom:peer:<id>`: hash of the peer's name, identity, room and node
-- `rtcroom:rooms`: set of rooms that have members (for --max-rooms)
+  (join order); `rtcroom:rooms`: set of rooms that have members (--max-rooms)
+- `rtcroom:peer:<id>`: hash of the peer's room, name, identity, node and the
+  digest of its resume key; `rtcroom:resume:<digest>`: the peer id
+- `rtcroom:members:<node>`: set of the node's peer ids
+- `rtcroom:nodes`: set of nodes; `rtcroom:alive:<node>`: a key with a TTL
+  that the node renews (its heartbeat); `rtcroom:reaped:<node>`: a tombstone
 
 Admission is one Lua script, so room capacity holds under concurrent joins
-from any number of processes. Frames travel over pub/sub: each process
-(node) listens on `rtcroom:node:<node>` for frames relayed to one of its
-peers, and on `rtcroom:room:<R>` for the rooms where it has peers.
-Peers of this process are reached directly, without a Redis round trip.
+from any number of processes. Frames travel over pub/sub: each node listens
+on `rtcroom:node:<node>` for frames relayed to one of its peers, and on
+`rtcroom:room:<R>` for the rooms where it has peers. Peers of the same node
+are reached directly, without a Redis round trip.
 
-Not yet across processes: resume (a peer resumes only on the process that
-held it) and the announcement of peers of a process that died.
+Faults:
+
+- A node that stops heartbeating (kill -9) is reaped by the first other node
+  to notice that its alive key expired: one script removes its peers and
+  claims the reaping, so their peer-left goes out exactly once, within
+  node TTL + reap interval.
+- While Redis is unreachable, joins and cross-node frames fail at once with
+  Unavailable (the client gets `unavailable`); local peers keep talking.
+  When Redis is back the node writes its presence back (`_SYNC`), so it
+  survives a Redis that lost its data; a node that was reaped meanwhile
+  ends its connections instead, and their clients join again.
+- A client resuming on another node: that node claims the peer in Redis and
+  asks the old node over pub/sub for the frames it held (a handoff).
+
+Not Redis Cluster ready: the scripts touch keys they compute.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import secrets
 from typing import Any
 
 import msgspec
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
 
-from ..protocol import PeerInfo
-from . import Mailbox, RoomFull, ServerFull
-from .local import LocalMembers
+from ..protocol import PeerInfo, PeerLeft, encode
+from . import Mailbox, Resumed, RoomFull, ServerFull, Unavailable
+from .local import Held, LocalMembers
 
 log = logging.getLogger("rtcroom.redis")
 
 PREFIX = "rtcroom:"
 
-# KEYS: room zset, rooms set, sequence, peer hash
-# ARGV: room, peer id, name, identity, node, max peers, max rooms
+# KEYS: room zset, rooms set, sequence, peer hash, node members, resume key
+# ARGV: room, peer id, name, identity, node, max peers, max rooms, key digest
 _ENTER = """
 local size = redis.call('ZCARD', KEYS[1])
 if size >= tonumber(ARGV[6]) then return {-1} end
@@ -52,28 +73,153 @@ for _, id in ipairs(others) do
 end
 local seq = redis.call('INCR', KEYS[3])
 redis.call('ZADD', KEYS[1], seq, ARGV[2])
-redis.call('HSET', KEYS[4], 'room', ARGV[1], 'name', ARGV[3], 'identity', ARGV[4], 'node', ARGV[5])
+redis.call('HSET', KEYS[4], 'room', ARGV[1], 'name', ARGV[3], 'identity', ARGV[4],
+  'node', ARGV[5], 'key', ARGV[8])
+redis.call('SADD', KEYS[5], ARGV[2])
+redis.call('SET', KEYS[6], ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[1])
 return result
 """
 
-# KEYS: room zset, rooms set, peer hash; ARGV: room, peer id
-_EXIT = """
-local removed = redis.call('ZREM', KEYS[1], ARGV[2])
-redis.call('DEL', KEYS[3])
-if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[1]) end
-return removed
+# Shared by the scripts that remove a peer: its presence, its resume key,
+# its node's member entry; the room leaves the rooms set when it empties.
+_DROP = """
+local function drop(id, node)
+  local peer = 'rtcroom:peer:' .. id
+  local room = redis.call('HGET', peer, 'room')
+  local digest = redis.call('HGET', peer, 'key')
+  if digest then redis.call('DEL', 'rtcroom:resume:' .. digest) end
+  redis.call('DEL', peer)
+  redis.call('SREM', 'rtcroom:members:' .. node, id)
+  if not room then return false end
+  local removed = redis.call('ZREM', 'rtcroom:room:' .. room, id)
+  if redis.call('ZCARD', 'rtcroom:room:' .. room) == 0 then
+    redis.call('SREM', 'rtcroom:rooms', room)
+  end
+  return removed == 1 and room or false
+end
 """
+
+# ARGV: peer id, node. Only the node that holds the peer removes it (after a
+# handoff to another node, the old one's late exit must change nothing).
+_EXIT = (
+    _DROP
+    + """
+local owner = redis.call('HGET', 'rtcroom:peer:' .. ARGV[1], 'node')
+if owner and owner ~= ARGV[2] then return 0 end
+if drop(ARGV[1], ARGV[2]) then return 1 end
+return 0
+"""
+)
+
+# KEYS: nodes set, alive key, tombstone; ARGV: node, TTL in ms.
+# 0: known; 1: unknown (first beat, or Redis lost its data); 2: reaped.
+_HEARTBEAT = """
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
+if redis.call('EXISTS', KEYS[3]) == 1 then return 2 end
+return 1
+"""
+
+# ARGV: the dead node. Returns room, peer id pairs to announce as left; empty
+# if the node is alive or another node reaped it first.
+_REAP = (
+    _DROP
+    + """
+local node = ARGV[1]
+if redis.call('EXISTS', 'rtcroom:alive:' .. node) == 1 then return {} end
+if redis.call('SREM', 'rtcroom:nodes', node) == 0 then return {} end
+redis.call('SET', 'rtcroom:reaped:' .. node, '1', 'EX', 86400)
+local result = {}
+for _, id in ipairs(redis.call('SMEMBERS', 'rtcroom:members:' .. node)) do
+  local room = drop(id, node)
+  if room then
+    table.insert(result, room)
+    table.insert(result, id)
+  end
+end
+redis.call('DEL', 'rtcroom:members:' .. node)
+return result
+"""
+)
+
+# ARGV: node, then room, id, name, identity, key digest for each local peer.
+# Makes Redis agree with the node: writes back missing peers, removes the
+# node's peers that are no longer local; returns those as room, id pairs.
+_SYNC = (
+    _DROP
+    + """
+local node = ARGV[1]
+local here = {}
+for i = 2, #ARGV, 5 do
+  local room, id = ARGV[i], ARGV[i + 1]
+  here[id] = true
+  local peer = 'rtcroom:peer:' .. id
+  local owner = redis.call('HGET', peer, 'node')
+  if not owner then
+    redis.call('ZADD', 'rtcroom:room:' .. room, redis.call('INCR', 'rtcroom:seq'), id)
+    redis.call('HSET', peer, 'room', room, 'name', ARGV[i + 2], 'identity', ARGV[i + 3],
+      'node', node, 'key', ARGV[i + 4])
+    redis.call('SET', 'rtcroom:resume:' .. ARGV[i + 4], id)
+    redis.call('SADD', 'rtcroom:rooms', room)
+    redis.call('SADD', 'rtcroom:members:' .. node, id)
+  end
+end
+local result = {}
+for _, id in ipairs(redis.call('SMEMBERS', 'rtcroom:members:' .. node)) do
+  if not here[id] then
+    local room = drop(id, node)
+    if room then
+      table.insert(result, room)
+      table.insert(result, id)
+    end
+  end
+end
+return result
+"""
+)
+
+# KEYS: resume key; ARGV: room, claiming node.
+# Returns peer id, old node, name, identity; empty if there is nothing to claim.
+_CLAIM = """
+local id = redis.call('GET', KEYS[1])
+if not id then return {} end
+local peer = 'rtcroom:peer:' .. id
+local info = redis.call('HMGET', peer, 'room', 'node', 'name', 'identity')
+if info[1] ~= ARGV[1] or not info[2] or info[2] == ARGV[2] then return {} end
+redis.call('HSET', peer, 'node', ARGV[2])
+redis.call('SREM', 'rtcroom:members:' .. info[2], id)
+redis.call('SADD', 'rtcroom:members:' .. ARGV[2], id)
+return {id, info[2], info[3] or '', info[4] or ''}
+"""
+
+# Envelope kinds on pub/sub.
+FRAME = 0  # `frame` for peer `to`, or for all of `room` but `sender`
+HANDOFF = 1  # node `sender` is asked to hand peer `to` over; reply to `node`
+HANDED = 2  # the reply: `frame` is an encoded Handoff
 
 
 class Envelope(msgspec.Struct, array_like=True):
-    """A frame on pub/sub: from which node, for whom (`to`, or all but `sender`)."""
+    """A message on pub/sub, from node `node`."""
 
     node: str
     room: str
     to: str
     sender: str
     frame: str
+    kind: int = FRAME
+
+
+class Handoff(msgspec.Struct, array_like=True):
+    """What the old node held for a peer resumed elsewhere."""
+
+    ok: bool
+    peers: list[PeerInfo] = []
+    frames: list[str] = []
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 class RedisBroker(LocalMembers):
@@ -87,113 +233,487 @@ class RedisBroker(LocalMembers):
         max_rooms: int = 10_000,
         resume_grace: float = 20.0,
         held_frames: int = 1024,
+        node_ttl: float = 10.0,
+        timeout: float = 2.0,
     ) -> None:
         super().__init__(resume_grace=resume_grace, held_frames=held_frames)
         self.url = url
         self.max_peers_per_room = max_peers_per_room
         self.max_rooms = max_rooms
         self.node = secrets.token_hex(8)
-        self.redis: aioredis.Redis = aioredis.from_url(url, decode_responses=True)
-        self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-        self._enter = self.redis.register_script(_ENTER)
-        self._exit = self.redis.register_script(_EXIT)
-        self._reader: asyncio.Task[None] | None = None
+        self.node_ttl = node_ttl
+        self.timeout = timeout
+        # Fail fast: one quick retry (a pooled connection may be stale after
+        # Redis restarted), then Unavailable; never minutes of backoff.
+        self.redis: aioredis.Redis = aioredis.from_url(
+            url,
+            decode_responses=True,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 1),
+        )
+        self.pubsub = self.redis.pubsub()
+        self._scripts = {
+            name: self.redis.register_script(source)
+            for name, source in [
+                ("enter", _ENTER),
+                ("exit", _EXIT),
+                ("heartbeat", _HEARTBEAT),
+                ("reap", _REAP),
+                ("sync", _SYNC),
+                ("claim", _CLAIM),
+            ]
+        }
+        self._tasks: list[asyncio.Task[None]] = []
         self._encoder = msgspec.json.Encoder()
         self._decoder = msgspec.json.Decoder(Envelope)
+        # Room subscriptions: how many local members and pending entries
+        # need each, and the confirmation of each from Redis.
+        self._listeners: dict[str, int] = {}
+        self._subscribed: dict[str, asyncio.Future[None]] = {}
+        # Redis missed a change (an exit while it was down): write back.
+        self._dirty = False
+        # Peers that left while Redis was down: the other nodes have not heard.
+        self._unannounced: set[tuple[str, str]] = set()
+        # Loop time since when the heartbeat has been succeeding (None: failing).
+        self._healthy_since: float | None = None
+        # Resumes waiting for another node's handoff, by peer id.
+        self._handoffs: dict[str, _Pending] = {}
+        # Peers handed to another node recently: late frames follow them there.
+        self._moved: dict[str, str] = {}
 
     async def start(self) -> None:
-        await self.pubsub.subscribe(PREFIX + "node:" + self.node)
-        self._reader = asyncio.create_task(self._read())
+        channel = PREFIX + "node:" + self.node
+        self._subscribed[channel] = asyncio.get_running_loop().create_future()
+        await self._call(self.pubsub.subscribe(channel))
+        self._tasks = [
+            asyncio.create_task(self._read()),
+            asyncio.create_task(self._heartbeat()),
+        ]
+        await self._confirmed(channel)
+        await self._beat()
+
+    # Calls to Redis ---------------------------------------------------------
+
+    async def _call(self, awaitable: Any) -> Any:
+        try:
+            return await awaitable
+        except (RedisError, OSError) as exc:
+            self._dirty = True
+            raise Unavailable("the rooms service is unavailable: try again shortly") from exc
+
+    async def _script(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        return await self._call(self._scripts[name](keys=keys, args=args))
+
+    # Subscriptions -----------------------------------------------------------
+
+    async def _listen(self, room: str) -> None:
+        """Hold a subscription to `room`'s channel; return once Redis confirmed it."""
+        channel = PREFIX + "room:" + room
+        self._listeners[room] = self._listeners.get(room, 0) + 1
+        try:
+            if channel not in self._subscribed:
+                self._subscribed[channel] = asyncio.get_running_loop().create_future()
+                await self._call(self.pubsub.subscribe(channel))
+            await self._confirmed(channel)
+        except BaseException:
+            await self._unlisten(room)
+            raise
+
+    async def _confirmed(self, channel: str) -> None:
+        try:
+            await asyncio.wait_for(asyncio.shield(self._subscribed[channel]), self.timeout)
+        except TimeoutError as exc:
+            raise Unavailable("the rooms service is unavailable: try again shortly") from exc
+
+    async def _unlisten(self, room: str) -> None:
+        count = self._listeners.get(room, 0) - 1
+        if count > 0:
+            self._listeners[room] = count
+            return
+        self._listeners.pop(room, None)
+        channel = PREFIX + "room:" + room
+        if self._subscribed.pop(channel, None) is not None:
+            with contextlib.suppress(Unavailable):
+                # If Redis is down, the resubscription on reconnect brings it
+                # back; its frames then find no local member, which is harmless.
+                await self._call(self.pubsub.unsubscribe(channel))
 
     async def _read(self) -> None:
-        async for message in self.pubsub.listen():
-            if message.get("type") != "message":
-                continue
-            data = message["data"]
+        """Deliver what pub/sub brings; ride out Redis outages (redis-py resubscribes)."""
+        while True:
             try:
-                envelope = self._decoder.decode(data)
-            except (msgspec.DecodeError, msgspec.ValidationError):
-                log.warning("ignored a malformed pub/sub message")
+                message = await self.pubsub.get_message(timeout=None)
+            except (RedisError, OSError):
+                await asyncio.sleep(0.25)
                 continue
-            if envelope.node != self.node:
-                self._deliver(envelope.room, envelope.frame, to=envelope.to, sender=envelope.sender)
+            except RuntimeError:  # not subscribed to anything (yet)
+                await asyncio.sleep(0.1)
+                continue
+            if message is None:
+                continue
+            kind = message.get("type")
+            if kind == "subscribe":
+                waiter = self._subscribed.get(message["channel"])
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(None)
+            elif kind == "message":
+                try:
+                    envelope = self._decoder.decode(message["data"])
+                except (msgspec.DecodeError, msgspec.ValidationError):
+                    log.warning("ignored a malformed pub/sub message")
+                    continue
+                self._receive(envelope)
 
-    def _envelope(self, room: str, to: str, sender: str, frame: str) -> str:
-        return self._encoder.encode(Envelope(self.node, room, to, sender, frame)).decode()
+    def _receive(self, envelope: Envelope) -> None:
+        if envelope.kind == HANDOFF:
+            if envelope.node == self.node:
+                pending = self._handoffs.get(envelope.to)
+                if pending is not None:
+                    pending.echoed = True
+            elif envelope.sender == self.node:
+                self._hand_over(envelope)
+            return
+        if envelope.kind == HANDED:
+            pending = self._handoffs.get(envelope.to)
+            if pending is not None and not pending.reply.done():
+                pending.reply.set_result(msgspec.json.decode(envelope.frame, type=Handoff))
+            return
+        if envelope.node == self.node:
+            return  # our own publish, delivered locally already
+        room, to, frame = envelope.room, envelope.to, envelope.frame
+        if to:
+            pending = self._handoffs.get(to)
+            if pending is not None:
+                pending.held.deliver(frame)
+            elif not self._deliver(room, frame, to=to) and to in self._moved:
+                self._forward(room, to, frame)
+            return
+        self._deliver(room, frame, sender=envelope.sender)
+        self._deliver_pending(room, frame, envelope.sender)
+
+    def _deliver_pending(self, room: str, frame: str, sender: str) -> None:
+        """Room frames for peers on their way here from another node."""
+        for pending in self._handoffs.values():
+            if pending.room == room and pending.echoed and pending.peer.id != sender:
+                pending.held.deliver(frame)
+
+    def _spawn(self, coroutine: Any) -> None:
+        """Run `coroutine` beside the reader, which must never wait on Redis itself."""
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.append(task)
+        task.add_done_callback(self._tasks.remove)
+
+    def _publish_nowait(self, channel: str, envelope: Envelope) -> None:
+        async def publish() -> None:
+            with contextlib.suppress(Unavailable):
+                await self._call(self.redis.publish(channel, self._encode(envelope)))
+
+        self._spawn(publish())
+
+    def _forward(self, room: str, to: str, frame: str) -> None:
+        node = self._moved[to]
+        self._publish_nowait(PREFIX + "node:" + node, Envelope(self.node, room, to, "", frame))
+
+    def _encode(self, envelope: Envelope) -> str:
+        return self._encoder.encode(envelope).decode()
+
+    # Broker interface ----------------------------------------------------
 
     async def enter(
         self, room: str, peer: PeerInfo, mailbox: Mailbox, resume_key: str
     ) -> list[PeerInfo]:
-        result: list[Any] = await self._enter(
-            keys=[PREFIX + "room:" + room, PREFIX + "rooms", PREFIX + "seq", _peer_key(peer.id)],
-            args=[
-                room,
-                peer.id,
-                peer.name,
-                peer.identity or "",
-                self.node,
-                self.max_peers_per_room,
-                self.max_rooms,
-            ],
-        )
-        if result and result[0] == -1:
-            raise RoomFull(f"room {room!r} is full ({self.max_peers_per_room} peers)")
-        if result and result[0] == -2:
-            raise ServerFull(f"the server holds its maximum of {self.max_rooms} rooms")
-        peers = [
+        # Subscribed first: frames published once we are in must reach us.
+        await self._listen(room)
+        try:
+            result: list[Any] = await self._script(
+                "enter",
+                keys=[
+                    PREFIX + "room:" + room,
+                    PREFIX + "rooms",
+                    PREFIX + "seq",
+                    _peer_key(peer.id),
+                    PREFIX + "members:" + self.node,
+                    PREFIX + "resume:" + _digest(resume_key),
+                ],
+                args=[
+                    room,
+                    peer.id,
+                    peer.name,
+                    peer.identity or "",
+                    self.node,
+                    self.max_peers_per_room,
+                    self.max_rooms,
+                    _digest(resume_key),
+                ],
+            )
+            if result and result[0] == -1:
+                raise RoomFull(f"room {room!r} is full ({self.max_peers_per_room} peers)")
+            if result and result[0] == -2:
+                raise ServerFull(f"the server holds its maximum of {self.max_rooms} rooms")
+        except BaseException:
+            await self._unlisten(room)
+            raise
+        self._add(room, peer, mailbox, resume_key)
+        return [
             PeerInfo(id=result[i], name=result[i + 1], identity=result[i + 2] or None)
             for i in range(0, len(result), 3)
         ]
-        if self._add(room, peer, mailbox, resume_key):
-            await self.pubsub.subscribe(PREFIX + "room:" + room)
-        return peers
 
     async def exit(self, room: str, peer_id: str) -> None:
-        if self._remove(room, peer_id):
-            await self.pubsub.unsubscribe(PREFIX + "room:" + room)
-        await self._exit(
-            keys=[PREFIX + "room:" + room, PREFIX + "rooms", _peer_key(peer_id)],
-            args=[room, peer_id],
-        )
+        if self._member(room, peer_id) is None:
+            return
+        self._remove(room, peer_id)
+        await self._unlisten(room)
+        try:
+            await self._script("exit", keys=[], args=[peer_id, self.node])
+        except Unavailable:
+            # Once Redis is back, the heartbeat's sync removes it there and
+            # tells the other nodes.
+            self._unannounced.add((room, peer_id))
 
     async def relay(self, room: str, to: str, frame: str) -> bool:
         if self._deliver(room, frame, to=to):
             return True
-        where: list[Any] = await self.redis.hmget(_peer_key(to), ["room", "node"])
+        pending = self._handoffs.get(to)
+        if pending is not None and pending.room == room:
+            pending.held.deliver(frame)
+            return True
+        where: list[Any] = await self._call(self.redis.hmget(_peer_key(to), ["room", "node"]))
         if where[0] != room or where[1] is None:
             return False
         node = str(where[1])
-        await self.redis.publish(PREFIX + "node:" + node, self._envelope(room, to, "", frame))
+        envelope = Envelope(self.node, room, to, "", frame)
+        await self._call(self.redis.publish(PREFIX + "node:" + node, self._encode(envelope)))
         return True
 
     async def publish(self, room: str, sender: str, frame: str) -> None:
         self._deliver(room, frame, sender=sender)
-        await self.redis.publish(PREFIX + "room:" + room, self._envelope(room, "", sender, frame))
+        self._deliver_pending(room, frame, sender)
+        envelope = Envelope(self.node, room, "", sender, frame)
+        await self._call(self.redis.publish(PREFIX + "room:" + room, self._encode(envelope)))
 
     async def others(self, room: str, peer_id: str) -> list[PeerInfo]:
-        ids: list[Any] = await self.redis.zrange(PREFIX + "room:" + room, 0, -1)
+        ids: list[Any] = await self._call(self.redis.zrange(PREFIX + "room:" + room, 0, -1))
         ids = [str(i) for i in ids if i != peer_id]
         async with self.redis.pipeline(transaction=False) as pipe:
             for i in ids:
                 pipe.hmget(_peer_key(i), ["name", "identity"])
-            infos: list[Any] = await pipe.execute()
+            infos: list[Any] = await self._call(pipe.execute())
         return [
             PeerInfo(id=i, name=str(name or ""), identity=identity or None)
             for i, (name, identity) in zip(ids, infos, strict=True)
         ]
 
+    async def suspend(self, room: str, peer_id: str, farewell: str) -> None:
+        try:
+            await super().suspend(room, peer_id, farewell)
+        except Unavailable:
+            # No snapshot of the room to resume with: the peer leaves. The
+            # local peers hear it now, the others once Redis is back (sync).
+            self._remove(room, peer_id)
+            await self._unlisten(room)
+            self._deliver(room, farewell, sender=peer_id)
+            self._unannounced.add((room, peer_id))
+
+    async def resume(self, room: str, key: str, mailbox: Mailbox) -> Resumed | None:
+        if key in self.keys:
+            return await super().resume(room, key, mailbox)
+        claim: list[Any] = await self._script(
+            "claim", keys=[PREFIX + "resume:" + _digest(key)], args=[room, self.node]
+        )
+        if not claim:
+            return None
+        peer_id, old_node, name, identity = (str(x) for x in claim)
+        peer = PeerInfo(id=peer_id, name=name, identity=identity or None)
+        pending = _Pending(room, peer, Held(self.held_frames, []))
+        self._handoffs[peer_id] = pending
+        try:
+            await self._listen(room)
+            try:
+                # On the room's channel: our own copy (the echo) marks where
+                # the old node stops holding room frames and we start.
+                request = Envelope(self.node, room, peer_id, old_node, "", HANDOFF)
+                await self._call(self.redis.publish(PREFIX + "room:" + room, self._encode(request)))
+                handoff = await asyncio.wait_for(pending.reply, self.timeout)
+            except (TimeoutError, Unavailable):
+                handoff = Handoff(ok=False)
+            if not handoff.ok or pending.held.overflowed:
+                # The old node is gone, or it lost frames: the peer leaves.
+                await self._unlisten(room)
+                with contextlib.suppress(Unavailable):
+                    await self._script("exit", keys=[], args=[peer_id, self.node])
+                    await self.publish(room, peer_id, encode(PeerLeft(id=peer_id)))
+                return None
+            self._add(room, peer, mailbox, key)
+            return Resumed(peer, handoff.peers, handoff.frames + list(pending.held.frames))
+        finally:
+            del self._handoffs[peer_id]
+
+    def _hand_over(self, request: Envelope) -> None:
+        """Another node resumes our peer `request.to`: give it what we held."""
+        room, peer_id = request.room, request.to
+        member = self._member(room, peer_id)
+        if member is None:
+            self._reply(request, Handoff(ok=False))
+            return
+        previous = member.mailbox
+        self._remove(room, peer_id)
+        self._moved[peer_id] = request.node
+        loop = asyncio.get_running_loop()
+        loop.call_later(60, self._moved.pop, peer_id, None)
+
+        async def finish() -> None:
+            await self._unlisten(room)
+            if isinstance(previous, Held):
+                if previous.overflowed:
+                    handoff = Handoff(ok=False)
+                else:
+                    handoff = Handoff(ok=True, peers=previous.peers, frames=list(previous.frames))
+            else:
+                # Still connected here: that connection ends, the new one
+                # gets the room as it is now.
+                previous.evict()
+                try:
+                    handoff = Handoff(ok=True, peers=await self.others(room, peer_id))
+                except Unavailable:
+                    handoff = Handoff(ok=False)
+            self._reply(request, handoff)
+
+        self._spawn(finish())
+
+    def _reply(self, request: Envelope, handoff: Handoff) -> None:
+        frame = msgspec.json.encode(handoff).decode()
+        reply = Envelope(self.node, request.room, request.to, "", frame, HANDED)
+        self._publish_nowait(PREFIX + "node:" + request.node, reply)
+
+    # Heartbeat, reaping and write-back ----------------------------------------
+
+    async def _heartbeat(self) -> None:
+        while True:
+            # Cut off from Redis: try often, to be back soon after it is.
+            healthy = self._healthy_since is not None
+            await asyncio.sleep(self.node_ttl / 4 if healthy else 0.25)
+            try:
+                await self._beat()
+                await self._reap()
+            except Unavailable:
+                if self._healthy_since is not None:
+                    log.warning("Redis at %s is unreachable", self.url)
+                self._healthy_since = None
+            except Exception:  # never let presence stop
+                log.exception("heartbeat failed")
+
+    async def _beat(self) -> None:
+        status = await self._script(
+            "heartbeat",
+            keys=[
+                PREFIX + "nodes",
+                PREFIX + "alive:" + self.node,
+                PREFIX + "reaped:" + self.node,
+            ],
+            args=[self.node, int(self.node_ttl * 1000)],
+        )
+        if self._healthy_since is None:
+            self._healthy_since = asyncio.get_running_loop().time()
+            if self._tasks:
+                log.info("Redis at %s is reachable", self.url)
+        if status == 2:
+            log.warning("this node was declared dead while cut off: ending its connections")
+            self._lose_all()
+        elif status == 1 or self._dirty:
+            await self._sync()
+
+    async def _sync(self) -> None:
+        args: list[Any] = [self.node]
+        for room, entry in self.rooms.items():
+            for member in entry.members.values():
+                info = member.info
+                args += [room, info.id, info.name, info.identity or "", _digest(member.key)]
+        self._dirty = False
+        unannounced, self._unannounced = self._unannounced, set()
+        try:
+            removed = await self._script("sync", keys=[], args=args)
+        except Unavailable:
+            self._unannounced |= unannounced
+            raise
+        gone = {(str(removed[i]), str(removed[i + 1])) for i in range(0, len(removed), 2)}
+        if gone | unannounced:
+            # Pub/sub keeps nothing: wait until the other nodes, back from the
+            # same outage, are listening again before telling them.
+            self._spawn(self._announce(gone | unannounced, delay=1.0))
+
+    async def _announce(self, gone: set[tuple[str, str]], delay: float) -> None:
+        await asyncio.sleep(delay)
+        for room, peer_id in gone:
+            try:
+                await self.publish(room, peer_id, encode(PeerLeft(id=peer_id)))
+            except Unavailable:
+                self._unannounced.add((room, peer_id))
+                self._dirty = True
+
+    async def _reap(self) -> None:
+        """Remove the peers of nodes whose heartbeat stopped, and say they left."""
+        loop = asyncio.get_running_loop()
+        if self._healthy_since is None or loop.time() - self._healthy_since < self.node_ttl:
+            return  # just back: give the others a full TTL to beat again first
+        nodes: list[Any] = await self._call(self.redis.smembers(PREFIX + "nodes"))
+        nodes = [n for n in nodes if n != self.node]
+        if not nodes:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for node in nodes:
+                pipe.exists(PREFIX + "alive:" + node)
+            alive: list[Any] = await self._call(pipe.execute())
+        for node, up in zip(nodes, alive, strict=True):
+            if not up:
+                removed = await self._script("reap", keys=[], args=[node])
+                if removed:
+                    log.info("node %s stopped: %d of its peers left", node, len(removed) // 2)
+                for i in range(0, len(removed), 2):
+                    room, peer_id = str(removed[i]), str(removed[i + 1])
+                    await self.publish(room, peer_id, encode(PeerLeft(id=peer_id)))
+
+    def _lose_all(self) -> None:
+        """Our presence is gone from Redis: end every local connection."""
+        for entry in list(self.rooms.values()):
+            for member in list(entry.members.values()):
+                member.mailbox.lost()
+        self._forget()
+        for room in list(self._listeners):
+            self._listeners[room] = 1
+            self._spawn(self._unlisten(room))
+
     async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         for room, entry in list(self.rooms.items()):
             for peer_id in list(entry.members):
                 with contextlib.suppress(Exception):
                     await self.exit(room, peer_id)
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._reader
+                    await self.publish(room, peer_id, encode(PeerLeft(id=peer_id)))
+        with contextlib.suppress(Exception):
+            await self.redis.srem(PREFIX + "nodes", self.node)
+            await self.redis.delete(PREFIX + "alive:" + self.node)
         with contextlib.suppress(Exception):
             await self.pubsub.aclose()  # type: ignore[no-untyped-call]
         await self.redis.aclose()
+
+
+class _Pending:
+    """A resume waiting for the old node's handoff."""
+
+    def __init__(self, room: str, peer: PeerInfo, held: Held) -> None:
+        self.room = room
+        self.peer = peer
+        self.held = held
+        # Room frames count only after our handoff request came back to us:
+        # the old node held the ones before it.
+        self.echoed = False
+        self.reply: asyncio.Future[Handoff] = asyncio.get_running_loop().create_future()
 
 
 def _peer_key(peer_id: str) -> str:
