@@ -44,6 +44,10 @@ CLOSE_RESTART = 1012
 CLOSE_RESUMED = 4001  # application range: the peer resumed on another connection
 
 
+# Seconds a draining process waits for its clients to resume elsewhere.
+HANDOFF_WINDOW = 3.0
+
+
 class Outbox:
     """Frames waiting for one connection's writer: bounded, never blocking.
 
@@ -141,6 +145,10 @@ class Hub:
         while self.connections and loop.time() < until:
             await asyncio.sleep(0.05)
         if self.config.broker_url:
+            # A few seconds are enough for reconnecting clients (their first
+            # attempts come within a second or two); if every process is
+            # stopping, there is nobody to hand over to anyway.
+            until = min(until, loop.time() + HANDOFF_WINDOW)
             while broker.suspended() and loop.time() < until:
                 await asyncio.sleep(0.05)
 

@@ -45,6 +45,9 @@ class Member:
     info: PeerInfo
     mailbox: Mailbox
     key: str
+    # The number of its entry in the room's changes (RedisBroker; 0 here):
+    # it hears of changes numbered after it only.
+    seq: int = 0
     # While suspended: the grace timer and what to publish when it fires.
     expiry: asyncio.TimerHandle | None = None
     farewell: str = ""
@@ -85,13 +88,13 @@ class LocalMembers:
         entry = self.rooms.get(room)
         return entry.members.get(peer_id) if entry is not None else None
 
-    def _add(self, room: str, peer: PeerInfo, mailbox: Mailbox, key: str) -> bool:
+    def _add(self, room: str, peer: PeerInfo, mailbox: Mailbox, key: str, seq: int = 0) -> bool:
         """Add a local member; True if it is this process's first in `room`."""
         entry = self.rooms.get(room)
         first = entry is None
         if entry is None:
             entry = self.rooms[room] = Room(room)
-        entry.members[peer.id] = Member(peer, mailbox, key)
+        entry.members[peer.id] = Member(peer, mailbox, key, seq)
         self.keys[key] = (room, peer.id)
         return first
 
@@ -110,8 +113,14 @@ class LocalMembers:
         del self.rooms[room]
         return True
 
-    def _deliver(self, room: str, frame: str, *, to: str = "", sender: str = "") -> bool:
-        """Deliver to local member `to`, or to every local member but `sender`."""
+    def _deliver(
+        self, room: str, frame: str, *, to: str = "", sender: str = "", seq: int = 0
+    ) -> bool:
+        """Deliver to local member `to`, or to every local member but `sender`.
+
+        `seq`: the number of the change of presence that `frame` announces;
+        members that entered after it do not get it.
+        """
         entry = self.rooms.get(room)
         if entry is None:
             return False
@@ -122,7 +131,7 @@ class LocalMembers:
             member.mailbox.deliver(frame)
             return True
         for peer_id, member in entry.members.items():
-            if peer_id != sender:
+            if peer_id != sender and (not seq or member.seq < seq):
                 member.mailbox.deliver(frame)
         return True
 

@@ -57,33 +57,56 @@ log = logging.getLogger("rtcroom.redis")
 
 PREFIX = "rtcroom:"
 
-# KEYS: room zset, rooms set, sequence, peer hash, node members, resume key
+# Every change of presence gets a number from one sequence: microseconds of
+# Redis's clock, or one more than the last if the clock lags, so that it
+# keeps growing even when Redis lost its data. A member is told of changes
+# numbered after its own entry only: a peer-joined (or peer-left) that
+# reaches a node after a later newcomer was admitted there is not delivered
+# to that newcomer, whose joined.peers already had it right.
+_SEQ = """
+local function next_seq()
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local seq = math.max(now, tonumber(redis.call('GET', 'rtcroom:seq') or '0') + 1)
+  redis.call('SET', 'rtcroom:seq', string.format('%.0f', seq))
+  return seq
+end
+"""
+
+# KEYS: room zset, rooms set, peer hash, node members, resume key
 # ARGV: room, peer id, name, identity, node, max peers, max rooms, key digest
-_ENTER = """
+# Returns the entry's number, then id, name, identity of each peer already
+# there; {-1} if the room is full, {-2} if the server is.
+_ENTER = (
+    _SEQ
+    + """
 local size = redis.call('ZCARD', KEYS[1])
 if size >= tonumber(ARGV[6]) then return {-1} end
 if size == 0 and redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[7]) then return {-2} end
-local others = redis.call('ZRANGE', KEYS[1], 0, -1)
-local result = {}
-for _, id in ipairs(others) do
+local seq = next_seq()
+local result = {seq}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local info = redis.call('HMGET', 'rtcroom:peer:' .. id, 'name', 'identity')
   table.insert(result, id)
   table.insert(result, info[1] or '')
   table.insert(result, info[2] or '')
 end
-local seq = redis.call('INCR', KEYS[3])
 redis.call('ZADD', KEYS[1], seq, ARGV[2])
-redis.call('HSET', KEYS[4], 'room', ARGV[1], 'name', ARGV[3], 'identity', ARGV[4],
+redis.call('HSET', KEYS[3], 'room', ARGV[1], 'name', ARGV[3], 'identity', ARGV[4],
   'node', ARGV[5], 'key', ARGV[8])
-redis.call('SADD', KEYS[5], ARGV[2])
-redis.call('SET', KEYS[6], ARGV[2])
+redis.call('SADD', KEYS[4], ARGV[2])
+redis.call('SET', KEYS[5], ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[1])
 return result
 """
+)
 
 # Shared by the scripts that remove a peer: its presence, its resume key,
 # its node's member entry; the room leaves the rooms set when it empties.
-_DROP = """
+# Returns the room and the change's number, or false if it was not there.
+_DROP = (
+    _SEQ
+    + """
 local function drop(id, node)
   local peer = 'rtcroom:peer:' .. id
   local room = redis.call('HGET', peer, 'room')
@@ -96,18 +119,22 @@ local function drop(id, node)
   if redis.call('ZCARD', 'rtcroom:room:' .. room) == 0 then
     redis.call('SREM', 'rtcroom:rooms', room)
   end
-  return removed == 1 and room or false
+  if removed == 0 then return false end
+  return {room, next_seq()}
 end
 """
+)
 
-# ARGV: peer id, node. Only the node that holds the peer removes it (after a
-# handoff to another node, the old one's late exit must change nothing).
+# ARGV: peer id, node. Returns the change's number, 0 if nothing changed.
+# Only the node that holds the peer removes it (after a handoff to another
+# node, the old one's late exit must change nothing).
 _EXIT = (
     _DROP
     + """
 local owner = redis.call('HGET', 'rtcroom:peer:' .. ARGV[1], 'node')
 if owner and owner ~= ARGV[2] then return 0 end
-if drop(ARGV[1], ARGV[2]) then return 1 end
+local gone = drop(ARGV[1], ARGV[2])
+if gone then return gone[2] end
 return 0
 """
 )
@@ -121,8 +148,8 @@ if redis.call('EXISTS', KEYS[3]) == 1 then return 2 end
 return 1
 """
 
-# ARGV: the dead node. Returns room, peer id pairs to announce as left; empty
-# if the node is alive or another node reaped it first.
+# ARGV: the dead node. Returns room, peer id, number for each peer to
+# announce as left; empty if the node is alive or another node reaped it first.
 _REAP = (
     _DROP
     + """
@@ -132,10 +159,11 @@ if redis.call('SREM', 'rtcroom:nodes', node) == 0 then return {} end
 redis.call('SET', 'rtcroom:reaped:' .. node, '1', 'EX', 86400)
 local result = {}
 for _, id in ipairs(redis.call('SMEMBERS', 'rtcroom:members:' .. node)) do
-  local room = drop(id, node)
-  if room then
-    table.insert(result, room)
+  local gone = drop(id, node)
+  if gone then
+    table.insert(result, gone[1])
     table.insert(result, id)
+    table.insert(result, gone[2])
   end
 end
 redis.call('DEL', 'rtcroom:members:' .. node)
@@ -143,21 +171,21 @@ return result
 """
 )
 
-# ARGV: node, then room, id, name, identity, key digest for each local peer.
-# Makes Redis agree with the node: writes back missing peers, removes the
-# node's peers that are no longer local; returns those as room, id pairs.
+# ARGV: node, then room, id, name, identity, key digest, number for each
+# local peer. Makes Redis agree with the node: writes back missing peers,
+# removes the node's peers that are no longer local; returns those as room,
+# peer id, number.
 _SYNC = (
     _DROP
     + """
 local node = ARGV[1]
 local here = {}
-for i = 2, #ARGV, 5 do
+for i = 2, #ARGV, 6 do
   local room, id = ARGV[i], ARGV[i + 1]
   here[id] = true
   local peer = 'rtcroom:peer:' .. id
-  local owner = redis.call('HGET', peer, 'node')
-  if not owner then
-    redis.call('ZADD', 'rtcroom:room:' .. room, redis.call('INCR', 'rtcroom:seq'), id)
+  if not redis.call('HGET', peer, 'node') then
+    redis.call('ZADD', 'rtcroom:room:' .. room, ARGV[i + 5], id)
     redis.call('HSET', peer, 'room', room, 'name', ARGV[i + 2], 'identity', ARGV[i + 3],
       'node', node, 'key', ARGV[i + 4])
     redis.call('SET', 'rtcroom:resume:' .. ARGV[i + 4], id)
@@ -168,10 +196,11 @@ end
 local result = {}
 for _, id in ipairs(redis.call('SMEMBERS', 'rtcroom:members:' .. node)) do
   if not here[id] then
-    local room = drop(id, node)
-    if room then
-      table.insert(result, room)
+    local gone = drop(id, node)
+    if gone then
+      table.insert(result, gone[1])
       table.insert(result, id)
+      table.insert(result, gone[2])
     end
   end
 end
@@ -179,8 +208,17 @@ return result
 """
 )
 
-# KEYS: resume key; ARGV: room, claiming node.
-# Returns peer id, old node, name, identity; empty if there is nothing to claim.
+# ARGV: peer id, room, envelope. One round trip: where the peer is, and the
+# envelope published to its node. 0 if it is not in that room.
+_RELAY = """
+local info = redis.call('HMGET', 'rtcroom:peer:' .. ARGV[1], 'room', 'node')
+if info[1] ~= ARGV[2] or not info[2] then return 0 end
+redis.call('PUBLISH', 'rtcroom:node:' .. info[2], ARGV[3])
+return 1
+"""
+
+# KEYS: resume key; ARGV: room, claiming node. Returns peer id, old node,
+# name, identity and the number of its entry; empty if there is nothing to claim.
 _CLAIM = """
 local id = redis.call('GET', KEYS[1])
 if not id then return {} end
@@ -190,7 +228,8 @@ if info[1] ~= ARGV[1] or not info[2] or info[2] == ARGV[2] then return {} end
 redis.call('HSET', peer, 'node', ARGV[2])
 redis.call('SREM', 'rtcroom:members:' .. info[2], id)
 redis.call('SADD', 'rtcroom:members:' .. ARGV[2], id)
-return {id, info[2], info[3] or '', info[4] or ''}
+local seq = redis.call('ZSCORE', 'rtcroom:room:' .. ARGV[1], id)
+return {id, info[2], info[3] or '', info[4] or '', seq or '0'}
 """
 
 # Envelope kinds on pub/sub.
@@ -208,6 +247,8 @@ class Envelope(msgspec.Struct, array_like=True):
     sender: str
     frame: str
     kind: int = FRAME
+    # For announcements: the number of the change of presence (see _SEQ).
+    seq: int = 0
 
 
 class Handoff(msgspec.Struct, array_like=True):
@@ -262,6 +303,7 @@ class RedisBroker(LocalMembers):
                 ("reap", _REAP),
                 ("sync", _SYNC),
                 ("claim", _CLAIM),
+                ("relay", _RELAY),
             ]
         }
         self._tasks: list[asyncio.Task[None]] = []
@@ -279,6 +321,8 @@ class RedisBroker(LocalMembers):
         self._healthy_since: float | None = None
         # Resumes waiting for another node's handoff, by peer id.
         self._handoffs: dict[str, _Pending] = {}
+        # The number of a peer's entry or exit, until its announcement goes out.
+        self._announcing: dict[str, int] = {}
         # Peers handed to another node recently: late frames follow them there.
         self._moved: dict[str, str] = {}
 
@@ -389,7 +433,7 @@ class RedisBroker(LocalMembers):
             elif not self._deliver(room, frame, to=to) and to in self._moved:
                 self._forward(room, to, frame)
             return
-        self._deliver(room, frame, sender=envelope.sender)
+        self._deliver(room, frame, sender=envelope.sender, seq=envelope.seq)
         self._deliver_pending(room, frame, envelope.sender)
 
     def _deliver_pending(self, room: str, frame: str, sender: str) -> None:
@@ -431,7 +475,6 @@ class RedisBroker(LocalMembers):
                 keys=[
                     PREFIX + "room:" + room,
                     PREFIX + "rooms",
-                    PREFIX + "seq",
                     _peer_key(peer.id),
                     PREFIX + "members:" + self.node,
                     PREFIX + "resume:" + _digest(resume_key),
@@ -454,10 +497,12 @@ class RedisBroker(LocalMembers):
         except BaseException:
             await self._unlisten(room)
             raise
-        self._add(room, peer, mailbox, resume_key)
+        seq = int(result[0])
+        self._add(room, peer, mailbox, resume_key, seq)
+        self._announcing[peer.id] = seq  # for its peer-joined, published next
         return [
             PeerInfo(id=result[i], name=result[i + 1], identity=result[i + 2] or None)
-            for i in range(0, len(result), 3)
+            for i in range(1, len(result), 3)
         ]
 
     async def exit(self, room: str, peer_id: str) -> None:
@@ -466,7 +511,9 @@ class RedisBroker(LocalMembers):
         self._remove(room, peer_id)
         await self._unlisten(room)
         try:
-            await self._script("exit", keys=[], args=[peer_id, self.node])
+            seq = await self._script("exit", keys=[], args=[peer_id, self.node])
+            if seq:
+                self._announcing[peer_id] = int(seq)  # for its farewell, published next
         except Unavailable:
             # Once Redis is back, the heartbeat's sync removes it there and
             # tells the other nodes.
@@ -479,18 +526,15 @@ class RedisBroker(LocalMembers):
         if pending is not None and pending.room == room:
             pending.held.deliver(frame)
             return True
-        where: list[Any] = await self._call(self.redis.hmget(_peer_key(to), ["room", "node"]))
-        if where[0] != room or where[1] is None:
-            return False
-        node = str(where[1])
-        envelope = Envelope(self.node, room, to, "", frame)
-        await self._call(self.redis.publish(PREFIX + "node:" + node, self._encode(envelope)))
-        return True
+        envelope = self._encode(Envelope(self.node, room, to, "", frame))
+        return bool(await self._script("relay", keys=[], args=[to, room, envelope]))
 
     async def publish(self, room: str, sender: str, frame: str) -> None:
-        self._deliver(room, frame, sender=sender)
+        # Right after the sender entered or left, this is its announcement.
+        seq = self._announcing.pop(sender, 0)
+        self._deliver(room, frame, sender=sender, seq=seq)
         self._deliver_pending(room, frame, sender)
-        envelope = Envelope(self.node, room, "", sender, frame)
+        envelope = Envelope(self.node, room, "", sender, frame, FRAME, seq)
         await self._call(self.redis.publish(PREFIX + "room:" + room, self._encode(envelope)))
 
     async def others(self, room: str, peer_id: str) -> list[PeerInfo]:
@@ -524,7 +568,8 @@ class RedisBroker(LocalMembers):
         )
         if not claim:
             return None
-        peer_id, old_node, name, identity = (str(x) for x in claim)
+        peer_id, old_node, name, identity = (str(x) for x in claim[:4])
+        seq = int(float(claim[4]))
         peer = PeerInfo(id=peer_id, name=name, identity=identity or None)
         pending = _Pending(room, peer, Held(self.held_frames, []))
         self._handoffs[peer_id] = pending
@@ -542,10 +587,10 @@ class RedisBroker(LocalMembers):
                 # The old node is gone, or it lost frames: the peer leaves.
                 await self._unlisten(room)
                 with contextlib.suppress(Unavailable):
-                    await self._script("exit", keys=[], args=[peer_id, self.node])
-                    await self.publish(room, peer_id, encode(PeerLeft(id=peer_id)))
+                    gone = await self._script("exit", keys=[], args=[peer_id, self.node])
+                    await self._farewell(room, peer_id, int(gone))
                 return None
-            self._add(room, peer, mailbox, key)
+            self._add(room, peer, mailbox, key, seq)
             return Resumed(peer, handoff.peers, handoff.frames + list(pending.held.frames))
         finally:
             del self._handoffs[peer_id]
@@ -629,7 +674,8 @@ class RedisBroker(LocalMembers):
         for room, entry in self.rooms.items():
             for member in entry.members.values():
                 info = member.info
-                args += [room, info.id, info.name, info.identity or "", _digest(member.key)]
+                digest = _digest(member.key)
+                args += [room, info.id, info.name, info.identity or "", digest, member.seq]
         self._dirty = False
         unannounced, self._unannounced = self._unannounced, set()
         try:
@@ -637,20 +683,27 @@ class RedisBroker(LocalMembers):
         except Unavailable:
             self._unannounced |= unannounced
             raise
-        gone = {(str(removed[i]), str(removed[i + 1])) for i in range(0, len(removed), 2)}
-        if gone | unannounced:
+        gone = _removals(removed)
+        gone.update((room, peer_id, 0) for room, peer_id in unannounced - {g[:2] for g in gone})
+        if gone:
             # Pub/sub keeps nothing: wait until the other nodes, back from the
             # same outage, are listening again before telling them.
-            self._spawn(self._announce(gone | unannounced, delay=1.0))
+            self._spawn(self._announce(gone, delay=1.0))
 
-    async def _announce(self, gone: set[tuple[str, str]], delay: float) -> None:
+    async def _announce(self, gone: set[tuple[str, str, int]], delay: float) -> None:
         await asyncio.sleep(delay)
-        for room, peer_id in gone:
+        for room, peer_id, seq in gone:
             try:
-                await self.publish(room, peer_id, encode(PeerLeft(id=peer_id)))
+                await self._farewell(room, peer_id, seq)
             except Unavailable:
                 self._unannounced.add((room, peer_id))
                 self._dirty = True
+
+    async def _farewell(self, room: str, peer_id: str, seq: int) -> None:
+        """Publish that `peer_id` left `room` (change number `seq`)."""
+        if seq:
+            self._announcing[peer_id] = seq
+        await self.publish(room, peer_id, encode(PeerLeft(id=peer_id)))
 
     async def _reap(self) -> None:
         """Remove the peers of nodes whose heartbeat stopped, and say they left."""
@@ -668,11 +721,11 @@ class RedisBroker(LocalMembers):
         for node, up in zip(nodes, alive, strict=True):
             if not up:
                 removed = await self._script("reap", keys=[], args=[node])
-                if removed:
-                    log.info("node %s stopped: %d of its peers left", node, len(removed) // 2)
-                for i in range(0, len(removed), 2):
-                    room, peer_id = str(removed[i]), str(removed[i + 1])
-                    await self.publish(room, peer_id, encode(PeerLeft(id=peer_id)))
+                gone = _removals(removed)
+                if gone:
+                    log.info("node %s stopped: %d of its peers left", node, len(gone))
+                for room, peer_id, seq in gone:
+                    await self._farewell(room, peer_id, seq)
 
     def _lose_all(self) -> None:
         """Our presence is gone from Redis: end every local connection."""
@@ -714,6 +767,13 @@ class _Pending:
         # the old node held the ones before it.
         self.echoed = False
         self.reply: asyncio.Future[Handoff] = asyncio.get_running_loop().create_future()
+
+
+def _removals(result: list[Any]) -> set[tuple[str, str, int]]:
+    """Room, peer id, change number triples from a script's flat list."""
+    return {
+        (str(result[i]), str(result[i + 1]), int(result[i + 2])) for i in range(0, len(result), 3)
+    }
 
 
 def _peer_key(peer_id: str) -> str:
