@@ -326,3 +326,31 @@ async def test_rolling_restart_hands_peers_to_another_process(
     assert await again.recv() == {"type": "signal", "from": b_id, "data": {"candidate": None}}
     for peer in (again, b):
         await peer.ws.close()
+
+
+async def test_a_process_frozen_past_its_ttl_is_declared_dead_and_ends_its_clients(
+    start_server: Callable[..., RunningServer], redis_server: RunningRedis
+) -> None:
+    s1, s2 = (start_server("--broker", redis_server.url, "--node-ttl", "2") for _ in range(2))
+    await asyncio.sleep(2.5)  # the reapers wait a full TTL of good health first
+    (a, a_id, _), (b, b_id, _) = await joined_room([s1, s2], "r", "AB")
+    s2.process.send_signal(signal.SIGSTOP)  # a VM pause, a stuck process: no heartbeat
+    try:
+        assert await a.recv(timeout=6) == {"type": "peer-left", "id": b_id}
+    finally:
+        s2.process.send_signal(signal.SIGCONT)
+    # Back, it learns it was declared dead: its clients must join again.
+    assert await b.recv(timeout=6) == {
+        "type": "bye",
+        "reason": "the server lost its place in the room",
+    }
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        await b.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
+    again = await connect(s2)
+    joined = await again.join("r", "B")
+    assert joined["id"] != b_id and joined["peers"] == [{"id": a_id, "name": "A"}]
+    assert await a.recv() == {"type": "peer-joined", "peer": {"id": joined["id"], "name": "B"}}
+    await a.nothing()
+    for peer in (a, again):
+        await peer.ws.close()
