@@ -66,12 +66,30 @@ class Server:
             raise RuntimeError(f"rtcroom serve {' '.join(args)} did not start")
         self.url = f"ws://127.0.0.1:{self.port}/ws"
 
+    def pids(self) -> list[int]:
+        """This server's processes: the parent, and its workers if any."""
+        pid = self.process.pid
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            children = []
+        return [pid, *map(int, children)]
+
     def stop(self) -> None:
         self.process.terminate()
         try:
             self.process.wait(15)
         except subprocess.TimeoutExpired:
             self.process.kill()
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time used so far by `pids` (from /proc)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 async def join(url: str, room: str, name: str) -> tuple[Any, str]:
@@ -202,20 +220,30 @@ def main() -> None:
         second = Server(*broker)  # for the cross-process hop
         try:
             rates: dict[str, list[float]] = {name: [] for name in servers}
+            costs: dict[str, list[float]] = {name: [] for name in servers}
             for r in range(args.rounds):
                 for name, server in servers.items():
+                    # CPU of the server's processes and of Redis, per message.
+                    pids = [*server.pids(), redis.process.pid]  # type: ignore[union-attr]
+                    before = cpu_seconds(pids)
                     rate = throughput(
                         [server.url], args.pairs, args.seconds, args.generators, f"t{r}"
                     )
+                    used = cpu_seconds(pids) - before
                     rates[name].append(rate)
+                    costs[name].append(used / (rate * args.seconds) * 1e6)
             floor = statistics.median(rates["1 process, rooms in memory"])
             print(f"Relay throughput, {args.pairs} pairs, closed loop, {args.rounds} rounds")
             print()
-            print("| configuration | messages/s (median) | ratio to 1 process in memory |")
-            print("|---|---|---|")
+            print(
+                "| configuration | messages/s (median) | ratio to 1 process in memory "
+                "| server + Redis CPU per message |"
+            )
+            print("|---|---|---|---|")
             for name, samples in rates.items():
                 median = statistics.median(samples)
-                print(f"| {name} | {median:,.0f} | {median / floor:.2f} |")
+                cost = statistics.median(costs[name])
+                print(f"| {name} | {median:,.0f} | {median / floor:.2f} | {cost:.1f} us |")
             print()
 
             one = servers["1 process, Redis broker"]
