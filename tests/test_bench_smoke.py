@@ -59,3 +59,14 @@ def test_turn_relay_benchmark_smoke() -> None:
 def test_guard_cost_benchmark_smoke() -> None:
     output = run_bench("guard_cost.py", "--messages", "1000", "--rounds", "1")
     assert re.search(r"\| rate limit \+ viewer grants \| \d+\.\d+ \| \d+\.\d+ \|", output), output
+
+
+def test_scale_out_benchmark_smoke() -> None:
+    output = run_bench(
+        "scale_out.py",
+        *("--pairs", "4", "--seconds", "0.5", "--rounds", "1"),
+        *("--round-trips", "50", "--memory-peers", "20"),
+    )
+    assert re.search(r"\| --workers 2, Redis broker \| [\d,]+ \| \d+\.\d+ \| [\d.]+ us \|", output)
+    assert re.search(r"A cross-process hop adds -?\d+ us", output), output
+    assert re.search(r"Redis memory: [\d,]+ bytes per joined peer", output), output
