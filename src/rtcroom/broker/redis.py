@@ -122,6 +122,20 @@ local function drop(id, node)
   if removed == 0 then return false end
   return {room, next_seq()}
 end
+
+-- Drop the node's peers but those in `keep`; room, peer id, number of each.
+local function drop_all(node, keep)
+  local result = {}
+  for _, id in ipairs(redis.call('SMEMBERS', 'rtcroom:members:' .. node)) do
+    local gone = not keep[id] and drop(id, node)
+    if gone then
+      table.insert(result, gone[1])
+      table.insert(result, id)
+      table.insert(result, gone[2])
+    end
+  end
+  return result
+end
 """
 )
 
@@ -157,15 +171,7 @@ local node = ARGV[1]
 if redis.call('EXISTS', 'rtcroom:alive:' .. node) == 1 then return {} end
 if redis.call('SREM', 'rtcroom:nodes', node) == 0 then return {} end
 redis.call('SET', 'rtcroom:reaped:' .. node, '1', 'EX', 86400)
-local result = {}
-for _, id in ipairs(redis.call('SMEMBERS', 'rtcroom:members:' .. node)) do
-  local gone = drop(id, node)
-  if gone then
-    table.insert(result, gone[1])
-    table.insert(result, id)
-    table.insert(result, gone[2])
-  end
-end
+local result = drop_all(node, {})
 redis.call('DEL', 'rtcroom:members:' .. node)
 return result
 """
@@ -193,18 +199,7 @@ for i = 2, #ARGV, 6 do
     redis.call('SADD', 'rtcroom:members:' .. node, id)
   end
 end
-local result = {}
-for _, id in ipairs(redis.call('SMEMBERS', 'rtcroom:members:' .. node)) do
-  if not here[id] then
-    local gone = drop(id, node)
-    if gone then
-      table.insert(result, gone[1])
-      table.insert(result, id)
-      table.insert(result, gone[2])
-    end
-  end
-end
-return result
+return drop_all(node, here)
 """
 )
 
