@@ -159,6 +159,9 @@ async def test_configuration_from_flags_and_environment(
         (["--port", "70000"], {}, "--port"),
         ([], {"RTCROOM_PORT": "eighty"}, "RTCROOM_PORT"),
         (["--max-peers", "1"], {}, "--max-peers"),
+        (["--trusted-proxy", "lb.example"], {}, "--trusted-proxy"),
+        (["--workers", "0"], {}, "--workers"),
+        (["--broker", "redis://127.0.0.1:1/0", "--node-ttl", "0.5"], {}, "--node-ttl"),
     ],
 )
 def test_bad_configuration_stops_at_start(

@@ -402,3 +402,36 @@ async def test_pings_drop_dead_clients_and_keep_live_ones(
     await live.send({"type": "broadcast", "data": "still here"})
     await live.nothing(0.2)
     dead.close()
+
+
+async def test_per_address_limits_see_the_client_behind_a_trusted_proxy(
+    start_server: Callable[..., RunningServer],
+) -> None:
+    # A reverse proxy on loopback (trusted by default) names each client.
+    server = start_server("--max-connections-per-address", "1")
+    first = await websockets.connect(
+        server.ws_url, additional_headers={"X-Forwarded-For": "203.0.113.1"}
+    )
+    other = await websockets.connect(
+        server.ws_url, additional_headers={"X-Forwarded-For": "203.0.113.2"}
+    )
+    await Peer(other).join("r", "other client")  # a different client: admitted
+    same = Peer(
+        await websockets.connect(
+            server.ws_url, additional_headers={"X-Forwarded-For": "203.0.113.1"}
+        )
+    )
+    assert (await same.recv())["code"] == "rate-limited"
+    # Not from a trusted proxy: the header is ignored, the socket's address counts.
+    strict = start_server("--max-connections-per-address", "1", "--trusted-proxy", "10.0.0.2")
+    one = await websockets.connect(
+        strict.ws_url, additional_headers={"X-Forwarded-For": "203.0.113.1"}
+    )
+    two = Peer(
+        await websockets.connect(
+            strict.ws_url, additional_headers={"X-Forwarded-For": "203.0.113.2"}
+        )
+    )
+    assert (await two.recv())["code"] == "rate-limited"
+    for ws in (first, other, same.ws, one, two.ws):
+        await ws.close()

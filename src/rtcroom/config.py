@@ -7,6 +7,7 @@ with a clear message instead of failing deep inside a handler.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -92,6 +93,9 @@ class Config:
     broker_url: str | None = None
     # Origins allowed to open /ws besides the server's own and localhost's; "*": any.
     allowed_origins: tuple[str, ...] = ()
+    # Addresses of reverse proxies and load balancers whose X-Forwarded-For
+    # names the client (for the per-address limits); "*": any.
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     max_message_size: int = 64 * 1024
     max_peers_per_room: int = 8
     max_rooms: int = 10_000
@@ -166,6 +170,15 @@ class Config:
                     f"--allow-origin / RTCROOM_ALLOWED_ORIGINS: {origin!r} is not an origin "
                     "like https://app.example.org (scheme, host and optional port) or *"
                 )
+        for proxy in self.trusted_proxies:
+            if proxy != "*":
+                try:
+                    ipaddress.ip_network(proxy, strict=False)
+                except ValueError:
+                    raise ConfigError(
+                        f"--trusted-proxy / RTCROOM_TRUSTED_PROXIES: {proxy!r} is not an IP "
+                        "address or network (like 10.0.0.2 or 10.0.0.0/24) or *"
+                    ) from None
         for setting in SETTINGS:
             value = getattr(self, setting.field)
             if value < setting.minimum:
@@ -255,6 +268,15 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="web origin allowed to connect besides this server's own and localhost, "
         "repeatable, * for any (RTCROOM_ALLOWED_ORIGINS, space separated)",
     )
+    parser.add_argument(
+        "--trusted-proxy",
+        action="append",
+        dest="trusted_proxies",
+        metavar="ADDRESS",
+        help="reverse proxy or load balancer (address or network, repeatable, * for any) "
+        "whose X-Forwarded-For header gives the client's address "
+        "(RTCROOM_TRUSTED_PROXIES, space separated; default 127.0.0.1 and ::1)",
+    )
     for setting in SETTINGS:
         parser.add_argument(
             setting.flag,
@@ -342,6 +364,8 @@ def from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) ->
         ),
         broker_url=getattr(args, "broker", None) or env.get("RTCROOM_BROKER") or None,
         allowed_origins=urls(getattr(args, "allowed_origins", None), "RTCROOM_ALLOWED_ORIGINS"),
+        trusted_proxies=urls(getattr(args, "trusted_proxies", None), "RTCROOM_TRUSTED_PROXIES")
+        or defaults.trusted_proxies,
         turn_ttl=int(str(pick(args.turn_ttl, _int(env, "RTCROOM_TURN_TTL"), defaults.turn_ttl))),
         log_level=str(pick(args.log_level, env.get("RTCROOM_LOG_LEVEL"), defaults.log_level)),
         **numbers,  # type: ignore[arg-type]

@@ -424,6 +424,9 @@ def run(app: Starlette, config: Config, sock: socket.socket | None = None) -> No
             # rtcroom's own debug logging never goes that far.
             log_level="info" if config.log_level == "debug" else config.log_level,
             access_log=False,
+            # Behind these, X-Forwarded-For is the client (per-address limits).
+            proxy_headers=True,
+            forwarded_allow_ips=list(config.trusted_proxies),
             lifespan="on",
             timeout_graceful_shutdown=1,
         )
