@@ -127,6 +127,9 @@ class PeerInfo(msgspec.Struct, frozen=True, omit_defaults=True):
     name: str
     # The token's identity, when the server checks tokens: who this really is.
     identity: str | None = None
+    # "socket.io" for a client of the Socket.IO compatibility endpoint, which
+    # negotiates the tutorials' way (docs/protocol.md); absent for v1 clients.
+    via: str | None = None
 
 
 class IceServer(msgspec.Struct, frozen=True, omit_defaults=True):

@@ -141,12 +141,14 @@ class Session:
         auth: Authenticator | None = None,
         resumable: bool = True,
         clock: Callable[[], float] = time.time,
+        via: str | None = None,
     ) -> None:
         """
         `rate` bounds this connection's messages; `join_gate` its join
         attempts (shared by every connection of one client address); `auth`
         checks access tokens (None: open mode, every peer may do everything);
-        `resumable` keeps a dropped peer for a later connection to resume.
+        `resumable` keeps a dropped peer for a later connection to resume;
+        `via` marks the peers of a compatibility endpoint (PeerInfo.via).
         """
         self.max_message_size = max_message_size
         self.ice = ice or IceConfig()
@@ -156,6 +158,7 @@ class Session:
         self.auth = auth
         self.resumable = resumable
         self.clock = clock
+        self.via = via
         self.state = PeerState.CONNECTED
         self.room: str | None = None
         self.peer: PeerInfo | None = None
@@ -240,13 +243,13 @@ class Session:
         self.room = message.room
         self.grants = grants
         if message.resume is not None and self.resumable:
-            self.peer = PeerInfo(id="", name=name, identity=identity)
+            self.peer = PeerInfo(id="", name=name, identity=identity, via=self.via)
             return [Resume(room=message.room, key=message.resume)]
         return self._enter(name, identity)
 
     def _enter(self, name: str, identity: str | None) -> list[Action]:
         assert self.room is not None
-        self.peer = PeerInfo(id=self._new_id(), name=name, identity=identity)
+        self.peer = PeerInfo(id=self._new_id(), name=name, identity=identity, via=self.via)
         self.resume_key = new_resume_key()
         return [Enter(room=self.room, peer=self.peer, resume_key=self.resume_key)]
 

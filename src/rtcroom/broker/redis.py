@@ -74,8 +74,8 @@ end
 """
 
 # KEYS: room zset, rooms set, peer hash, node members, resume key
-# ARGV: room, peer id, name, identity, node, max peers, max rooms, key digest
-# Returns the entry's number, then id, name, identity of each peer already
+# ARGV: room, peer id, name, identity, node, max peers, max rooms, key digest, via
+# Returns the entry's number, then id, name, identity, via of each peer already
 # there; {-1} if the room is full, {-2} if the server is.
 _ENTER = (
     _SEQ
@@ -86,14 +86,15 @@ if size == 0 and redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[7]) then return {
 local seq = next_seq()
 local result = {seq}
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local info = redis.call('HMGET', 'rtcroom:peer:' .. id, 'name', 'identity')
+  local info = redis.call('HMGET', 'rtcroom:peer:' .. id, 'name', 'identity', 'via')
   table.insert(result, id)
   table.insert(result, info[1] or '')
   table.insert(result, info[2] or '')
+  table.insert(result, info[3] or '')
 end
 redis.call('ZADD', KEYS[1], seq, ARGV[2])
 redis.call('HSET', KEYS[3], 'room', ARGV[1], 'name', ARGV[3], 'identity', ARGV[4],
-  'node', ARGV[5], 'key', ARGV[8])
+  'node', ARGV[5], 'key', ARGV[8], 'via', ARGV[9])
 redis.call('SADD', KEYS[4], ARGV[2])
 redis.call('SET', KEYS[5], ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[1])
@@ -177,7 +178,7 @@ return result
 """
 )
 
-# ARGV: node, then room, id, name, identity, key digest, number for each
+# ARGV: node, then room, id, name, identity, key digest, number, via for each
 # local peer. Makes Redis agree with the node: writes back missing peers,
 # removes the node's peers that are no longer local; returns those as room,
 # peer id, number.
@@ -186,14 +187,14 @@ _SYNC = (
     + """
 local node = ARGV[1]
 local here = {}
-for i = 2, #ARGV, 6 do
+for i = 2, #ARGV, 7 do
   local room, id = ARGV[i], ARGV[i + 1]
   here[id] = true
   local peer = 'rtcroom:peer:' .. id
   if not redis.call('HGET', peer, 'node') then
     redis.call('ZADD', 'rtcroom:room:' .. room, ARGV[i + 5], id)
     redis.call('HSET', peer, 'room', room, 'name', ARGV[i + 2], 'identity', ARGV[i + 3],
-      'node', node, 'key', ARGV[i + 4])
+      'node', node, 'key', ARGV[i + 4], 'via', ARGV[i + 6])
     redis.call('SET', 'rtcroom:resume:' .. ARGV[i + 4], id)
     redis.call('SADD', 'rtcroom:rooms', room)
     redis.call('SADD', 'rtcroom:members:' .. node, id)
@@ -213,18 +214,18 @@ return 1
 """
 
 # KEYS: resume key; ARGV: room, claiming node. Returns peer id, old node,
-# name, identity and the number of its entry; empty if there is nothing to claim.
+# name, identity, the number of its entry and via; empty if there is nothing to claim.
 _CLAIM = """
 local id = redis.call('GET', KEYS[1])
 if not id then return {} end
 local peer = 'rtcroom:peer:' .. id
-local info = redis.call('HMGET', peer, 'room', 'node', 'name', 'identity')
+local info = redis.call('HMGET', peer, 'room', 'node', 'name', 'identity', 'via')
 if info[1] ~= ARGV[1] or not info[2] or info[2] == ARGV[2] then return {} end
 redis.call('HSET', peer, 'node', ARGV[2])
 redis.call('SREM', 'rtcroom:members:' .. info[2], id)
 redis.call('SADD', 'rtcroom:members:' .. ARGV[2], id)
 local seq = redis.call('ZSCORE', 'rtcroom:room:' .. ARGV[1], id)
-return {id, info[2], info[3] or '', info[4] or '', seq or '0'}
+return {id, info[2], info[3] or '', info[4] or '', seq or '0', info[5] or ''}
 """
 
 # Envelope kinds on pub/sub.
@@ -483,6 +484,7 @@ class RedisBroker(LocalMembers):
                     self.max_peers_per_room,
                     self.max_rooms,
                     _digest(resume_key),
+                    peer.via or "",
                 ],
             )
             if result and result[0] == -1:
@@ -496,8 +498,8 @@ class RedisBroker(LocalMembers):
         self._add(room, peer, mailbox, resume_key, seq)
         self._announcing[peer.id] = seq  # for its peer-joined, published next
         return [
-            PeerInfo(id=result[i], name=result[i + 1], identity=result[i + 2] or None)
-            for i in range(1, len(result), 3)
+            PeerInfo(result[i], result[i + 1], result[i + 2] or None, result[i + 3] or None)
+            for i in range(1, len(result), 4)
         ]
 
     async def exit(self, room: str, peer_id: str) -> None:
@@ -537,11 +539,11 @@ class RedisBroker(LocalMembers):
         ids = [str(i) for i in ids if i != peer_id]
         async with self.redis.pipeline(transaction=False) as pipe:
             for i in ids:
-                pipe.hmget(_peer_key(i), ["name", "identity"])
+                pipe.hmget(_peer_key(i), ["name", "identity", "via"])
             infos: list[Any] = await self._call(pipe.execute())
         return [
-            PeerInfo(id=i, name=str(name or ""), identity=identity or None)
-            for i, (name, identity) in zip(ids, infos, strict=True)
+            PeerInfo(id=i, name=str(name or ""), identity=identity or None, via=via or None)
+            for i, (name, identity, via) in zip(ids, infos, strict=True)
         ]
 
     async def suspend(self, room: str, peer_id: str, farewell: str) -> None:
@@ -565,7 +567,7 @@ class RedisBroker(LocalMembers):
             return None
         peer_id, old_node, name, identity = (str(x) for x in claim[:4])
         seq = int(float(claim[4]))
-        peer = PeerInfo(id=peer_id, name=name, identity=identity or None)
+        peer = PeerInfo(peer_id, name, identity or None, str(claim[5]) or None)
         pending = _Pending(room, peer, Held(self.held_frames, []))
         self._handoffs[peer_id] = pending
         try:
@@ -671,6 +673,7 @@ class RedisBroker(LocalMembers):
                 info = member.info
                 digest = _digest(member.key)
                 args += [room, info.id, info.name, info.identity or "", digest, member.seq]
+                args.append(info.via or "")
         self._dirty = False
         unannounced, self._unannounced = self._unannounced, set()
         try:

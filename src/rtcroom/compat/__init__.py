@@ -1,0 +1,1 @@
+"""Compatibility with clients written for other signaling servers."""

@@ -1,0 +1,158 @@
+"""The seeds' Socket.IO tutorials as protocol v1 peers: a sans-I/O translator.
+
+Thousands of apps started from two tutorials (docs/protocol.md, "Socket.IO
+clients"). Their event contracts:
+
+- Flask-SocketIO: the client emits `join` {username, room}; the others in
+  the room get `ready` {username}; `data` {username, room, data} reaches the
+  others as `data` with the inner `data`.
+- aiohttp + python-socketio: one implicit room; connecting is joining, and
+  those already there get `ready` (no payload); `data` is relayed as it is.
+
+Their clients are symmetric: on `ready` they create a connection and offer,
+on an offer they answer, and they send descriptions as `{type, sdp}` and
+candidates as `{type: "candidate", candidate}`.
+
+A Translator stands between one Socket.IO connection and its Session: the
+client's events become protocol v1 client frames, and the v1 frames its
+Session sends become Socket.IO events. So a tutorial client gets everything
+a v1 client has (limits, tokens, grants, the Redis broker) and meets v1
+peers in the same room:
+
+- its descriptions and candidates become `signal`s to each other peer,
+  anything else a `broadcast`;
+- who offers: v1 peers wait for the newcomer's offer, tutorial clients offer
+  on `ready`. So a Socket.IO peer gets `ready` when another Socket.IO peer
+  joins (the tutorials' contract), or itself when it joins a room that has
+  v1 peers (it is the newcomer who must offer); a v1 newcomer offers to it,
+  and it answers.
+
+The tutorial clients hold one peer connection: rooms of two.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+SOCKET_IO = "socket.io"
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    """Send Socket.IO event `event` to the client; no payload when `data` is None."""
+
+    event: str
+    data: Any = None
+
+
+class Translator:
+    """One Socket.IO connection's events to and from protocol v1 frames.
+
+    `implicit_room`: the aiohttp tutorial's variant, where connecting is
+    joining that room; None for the Flask variant, which emits `join`.
+    """
+
+    def __init__(self, implicit_room: str | None = None, name: str = "guest") -> None:
+        self.implicit_room = implicit_room
+        self.name = name
+        self.id = ""
+        # The other peers of the room: id -> via (None for v1 peers).
+        self.peers: dict[str, str | None] = {}
+
+    # From the client --------------------------------------------------------
+
+    def connected(self) -> list[str]:
+        """Frames for the Session once the client is connected."""
+        if self.implicit_room is None:
+            return []
+        return [_frame({"type": "join", "room": self.implicit_room, "name": self.name})]
+
+    def event(self, event: str, payload: Any, token: str | None = None) -> list[str]:
+        """Frames for the Session for one client event; unknown events are ignored."""
+        if event == "join" and self.implicit_room is None:
+            if not isinstance(payload, dict):
+                return [_frame({"type": "join"})]  # the Session answers bad-message
+            self.name = str(payload.get("username") or "guest")[:64]
+            join: dict[str, Any] = {"type": "join", "room": payload.get("room"), "name": self.name}
+            if token:
+                join["token"] = token
+            return [_frame(join)]
+        if event == "data":
+            data = payload
+            if self.implicit_room is None and isinstance(payload, dict) and "data" in payload:
+                data = payload["data"]
+            return self._relay(data)
+        return []
+
+    def _relay(self, data: Any) -> list[str]:
+        signal = _to_signal(data)
+        if signal is None or not self.peers:
+            return [_frame({"type": "broadcast", "data": data})]
+        return [_frame({"type": "signal", "to": peer, "data": signal}) for peer in self.peers]
+
+    # To the client ----------------------------------------------------------
+
+    def frame(self, frame: str) -> list[Emit]:
+        """Socket.IO events for one frame that the Session sends to its client."""
+        message = json.loads(frame)
+        kind = message.get("type")
+        if kind == "joined":
+            self.id = message["id"]
+            self.peers = {p["id"]: p.get("via") for p in message["peers"]}
+            if any(via != SOCKET_IO for via in self.peers.values()):
+                # v1 peers wait for the newcomer's offer: make it offer.
+                return [self._ready(self.name)]
+            return []
+        if kind == "peer-joined":
+            peer = message["peer"]
+            self.peers[peer["id"]] = peer.get("via")
+            if peer.get("via") == SOCKET_IO:
+                return [self._ready(peer["name"])]
+            return []  # a v1 newcomer offers to us
+        if kind == "peer-left":
+            self.peers.pop(message["id"], None)
+            return []
+        if kind == "signal":
+            data = _from_signal(message["data"])
+            return [] if data is None else [Emit("data", data)]
+        if kind == "broadcast":
+            return [Emit("data", message["data"])]
+        if kind == "error":
+            return [Emit("rtcroom-error", {"code": message["code"], "message": message["message"]})]
+        return []  # ice-servers, bye: nothing in the tutorials' contract
+
+    def _ready(self, username: str) -> Emit:
+        if self.implicit_room is not None:
+            return Emit("ready")
+        return Emit("ready", {"username": username})
+
+
+def _to_signal(data: Any) -> dict[str, Any] | None:
+    """A tutorial's description or candidate as v1 signal data; None if neither."""
+    if not isinstance(data, dict):
+        return None
+    kind = data.get("type")
+    if kind in ("offer", "answer") and isinstance(data.get("sdp"), str):
+        return {"description": {"type": kind, "sdp": data["sdp"]}}
+    if kind == "candidate" and isinstance(data.get("candidate"), dict):
+        return {"candidate": data["candidate"]}
+    return None
+
+
+def _from_signal(data: Any) -> Any:
+    """v1 signal data in the tutorials' shape; None for what they cannot take."""
+    if isinstance(data, dict):
+        description = data.get("description")
+        if isinstance(description, dict):
+            return {"type": description.get("type"), "sdp": description.get("sdp")}
+        if "candidate" in data:
+            candidate = data["candidate"]
+            # The end of candidates (null) would throw in their addIceCandidate.
+            return None if candidate is None else {"type": "candidate", "candidate": candidate}
+    return data
+
+
+def _frame(message: dict[str, Any]) -> str:
+    return json.dumps(message, separators=(",", ":"))
