@@ -70,10 +70,15 @@ async def connect(server: RunningServer) -> Peer:
     return Peer(await websockets.connect(server.ws_url))
 
 
-async def test_protocol_v1_end_to_end(server: RunningServer) -> None:
-    a, b, c, d = [await connect(server) for _ in range(4)]
+async def team_scenario(a: Peer, b: Peer, c: Peer, d: Peer) -> None:
+    """Protocol v1 among four connected clients: a, b and c in one room, d in another.
+
+    Join order, relay, broadcast, room isolation, leave and disconnect; the
+    Redis tests run it with the clients spread over processes.
+    """
     ja = await a.join("team", "Ann")
     jb = await b.join("team", "Bo")
+    assert jb["peers"] == [{"id": ja["id"], "name": "Ann"}]
     assert await a.recv() == {"type": "peer-joined", "peer": {"id": jb["id"], "name": "Bo"}}
     jc = await c.join("team", "Cy")
     assert jc["peers"] == [{"id": ja["id"], "name": "Ann"}, {"id": jb["id"], "name": "Bo"}]
@@ -85,6 +90,8 @@ async def test_protocol_v1_end_to_end(server: RunningServer) -> None:
     offer = {"description": {"type": "offer", "sdp": "v=0\r\n"}}
     await c.send({"type": "signal", "to": ja["id"], "data": offer})
     assert await a.recv() == {"type": "signal", "from": jc["id"], "data": offer}
+    await a.send({"type": "signal", "to": jb["id"], "data": {"candidate": None}})
+    assert await b.recv() == {"type": "signal", "from": ja["id"], "data": {"candidate": None}}
     await a.send({"type": "broadcast", "data": {"hello": "team"}})
     for peer in (b, c):
         assert await peer.recv() == {
@@ -92,8 +99,10 @@ async def test_protocol_v1_end_to_end(server: RunningServer) -> None:
             "from": ja["id"],
             "data": {"hello": "team"},
         }
+    # Rooms stay apart: d hears nothing and cannot reach team.
     await d.send({"type": "signal", "to": ja["id"], "data": offer})
     assert (await d.recv())["code"] == "unknown-peer"
+    await d.nothing()
     await a.nothing()
 
     await b.send({"type": "leave"})
@@ -104,6 +113,10 @@ async def test_protocol_v1_end_to_end(server: RunningServer) -> None:
     await d.nothing()
     for peer in (a, b, d):
         await peer.ws.close()
+
+
+async def test_protocol_v1_end_to_end(server: RunningServer) -> None:
+    await team_scenario(*[await connect(server) for _ in range(4)])
 
 
 async def test_disconnect_without_close_is_announced_after_the_grace_period(

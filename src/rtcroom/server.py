@@ -144,7 +144,7 @@ class Hub:
         until = loop.time() + self.config.shutdown_deadline
         while self.connections and loop.time() < until:
             await asyncio.sleep(0.05)
-        if self.config.broker_url:
+        if broker.shared:
             # A few seconds are enough for reconnecting clients (their first
             # attempts come within a second or two); if every process is
             # stopping, there is nobody to hand over to anyway.
@@ -290,11 +290,7 @@ def create_app(config: Config | None = None, broker: Broker | None = None) -> St
         if config.broker_url:
             from .broker.redis import RedisBroker
 
-            broker = RedisBroker(
-                config.broker_url,
-                node_ttl=config.node_ttl,
-                **options,  # type: ignore[arg-type]
-            )
+            broker = RedisBroker(config.broker_url, node_ttl=config.node_ttl, **options)
         else:
             broker = MemoryBroker(**options)  # type: ignore[arg-type]
     hub = Hub(config)

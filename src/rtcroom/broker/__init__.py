@@ -106,6 +106,10 @@ class Broker(Protocol):
         """Deliver `frame` to every peer of `room` but `sender`."""
         ...
 
+    # True when other processes share the rooms and can take this one's
+    # suspended peers over (so a draining process waits for them).
+    shared: bool
+
     def suspended(self) -> int:
         """How many peers of this process wait for a connection to resume them."""
         ...

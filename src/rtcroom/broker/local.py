@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from ..protocol import PeerInfo
-from . import Mailbox, Resumed
+from . import Mailbox, Resumed, RoomFull, ServerFull
 
 
 class Held:
@@ -63,7 +63,19 @@ class Room:
 class LocalMembers:
     """Local rooms and resume keys; suspend and resume on top of them."""
 
-    def __init__(self, *, resume_grace: float, held_frames: int) -> None:
+    # False: no other process can take this one's peers over (see suspended()).
+    shared = False
+
+    def __init__(
+        self,
+        *,
+        max_peers_per_room: int = 8,
+        max_rooms: int = 10_000,
+        resume_grace: float = 20.0,
+        held_frames: int = 1024,
+    ) -> None:
+        self.max_peers_per_room = max_peers_per_room
+        self.max_rooms = max_rooms
         self.resume_grace = resume_grace
         self.held_frames = held_frames
         self.rooms: dict[str, Room] = {}
@@ -81,6 +93,14 @@ class LocalMembers:
 
     async def publish(self, room: str, sender: str, frame: str) -> None:
         raise NotImplementedError
+
+    # Refusals, the same whichever broker counts.
+
+    def _room_full(self, room: str) -> RoomFull:
+        return RoomFull(f"room {room!r} is full ({self.max_peers_per_room} peers)")
+
+    def _server_full(self) -> ServerFull:
+        return ServerFull(f"the server holds its maximum of {self.max_rooms} rooms")
 
     # Local membership.
 

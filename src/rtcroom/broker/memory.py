@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..protocol import PeerInfo
-from . import Mailbox, RoomFull, ServerFull
+from . import Mailbox
 from .local import Held, LocalMembers, Member, Room
 
 __all__ = ["Held", "Member", "MemoryBroker", "Room"]
@@ -11,18 +11,6 @@ __all__ = ["Held", "Member", "MemoryBroker", "Room"]
 
 class MemoryBroker(LocalMembers):
     """Rooms of one process. Every method completes without suspending."""
-
-    def __init__(
-        self,
-        *,
-        max_peers_per_room: int = 8,
-        max_rooms: int = 10_000,
-        resume_grace: float = 20.0,
-        held_frames: int = 1024,
-    ) -> None:
-        super().__init__(resume_grace=resume_grace, held_frames=held_frames)
-        self.max_peers_per_room = max_peers_per_room
-        self.max_rooms = max_rooms
 
     async def start(self) -> None:
         pass
@@ -32,9 +20,9 @@ class MemoryBroker(LocalMembers):
     ) -> list[PeerInfo]:
         entry = self.rooms.get(room)
         if entry is None and len(self.rooms) >= self.max_rooms:
-            raise ServerFull(f"the server holds its maximum of {self.max_rooms} rooms")
+            raise self._server_full()
         if entry is not None and len(entry.members) >= self.max_peers_per_room:
-            raise RoomFull(f"room {room!r} is full ({self.max_peers_per_room} peers)")
+            raise self._room_full(room)
         peers = await self.others(room, peer.id)
         self._add(room, peer, mailbox, resume_key)
         return peers

@@ -50,7 +50,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from ..protocol import PeerInfo, PeerLeft, encode
-from . import Mailbox, Resumed, RoomFull, ServerFull, Unavailable
+from . import Mailbox, Resumed, Unavailable
 from .local import Held, LocalMembers
 
 log = logging.getLogger("rtcroom.redis")
@@ -262,21 +262,20 @@ def _digest(key: str) -> str:
 class RedisBroker(LocalMembers):
     """Presence in Redis, frames over pub/sub; same interface as MemoryBroker."""
 
+    # Another process can resume this one's peers (a handoff).
+    shared = True
+
     def __init__(
         self,
         url: str,
         *,
-        max_peers_per_room: int = 8,
-        max_rooms: int = 10_000,
-        resume_grace: float = 20.0,
-        held_frames: int = 1024,
         node_ttl: float = 10.0,
         timeout: float = 2.0,
+        **limits: Any,
     ) -> None:
-        super().__init__(resume_grace=resume_grace, held_frames=held_frames)
+        """`limits`: max_peers_per_room, max_rooms, resume_grace, held_frames."""
+        super().__init__(**limits)
         self.url = url
-        self.max_peers_per_room = max_peers_per_room
-        self.max_rooms = max_rooms
         self.node = secrets.token_hex(8)
         self.node_ttl = node_ttl
         self.timeout = timeout
@@ -374,10 +373,13 @@ class RedisBroker(LocalMembers):
         self._listeners.pop(room, None)
         channel = PREFIX + "room:" + room
         if self._subscribed.pop(channel, None) is not None:
-            with contextlib.suppress(Unavailable):
-                # If Redis is down, the resubscription on reconnect brings it
-                # back; its frames then find no local member, which is harmless.
-                await self._call(self.pubsub.unsubscribe(channel))
+            await self._unsubscribe(channel)
+
+    async def _unsubscribe(self, channel: str) -> None:
+        with contextlib.suppress(Unavailable):
+            # If Redis is down, the resubscription on reconnect brings it
+            # back; its frames then find no local member, which is harmless.
+            await self._call(self.pubsub.unsubscribe(channel))
 
     async def _read(self) -> None:
         """Deliver what pub/sub brings; ride out Redis outages (redis-py resubscribes)."""
@@ -488,9 +490,9 @@ class RedisBroker(LocalMembers):
                 ],
             )
             if result and result[0] == -1:
-                raise RoomFull(f"room {room!r} is full ({self.max_peers_per_room} peers)")
+                raise self._room_full(room)
             if result and result[0] == -2:
-                raise ServerFull(f"the server holds its maximum of {self.max_rooms} rooms")
+                raise self._server_full()
         except BaseException:
             await self._unlisten(room)
             raise
@@ -731,9 +733,10 @@ class RedisBroker(LocalMembers):
             for member in list(entry.members.values()):
                 member.mailbox.lost()
         self._forget()
-        for room in list(self._listeners):
-            self._listeners[room] = 1
-            self._spawn(self._unlisten(room))
+        self._listeners.clear()
+        for channel in [c for c in self._subscribed if c.startswith(PREFIX + "room:")]:
+            del self._subscribed[channel]
+            self._spawn(self._unsubscribe(channel))
 
     async def close(self) -> None:
         for task in self._tasks:
