@@ -175,6 +175,8 @@ async def test_configuration_from_flags_and_environment(
         (["--trusted-proxy", "lb.example"], {}, "--trusted-proxy"),
         (["--workers", "0"], {}, "--workers"),
         (["--broker", "redis://127.0.0.1:1/0", "--node-ttl", "0.5"], {}, "--node-ttl"),
+        (["--socketio-room", "no spaces"], {}, "--socketio-room"),
+        ([], {"RTCROOM_SOCKETIO": "maybe"}, "RTCROOM_SOCKETIO"),
     ],
 )
 def test_bad_configuration_stops_at_start(

@@ -30,7 +30,8 @@ def test_flask_join_and_data_become_v1_frames() -> None:
     assert frames(t.event("join", {"username": "ann", "room": "r1"})) == [
         {"type": "join", "room": "r1", "name": "ann"}
     ]
-    assert frames(t.event("join", {"username": "ann", "room": "r1"}, token="T"))[0]["token"] == "T"
+    with_token = Translator(token="T")
+    assert frames(with_token.event("join", {"username": "ann", "room": "r1"}))[0]["token"] == "T"
     t.frame(
         json.dumps(
             {"type": "joined", "id": "me", "room": "r1", "peers": [{"id": "p", "name": "P"}]}

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .auth import check_secret
+from .protocol import ROOM_PATTERN
 from .turn import IceConfig
 
 
@@ -26,6 +27,7 @@ _ICE_URL = re.compile(r"^(stun|stuns|turn|turns):[^\s]+$")
 _STUN_URL = re.compile(r"^stuns?:[^\s]+$")
 _TURN_URL = re.compile(r"^turns?:[^\s]+$")
 _ORIGIN = re.compile(r"^https?://[^/\s]+$")
+_ROOM = re.compile(ROOM_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,10 @@ class Config:
     broker_url: str | None = None
     # Origins allowed to open /ws besides the server's own and localhost's; "*": any.
     allowed_origins: tuple[str, ...] = ()
+    # Serve the seeds' Socket.IO clients at /socket.io/ (docs/protocol.md).
+    socketio: bool = True
+    # The room that Socket.IO clients of the single-room tutorial join.
+    socketio_room: str = "room"
     # Addresses of reverse proxies and load balancers whose X-Forwarded-For
     # names the client (for the per-address limits); "*": any.
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
@@ -170,6 +176,11 @@ class Config:
                     f"--allow-origin / RTCROOM_ALLOWED_ORIGINS: {origin!r} is not an origin "
                     "like https://app.example.org (scheme, host and optional port) or *"
                 )
+        if not _ROOM.match(self.socketio_room):
+            raise ConfigError(
+                f"--socketio-room / RTCROOM_SOCKETIO_ROOM: {self.socketio_room!r} is not a room "
+                "name (1 to 64 letters, digits, - and _)"
+            )
         for proxy in self.trusted_proxies:
             if proxy != "*":
                 try:
@@ -277,6 +288,18 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "whose X-Forwarded-For header gives the client's address "
         "(RTCROOM_TRUSTED_PROXIES, space separated; default 127.0.0.1 and ::1)",
     )
+    parser.add_argument(
+        "--no-socketio",
+        action="store_true",
+        default=None,
+        help="do not serve Socket.IO clients at /socket.io/ (RTCROOM_SOCKETIO=0)",
+    )
+    parser.add_argument(
+        "--socketio-room",
+        metavar="ROOM",
+        help="the room that clients of the single-room Socket.IO tutorial join "
+        "(RTCROOM_SOCKETIO_ROOM, default room)",
+    )
     for setting in SETTINGS:
         parser.add_argument(
             setting.flag,
@@ -306,6 +329,17 @@ def _number(env: Mapping[str, str], name: str, kind: type[int] | type[float]) ->
     except ValueError:
         noun = "an integer" if kind is int else "a number"
         raise ConfigError(f"{name}: {value!r} is not {noun}") from None
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    value = env.get(name, "").strip().lower()
+    if value == "":
+        return default
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}: {value!r} is not 1/true/yes/on or 0/false/no/off")
 
 
 def secret_from(
@@ -366,6 +400,14 @@ def from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) ->
         allowed_origins=urls(getattr(args, "allowed_origins", None), "RTCROOM_ALLOWED_ORIGINS"),
         trusted_proxies=urls(getattr(args, "trusted_proxies", None), "RTCROOM_TRUSTED_PROXIES")
         or defaults.trusted_proxies,
+        socketio=not getattr(args, "no_socketio", None) and _flag(env, "RTCROOM_SOCKETIO", True),
+        socketio_room=str(
+            pick(
+                getattr(args, "socketio_room", None),
+                env.get("RTCROOM_SOCKETIO_ROOM"),
+                defaults.socketio_room,
+            )
+        ),
         turn_ttl=int(str(pick(args.turn_ttl, _int(env, "RTCROOM_TURN_TTL"), defaults.turn_ttl))),
         log_level=str(pick(args.log_level, env.get("RTCROOM_LOG_LEVEL"), defaults.log_level)),
         **numbers,  # type: ignore[arg-type]

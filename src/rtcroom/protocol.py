@@ -15,7 +15,8 @@ import msgspec
 
 PROTOCOL_VERSION: Final = 1
 
-RoomName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+ROOM_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+RoomName = Annotated[str, msgspec.Meta(pattern=ROOM_PATTERN)]
 DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 PeerId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Token = Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]

@@ -1,4 +1,4 @@
-"""The ASGI app: /healthz, the /ws signaling pump and the web app.
+"""The ASGI app: /healthz, the /ws signaling pump, /socket.io/ and the web app.
 
 The WebSocket handler is a thin pump: it feeds frames to a Session and
 carries out the actions it returns against the Broker. Each connection has
@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .auth import Authenticator
@@ -154,99 +154,67 @@ class Hub:
 
 
 class Connection:
-    """One /ws client: the pump between its socket, its Session and the Broker."""
+    """One client, whichever endpoint it came through: its Session, Outbox and timers.
 
-    def __init__(self, websocket: WebSocket, broker: Broker, hub: Hub, address: str) -> None:
+    The endpoint's pump feeds the client's frames to `receive`, carries what
+    the Outbox holds to the client, and calls `close` once the client is gone.
+    """
+
+    def __init__(
+        self,
+        broker: Broker,
+        hub: Hub,
+        address: str,
+        *,
+        via: str | None = None,
+        resumable: bool = True,
+    ) -> None:
         config = hub.config
-        self.websocket = websocket
         self.broker = broker
         self.hub = hub
+        self.address = address
         self.session = Session(
             max_message_size=config.max_message_size,
             ice=hub.ice,
             rate=TokenBucket(config.messages_per_second, config.message_burst),
             join_gate=hub.clients.join_bucket(address),
             auth=hub.auth,
-            resumable=config.resume_grace > 0,
+            resumable=resumable and config.resume_grace > 0,
+            via=via,
         )
         self.outbox = Outbox(config.send_queue_frames)
         # Since when the client has been outside any room (None: in one).
         self.idle_since: float | None = asyncio.get_running_loop().time()
+        self._timers: list[asyncio.Task[None]] = []
 
-    async def run(self) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        # A client that falls too far behind (or is resumed elsewhere) is
-        # dropped at once, even while this task waits for it to send something.
-        self.outbox.on_drop = task.cancel
-        writer = asyncio.create_task(self._write())
-        timers = [asyncio.create_task(self._watch_idle(self.hub.config.join_timeout))]
+    def start(self) -> None:
+        """Start the timers: the join timeout and TURN credential renewal."""
+        self._timers.append(asyncio.create_task(self._watch_idle(self.hub.config.join_timeout)))
         renewal = self.session.ice.renewal_period
         if renewal:
-            timers.append(asyncio.create_task(self._renew(renewal)))
-        outbox = self.outbox
-        # A clean close (1000 normal, 1001 going away: the tab closed) is a
-        # departure; anything else (a dropped network, no pong, a restart)
-        # may be resumed within the grace period.
-        close_code = 1006
-        try:
-            close_code = await self._read()
-        except asyncio.CancelledError:
-            if not (outbox.overflowed or outbox.evicted) or task.cancelling() > 1:
-                raise
-            task.uncancel()
-        finally:
-            for other in (*timers, writer):
-                other.cancel()
-                # The writer fails if the client went away first: that is no error.
-                with contextlib.suppress(asyncio.CancelledError, OSError, WebSocketDisconnect):
-                    await other
-            # Leave the room (or suspend, for a resume) first: the others hear
-            # of it without waiting for this socket.
-            if outbox.evicted:
-                actions = self.session.evicted()
-            else:
-                resumable = close_code not in (1000, 1001) and not outbox.overflowed
-                actions = self.session.close(resumable=resumable)
-            await self._execute(actions)
-        if outbox.overflowed or outbox.evicted:
-            if outbox.overflowed:
-                log.info("dropped a client that reads too slowly")
-                code, reason = CLOSE_POLICY, "too slow to keep up"
-            else:
-                code, reason = CLOSE_RESUMED, "resumed on another connection"
-            # Its socket may still be full: try to say why, but do not wait on it.
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.websocket.close(code, reason), 1.0)
+            self._timers.append(asyncio.create_task(self._renew(renewal)))
 
-    async def _read(self) -> int:
-        """Pump frames into the session until the client goes; return the close code."""
-        receive = self.websocket.receive
-        session = self.session
-        while True:
-            message = await receive()
-            if message["type"] == "websocket.disconnect":
-                code: int = message.get("code", 1006)
-                return code
-            text = message.get("text")
-            if text is not None:
-                await self._execute(session.receive(text))
-                joined = session.state is PeerState.JOINED
-                if joined != (self.idle_since is None):
-                    self.idle_since = None if joined else asyncio.get_running_loop().time()
-            else:
-                self.outbox.deliver(_BINARY_REFUSED)
+    async def receive(self, text: str) -> None:
+        """One frame from the client."""
+        await self._execute(self.session.receive(text))
+        joined = self.session.state is PeerState.JOINED
+        if joined != (self.idle_since is None):
+            self.idle_since = None if joined else asyncio.get_running_loop().time()
 
-    async def _write(self) -> None:
-        outbox, send = self.outbox, self.websocket.send
-        while True:
-            await outbox.ready.wait()
-            outbox.ready.clear()
-            while outbox.frames:
-                await send({"type": "websocket.send", "text": outbox.frames.popleft()})
-            if outbox.close_code is not None:
-                await self.websocket.close(outbox.close_code, outbox.close_reason)
-                return
+    async def close(self, resumable: bool) -> None:
+        """The client is gone: leave the room, or suspend the peer for a resume."""
+        for timer in self._timers:
+            timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await timer
+        self._timers.clear()
+        # Leave the room (or suspend, for a resume) first: the others hear
+        # of it without waiting for this socket.
+        if self.outbox.evicted:
+            actions = self.session.evicted()
+        else:
+            actions = self.session.close(resumable=resumable and not self.outbox.overflowed)
+        await self._execute(actions)
 
     async def _watch_idle(self, timeout: float) -> None:
         """Close a connection that stays outside any room for `timeout` seconds."""
@@ -270,6 +238,74 @@ class Connection:
 
     async def _execute(self, actions: list[Action]) -> None:
         await execute(actions, self.session, self.broker, self.outbox)
+
+
+class WebSocketConnection(Connection):
+    """One /ws client: the pump between its socket and its Connection."""
+
+    def __init__(self, websocket: WebSocket, broker: Broker, hub: Hub, address: str) -> None:
+        super().__init__(broker, hub, address)
+        self.websocket = websocket
+
+    async def run(self) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        # A client that falls too far behind (or is resumed elsewhere) is
+        # dropped at once, even while this task waits for it to send something.
+        self.outbox.on_drop = task.cancel
+        writer = asyncio.create_task(self._write())
+        self.start()
+        outbox = self.outbox
+        # A clean close (1000 normal, 1001 going away: the tab closed) is a
+        # departure; anything else (a dropped network, no pong, a restart)
+        # may be resumed within the grace period.
+        close_code = 1006
+        try:
+            close_code = await self._read()
+        except asyncio.CancelledError:
+            if not (outbox.overflowed or outbox.evicted) or task.cancelling() > 1:
+                raise
+            task.uncancel()
+        finally:
+            writer.cancel()
+            # The writer fails if the client went away first: that is no error.
+            with contextlib.suppress(asyncio.CancelledError, OSError, WebSocketDisconnect):
+                await writer
+            await self.close(resumable=close_code not in (1000, 1001))
+        if outbox.overflowed or outbox.evicted:
+            if outbox.overflowed:
+                log.info("dropped a client that reads too slowly")
+                code, reason = CLOSE_POLICY, "too slow to keep up"
+            else:
+                code, reason = CLOSE_RESUMED, "resumed on another connection"
+            # Its socket may still be full: try to say why, but do not wait on it.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.websocket.close(code, reason), 1.0)
+
+    async def _read(self) -> int:
+        """Pump frames into the session until the client goes; return the close code."""
+        receive = self.websocket.receive
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                code: int = message.get("code", 1006)
+                return code
+            text = message.get("text")
+            if text is not None:
+                await self.receive(text)
+            else:
+                self.outbox.deliver(_BINARY_REFUSED)
+
+    async def _write(self) -> None:
+        outbox, send = self.outbox, self.websocket.send
+        while True:
+            await outbox.ready.wait()
+            outbox.ready.clear()
+            while outbox.frames:
+                await send({"type": "websocket.send", "text": outbox.frames.popleft()})
+            if outbox.close_code is not None:
+                await self.websocket.close(outbox.close_code, outbox.close_reason)
+                return
 
 
 _BINARY_REFUSED = error(
@@ -335,7 +371,7 @@ def create_app(config: Config | None = None, broker: Broker | None = None) -> St
             return
         try:
             await websocket.accept()
-            connection = Connection(websocket, broker, hub, address)
+            connection = WebSocketConnection(websocket, broker, hub, address)
             hub.connections.add(connection)
             try:
                 await connection.run()
@@ -344,23 +380,30 @@ def create_app(config: Config | None = None, broker: Broker | None = None) -> St
         finally:
             hub.clients.disconnect(address)
 
+    routes: list[BaseRoute] = [
+        Route("/", lobby),
+        Route("/healthz", healthz),
+        Route("/r/{room}", room_page),
+        Route("/r", lambda request: RedirectResponse("/")),
+        WebSocketRoute("/ws", signaling),
+        Route("/static/{name}", static),
+    ]
+    socket_io = None
+    if config.socketio:
+        from .compat.socketio_server import SocketIOEndpoint
+
+        socket_io = SocketIOEndpoint(hub, broker)
+        routes.append(Mount("/socket.io", app=socket_io.app))
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await broker.start()
         yield
+        if socket_io is not None:
+            await socket_io.close()
         await broker.close()
 
-    app = Starlette(
-        routes=[
-            Route("/", lobby),
-            Route("/healthz", healthz),
-            Route("/r/{room}", room_page),
-            Route("/r", lambda request: RedirectResponse("/")),
-            WebSocketRoute("/ws", signaling),
-            Route("/static/{name}", static),
-        ],
-        lifespan=lifespan,
-    )
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.hub = hub
     app.state.broker = broker
     return app

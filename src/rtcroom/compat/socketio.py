@@ -54,9 +54,13 @@ class Translator:
     joining that room; None for the Flask variant, which emits `join`.
     """
 
-    def __init__(self, implicit_room: str | None = None, name: str = "guest") -> None:
+    def __init__(
+        self, implicit_room: str | None = None, name: str = "guest", token: str | None = None
+    ) -> None:
         self.implicit_room = implicit_room
         self.name = name
+        # The access token from the Socket.IO `auth` payload, sent with the join.
+        self.token = token
         self.id = ""
         # The other peers of the room: id -> via (None for v1 peers).
         self.peers: dict[str, str | None] = {}
@@ -67,24 +71,32 @@ class Translator:
         """Frames for the Session once the client is connected."""
         if self.implicit_room is None:
             return []
-        return [_frame({"type": "join", "room": self.implicit_room, "name": self.name})]
+        return [self._join(self.implicit_room)]
 
-    def event(self, event: str, payload: Any, token: str | None = None) -> list[str]:
+    def implicit_join(self, room: str) -> list[str]:
+        """The client sent no `join`: it is the aiohttp variant, and joins `room`."""
+        self.implicit_room = room
+        return self.connected()
+
+    def event(self, event: str, payload: Any) -> list[str]:
         """Frames for the Session for one client event; unknown events are ignored."""
         if event == "join" and self.implicit_room is None:
             if not isinstance(payload, dict):
                 return [_frame({"type": "join"})]  # the Session answers bad-message
             self.name = str(payload.get("username") or "guest")[:64]
-            join: dict[str, Any] = {"type": "join", "room": payload.get("room"), "name": self.name}
-            if token:
-                join["token"] = token
-            return [_frame(join)]
+            return [self._join(payload.get("room"))]
         if event == "data":
             data = payload
             if self.implicit_room is None and isinstance(payload, dict) and "data" in payload:
                 data = payload["data"]
             return self._relay(data)
         return []
+
+    def _join(self, room: Any) -> str:
+        join: dict[str, Any] = {"type": "join", "room": room, "name": self.name}
+        if self.token:
+            join["token"] = self.token
+        return _frame(join)
 
     def _relay(self, data: Any) -> list[str]:
         signal = _to_signal(data)
