@@ -5,7 +5,7 @@
 // The wire format is docs/protocol.md; the typedefs below mirror it.
 
 /**
- * @typedef {{id: string, name: string, identity?: string}} PeerInfo
+ * @typedef {{id: string, name: string, identity?: string, via?: string}} PeerInfo
  * @typedef {{urls: string | string[], username?: string, credential?: string}} IceServer
  * @typedef {"publish" | "subscribe" | "data" | "admin"} Grant
  * @typedef {{type: "joined", id: string, room: string, peers: PeerInfo[], iceServers: IceServer[], resume?: string, grants?: Grant[]}} JoinedMessage
@@ -102,6 +102,10 @@ export class RemotePeer {
     this.mayOffer = newcomer;
     this.makingOffer = false;
     this.ignoreOffer = false;
+    // A client of the seeds' Socket.IO tutorials (docs/protocol.md): one
+    // offer and one answer, never a renegotiation (an offer makes it start a
+    // new connection), no data channels.
+    this.tutorial = info.via === "socket.io";
     /** @type {Promise<void>} incoming signals are handled one at a time, in order */
     this.queue = Promise.resolve();
     /** @type {Map<MediaStream, RTCRtpSender[]>} senders of our published extra streams */
@@ -113,7 +117,9 @@ export class RemotePeer {
       iceTransportPolicy: client.relayOnly ? "relay" : "all",
     });
     const pc = this.pc;
-    pc.onnegotiationneeded = () => this.#negotiate();
+    pc.onnegotiationneeded = () => {
+      if (!this.tutorial) this.#negotiate();
+    };
     pc.onicecandidate = ({ candidate }) =>
       this.#send({ candidate: candidate ? candidate.toJSON() : null });
     pc.ontrack = ({ track, streams }) => this.#onTrack(track, streams[0]);
@@ -132,7 +138,7 @@ export class RemotePeer {
     this.chat = null;
     /** @type {string[]} */
     this.chatQueue = [];
-    if (client.allows("data")) {
+    if (client.allows("data") && !this.tutorial) {
       const chat = pc.createDataChannel(CHAT_CHANNEL.label, { negotiated: true, id: CHAT_CHANNEL.id });
       chat.onopen = () => {
         for (const text of this.chatQueue.splice(0)) chat.send(text);
