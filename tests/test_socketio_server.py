@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import socketio
-from conftest import RunningServer
+from conftest import RunningRedis, RunningServer
 from test_serve import Peer, connect
 from test_serve_faults import SECRET, token
 
@@ -260,3 +260,38 @@ async def test_sigterm_disconnects_socketio_clients(server: RunningServer, tutor
     server.process.send_signal(signal.SIGTERM)
     await asyncio.wait_for(a.disconnected.wait(), 5)
     assert await asyncio.to_thread(server.process.wait, 15) == 0
+
+
+async def test_tutorial_clients_on_different_processes_share_rooms(
+    start_server: Callable[..., RunningServer],
+    redis_server: RunningRedis,
+    tutorials: Any,
+    peers: list[Peer],
+) -> None:
+    s1, s2 = (start_server("--broker", redis_server.url) for _ in range(2))
+    ann = await tutorials().connect(s1)
+    await flask_join(ann, "far", "ann")
+    bo = await tutorials().connect(s2)
+    await flask_join(bo, "far", "bo")
+    assert await ann.next() == ("ready", {"username": "bo"})
+    await ann.emit("data", {"username": "ann", "room": "far", "data": OFFER})
+    assert await bo.next() == ("data", OFFER)
+    await bo.emit("data", {"username": "bo", "room": "far", "data": ANSWER})
+    assert await ann.next() == ("data", ANSWER)
+    # A v1 client on a third process sees both as Socket.IO peers.
+    s3 = start_server("--broker", redis_server.url)
+    web = await connect(s3)
+    peers.append(web)
+    joined = await web.join("far", "web")
+    assert [(p["name"], p.get("via")) for p in joined["peers"]] == [
+        ("ann", "socket.io"),
+        ("bo", "socket.io"),
+    ]
+    # The v1 newcomer offers; the tutorial clients only answer.
+    await ann.nothing()
+    await bo.nothing()
+    ann_id = joined["peers"][0]["id"]
+    await web.send({"type": "signal", "to": ann_id, "data": {"description": OFFER}})
+    assert await ann.next() == ("data", OFFER)
+    await ann.emit("data", {"username": "ann", "room": "far", "data": ANSWER})
+    assert await web.recv() == {"type": "signal", "from": ann_id, "data": {"description": ANSWER}}

@@ -148,3 +148,24 @@ async def test_tutorial_client_meets_a_v1_peer_either_way() -> None:
         [json.dumps({"type": "signal", "to": "peer3", "data": {"description": OFFER}})]
     )
     assert first.received() == [Emit("data", OFFER)]
+
+
+def test_descriptions_and_candidates_go_to_the_one_partner() -> None:
+    t = Translator()
+    t.frame(json.dumps({"type": "joined", "id": "me", "room": "r", "peers": []}))
+    sio = {"type": "peer-joined", "peer": {"id": "s", "name": "s", "via": SOCKET_IO}}
+    assert t.frame(json.dumps(sio)) == [Emit("ready", {"username": "s"})]
+    t.frame(json.dumps({"type": "peer-joined", "peer": {"id": "w", "name": "w"}}))
+    # Its offer follows the ready it got: to s alone, not to w.
+    assert [m["to"] for m in frames(t.event("data", {"data": OFFER}))] == ["s"]
+    # w (a v1 newcomer) offers: the answer and candidates go back to w.
+    t.frame(json.dumps({"type": "signal", "from": "w", "data": {"description": OFFER}}))
+    assert [m["to"] for m in frames(t.event("data", {"data": CANDIDATE}))] == ["w"]
+    # Once the partner leaves, the room again.
+    t.frame(json.dumps({"type": "peer-left", "id": "w"}))
+    assert [m["to"] for m in frames(t.event("data", {"data": CANDIDATE}))] == ["s"]
+    # A newcomer among v1 peers offers to the latest of them.
+    n = Translator()
+    joined = {"type": "joined", "id": "me", "room": "r", "peers": [{"id": "a"}, {"id": "b"}]}
+    assert n.frame(json.dumps(joined)) == [Emit("ready", {"username": "guest"})]
+    assert [m["to"] for m in frames(n.event("data", {"data": OFFER}))] == ["b"]

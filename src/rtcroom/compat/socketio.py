@@ -27,7 +27,10 @@ peers in the same room:
   v1 peers (it is the newcomer who must offer); a v1 newcomer offers to it,
   and it answers.
 
-The tutorial clients hold one peer connection: rooms of two.
+The tutorial clients hold one peer connection, made for rooms of two: their
+descriptions and candidates go to their partner (the peer whose `ready`
+made them offer, or whose offer or answer they last got), not to the whole
+room as the tutorials' servers do.
 """
 
 from __future__ import annotations
@@ -64,6 +67,8 @@ class Translator:
         self.id = ""
         # The other peers of the room: id -> via (None for v1 peers).
         self.peers: dict[str, str | None] = {}
+        # The one peer its one connection is with (None: not known yet).
+        self.partner: str | None = None
 
     # From the client --------------------------------------------------------
 
@@ -102,7 +107,8 @@ class Translator:
         signal = _to_signal(data)
         if signal is None or not self.peers:
             return [_frame({"type": "broadcast", "data": data})]
-        return [_frame({"type": "signal", "to": peer, "data": signal}) for peer in self.peers]
+        to = [self.partner] if self.partner in self.peers else list(self.peers)
+        return [_frame({"type": "signal", "to": peer, "data": signal}) for peer in to]
 
     # To the client ----------------------------------------------------------
 
@@ -113,21 +119,30 @@ class Translator:
         if kind == "joined":
             self.id = message["id"]
             self.peers = {p["id"]: p.get("via") for p in message["peers"]}
-            if any(via != SOCKET_IO for via in self.peers.values()):
-                # v1 peers wait for the newcomer's offer: make it offer.
+            v1 = [peer for peer, via in self.peers.items() if via != SOCKET_IO]
+            if v1:
+                # v1 peers wait for the newcomer's offer: make it offer, to
+                # the latest of them (it holds one connection).
+                self.partner = v1[-1]
                 return [self._ready(self.name)]
             return []
         if kind == "peer-joined":
             peer = message["peer"]
             self.peers[peer["id"]] = peer.get("via")
             if peer.get("via") == SOCKET_IO:
+                self.partner = peer["id"]
                 return [self._ready(peer["name"])]
             return []  # a v1 newcomer offers to us
         if kind == "peer-left":
             self.peers.pop(message["id"], None)
+            if self.partner == message["id"]:
+                self.partner = None
             return []
         if kind == "signal":
             data = _from_signal(message["data"])
+            if isinstance(data, dict) and data.get("type") in ("offer", "answer"):
+                # Its answer and candidates go back to whoever it negotiates with.
+                self.partner = message["from"]
             return [] if data is None else [Emit("data", data)]
         if kind == "broadcast":
             return [Emit("data", message["data"])]
