@@ -295,3 +295,42 @@ async def test_tutorial_clients_on_different_processes_share_rooms(
     assert await ann.next() == ("data", OFFER)
     await ann.emit("data", {"username": "ann", "room": "far", "data": ANSWER})
     assert await web.recv() == {"type": "signal", "from": ann_id, "data": {"description": ANSWER}}
+
+
+async def test_workers_serve_the_websocket_transport_only(
+    start_server: Callable[..., RunningServer], redis_server: RunningRedis, tutorials: Any
+) -> None:
+    server = start_server("--workers", "2", "--broker", redis_server.url)
+    # Polling would land on either worker: refused outright, never at random.
+    status, body = handshake(server)
+    assert status == 400 and b"Invalid transport" in body
+    assert "transports: ['websocket']" in server.log.read_text()
+    # Clients that connect with the WebSocket transport meet across workers.
+    clients = []
+    for i in range(6):
+        clients.append(await tutorials().connect(server, transports=["websocket"]))
+        await flask_join(clients[-1], f"pair{i // 2}", f"u{i}")
+    for first in clients[::2]:
+        assert (await first.next())[0] == "ready"
+        await first.emit("data", {"username": "x", "room": "x", "data": OFFER})
+    for second in clients[1::2]:
+        assert await second.next() == ("data", OFFER)
+
+
+async def test_a_late_join_leaves_the_single_room(
+    server: RunningServer, tutorials: Any, peers: list[Peer]
+) -> None:
+    web = await connect(server)
+    peers.append(web)
+    await web.join("room", "web")
+    # A client that connects and joins only later (a button click, say) is
+    # in the single room meanwhile, then goes to its own.
+    late = await tutorials().connect(server)
+    joined = await web.recv(timeout=3)
+    assert joined["type"] == "peer-joined" and joined["peer"]["via"] == "socket.io"
+    assert await late.next() == ("ready", None)  # the newcomer among v1 peers offers
+    await flask_join(late, "own", "late")
+    assert await web.recv() == {"type": "peer-left", "id": joined["peer"]["id"]}
+    other = await tutorials().connect(server)
+    await flask_join(other, "own", "other")
+    assert await late.next() == ("ready", {"username": "other"})

@@ -175,6 +175,13 @@ def serve(args: argparse.Namespace) -> int:
             "open mode: anyone who reaches this server may join any room; "
             "give --auth-secret to require access tokens (docs/security.md)"
         )
+    if config.workers > 1 and config.socketio:
+        log.warning(
+            "--workers: Socket.IO clients must connect with transports: ['websocket'] "
+            "(long polling needs all its requests on one process); for unchanged tutorial "
+            "clients run separate processes behind a load balancer with sticky sessions "
+            "(docs/deploy.md)"
+        )
     if config.workers > 1:
         from .workers import serve_workers
 

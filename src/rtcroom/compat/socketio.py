@@ -61,6 +61,8 @@ class Translator:
         self, implicit_room: str | None = None, name: str = "guest", token: str | None = None
     ) -> None:
         self.implicit_room = implicit_room
+        # True when implicit_room was a guess (the client sent no join in time).
+        self.guessed = False
         self.name = name
         # The access token from the Socket.IO `auth` payload, sent with the join.
         self.token = token
@@ -79,17 +81,24 @@ class Translator:
         return [self._join(self.implicit_room)]
 
     def implicit_join(self, room: str) -> list[str]:
-        """The client sent no `join`: it is the aiohttp variant, and joins `room`."""
+        """The client sent no `join` in time: take it for the aiohttp variant
+        and join `room`, until it proves otherwise by emitting `join`."""
         self.implicit_room = room
+        self.guessed = True
         return self.connected()
 
     def event(self, event: str, payload: Any) -> list[str]:
         """Frames for the Session for one client event; unknown events are ignored."""
-        if event == "join" and self.implicit_room is None:
+        if event == "join" and (self.implicit_room is None or self.guessed):
+            # A Flask-variant client after all (it joined late): out of the
+            # single room, into its own.
+            leave = [_frame({"type": "leave"})] if self.implicit_room is not None else []
+            self.implicit_room = None
+            self.guessed = False
             if not isinstance(payload, dict):
-                return [_frame({"type": "join"})]  # the Session answers bad-message
+                return [*leave, _frame({"type": "join"})]  # the Session answers bad-message
             self.name = str(payload.get("username") or "guest")[:64]
-            return [self._join(payload.get("room"))]
+            return [*leave, self._join(payload.get("room"))]
         if event == "data":
             data = payload
             if self.implicit_room is None and isinstance(payload, dict) and "data" in payload:

@@ -8,11 +8,12 @@ holds into Socket.IO events.
 Which tutorial a client follows is known from what it does: the Flask one
 emits `join` right after connecting; the aiohttp one never does, so a
 client that has not joined within `join_wait` seconds joins the single
-room (`--socketio-room`).
+room (`--socketio-room`), and leaves it if it emits `join` after all.
 
 Socket.IO's polling transport keeps its state in one process: behind a load
 balancer with several processes, Socket.IO clients need sticky sessions
-(docs/deploy.md); /ws clients do not.
+(docs/deploy.md); /ws clients do not. The workers of --workers share one
+port without stickiness, so there only the WebSocket transport is served.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ _library_log = logging.getLogger("rtcroom.socketio")
 _library_log.setLevel(logging.WARNING)
 
 # Seconds a new client has to emit `join` before it counts as a client of
-# the single-room tutorial (the Flask one emits it at once).
-JOIN_WAIT = 0.5
+# the single-room tutorial (the Flask one emits it at once; one that joins
+# later leaves the single room for its own).
+JOIN_WAIT = 1.0
 
 
 class SocketIOConnection(Connection):
@@ -119,6 +121,11 @@ class SocketIOEndpoint:
             max_http_buffer_size=max(4 * config.max_message_size, 1 << 20),
             ping_interval=config.ping_interval,
             ping_timeout=config.ping_timeout,
+            # Long polling keeps its session in one process, and the workers
+            # of --workers share a port with no stickiness: requests of one
+            # session would land on either. Refuse it outright (a clear 400)
+            # rather than fail at random.
+            transports=["websocket"] if config.workers > 1 else ["polling", "websocket"],
             # Through rtcroom's logging; python-socketio logs every event at INFO.
             logger=_library_log,
             engineio_logger=_library_log,
