@@ -70,3 +70,9 @@ def test_scale_out_benchmark_smoke() -> None:
     assert re.search(r"\| --workers 2, Redis broker \| [\d,]+ \| \d+\.\d+ \| [\d.]+ us \|", output)
     assert re.search(r"A cross-process hop adds -?\d+ us", output), output
     assert re.search(r"Redis memory: [\d,]+ bytes per joined peer", output), output
+
+
+def test_socketio_relay_benchmark_smoke() -> None:
+    output = run_bench("socketio_relay.py", "--pairs", "2", "--seconds", "1", "--rounds", "1")
+    assert ratio(output, "ratio rtcroom / tutorials' python-socketio") > 0
+    assert re.search(r"\| rtcroom serve \| [\d,]+ \| \d+\.\d+ \|", output), output

@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
@@ -45,8 +46,6 @@ def pages_url() -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 10
-    import urllib.request
-
     while True:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/flask/index.html", timeout=1):

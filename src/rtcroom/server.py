@@ -457,6 +457,9 @@ def run(app: Starlette, config: Config, sock: socket.socket | None = None) -> No
             # Frames above the protocol limit get a `too-large` error and the
             # connection stays open; only far larger ones end the connection.
             ws_max_size=max(4 * config.max_message_size, 1 << 20),
+            # Signaling messages are small: compressing them costs CPU on
+            # every frame and a zlib context per connection, and saves little.
+            ws_per_message_deflate=False,
             ws_ping_interval=config.ping_interval,
             ws_ping_timeout=config.ping_timeout,
             # uvicorn's debug level logs frame contents (tokens among them):

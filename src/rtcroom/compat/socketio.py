@@ -35,9 +35,10 @@ room as the tutorials' servers do.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 SOCKET_IO = "socket.io"
 
@@ -123,7 +124,7 @@ class Translator:
 
     def frame(self, frame: str) -> list[Emit]:
         """Socket.IO events for one frame that the Session sends to its client."""
-        message = json.loads(frame)
+        message = _decode(frame)
         kind = message.get("type")
         if kind == "joined":
             self.id = message["id"]
@@ -190,5 +191,9 @@ def _from_signal(data: Any) -> Any:
     return data
 
 
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+
+
 def _frame(message: dict[str, Any]) -> str:
-    return json.dumps(message, separators=(",", ":"))
+    return _encode(message).decode()

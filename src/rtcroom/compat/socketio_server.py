@@ -23,6 +23,7 @@ import contextlib
 import logging
 from typing import Any
 
+import msgspec
 import socketio
 
 from ..broker import Broker
@@ -38,6 +39,27 @@ _library_log.setLevel(logging.WARNING)
 # the single-room tutorial (the Flask one emits it at once; one that joins
 # later leaves the single room for its own).
 JOIN_WAIT = 1.0
+
+
+class _MsgspecJSON:
+    """The json module python-socketio encodes and decodes packets with, on msgspec."""
+
+    _encode = msgspec.json.Encoder().encode
+    _decode = msgspec.json.Decoder().decode
+
+    @classmethod
+    def dumps(cls, obj: Any, **options: Any) -> str:
+        return cls._encode(obj).decode()
+
+    @classmethod
+    def loads(cls, text: str | bytes, **options: Any) -> Any:
+        try:
+            return cls._decode(text)
+        except msgspec.DecodeError as exc:
+            raise ValueError(str(exc)) from None
+
+
+_encode = msgspec.json.Encoder().encode
 
 
 class SocketIOConnection(Connection):
@@ -87,7 +109,11 @@ class SocketIOConnection(Connection):
         await super().close(resumable=False)
 
     async def _write(self) -> None:
-        outbox, emit, translate = self.outbox, self.server.emit, self.translator.frame
+        outbox, translate = self.outbox, self.translator.frame
+        # Straight to this client's Engine.IO socket: an EVENT packet
+        # (Socket.IO protocol 5: "2" and the JSON array [event, data...] for
+        # the default namespace), without python-socketio's routing by room.
+        send, eio_sid = self.server.eio.send, self.server.manager.eio_sid_from_sid(self.sid, "/")
         while True:
             await outbox.ready.wait()
             outbox.ready.clear()
@@ -96,7 +122,8 @@ class SocketIOConnection(Connection):
                 break
             while outbox.frames:
                 for out in translate(outbox.frames.popleft()):
-                    await emit(out.event, out.data, to=self.sid)
+                    args = [out.event] if out.data is None else [out.event, out.data]
+                    await send(eio_sid, "2" + _encode(args).decode())
             if outbox.close_code is not None:
                 break
         await self.server.disconnect(self.sid)
@@ -112,6 +139,7 @@ class SocketIOEndpoint:
         self.join_wait = join_wait
         self.server = socketio.AsyncServer(
             async_mode="asgi",
+            json=_MsgspecJSON,
             # The same Origin rule as /ws (engine.io also sends it back as CORS).
             cors_allowed_origins=self._origin_allowed,
             # One client's events in order, as /ws frames are.

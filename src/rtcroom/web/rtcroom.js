@@ -155,20 +155,33 @@ export class RemotePeer {
     const stream = client.localStream;
     if (stream) for (const track of stream.getTracks()) pc.addTrack(track, stream);
     for (const [extra] of client.published) this.publish(extra);
-    if (newcomer) {
-      // The offer always has an audio and a video section. Without a track of
-      // a kind we still ask to receive it, so the other side can fill it; and
-      // while our own media is still starting, the section is sendrecv so that
-      // the track slots in later with replaceTrack, without renegotiating.
-      const kinds = new Set(stream ? stream.getTracks().map((t) => t.kind) : []);
-      const direction = client.mediaPending ? "sendrecv" : "recvonly";
-      for (const kind of ["audio", "video"]) {
-        if (!kinds.has(kind)) pc.addTransceiver(kind, { direction });
-      }
-      // Offer now rather than when "negotiationneeded" gets dispatched: the
-      // first offer is on the critical path to the first frame.
-      this.#negotiate();
+    if (!newcomer) return;
+    if (this.tutorial && client.mediaPending) {
+      // A tutorial client shows the stream our tracks arrive in, and takes
+      // no renegotiation: offer once our media is there, tracks in a stream.
+      client.addEventListener("localstream", () => this.#offerFirst(), { once: true });
+    } else {
+      this.#offerFirst();
     }
+  }
+
+  /** The newcomer's first offer. */
+  #offerFirst() {
+    const pc = this.pc;
+    if (pc.signalingState === "closed") return;
+    const stream = this.client.localStream;
+    // The offer always has an audio and a video section. Without a track of
+    // a kind we still ask to receive it, so the other side can fill it; and
+    // while our own media is still starting, the section is sendrecv so that
+    // the track slots in later with replaceTrack, without renegotiating.
+    const kinds = new Set(stream ? stream.getTracks().map((t) => t.kind) : []);
+    const direction = this.client.mediaPending ? "sendrecv" : "recvonly";
+    for (const kind of ["audio", "video"]) {
+      if (!kinds.has(kind)) pc.addTransceiver(kind, { direction });
+    }
+    // Offer now rather than when "negotiationneeded" gets dispatched: the
+    // first offer is on the critical path to the first frame.
+    this.#negotiate();
   }
 
   /**
