@@ -39,7 +39,7 @@ import uvloop
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from conftest import RunningRedis, free_port
+from conftest import RunningRedis, free_port, stop_process
 
 UNLIMITED = [
     *("--rate", "1000000", "--burst", "1000000"),
@@ -76,11 +76,7 @@ class Server:
         return [pid, *map(int, children)]
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        stop_process(self.process)
 
 
 def cpu_seconds(pids: list[int]) -> float:
