@@ -140,7 +140,7 @@ async def test_single_room_tutorial_contract(
     await second.emit("data", ANSWER)
     assert await first.next() == ("data", ANSWER)
     # The room is --socketio-room: a protocol v1 client there sees both.
-    v1 = Peer((await connect(server)).ws)
+    v1 = await connect(server)
     try:
         joined = await v1.join("lobby", "web")
         assert [(p["name"], p.get("via")) for p in joined["peers"]] == [

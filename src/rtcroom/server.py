@@ -185,14 +185,15 @@ class Connection:
         self.outbox = Outbox(config.send_queue_frames)
         # Since when the client has been outside any room (None: in one).
         self.idle_since: float | None = asyncio.get_running_loop().time()
-        self._timers: list[asyncio.Task[None]] = []
+        # The timers, and the endpoint's own tasks: ended by close().
+        self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
         """Start the timers: the join timeout and TURN credential renewal."""
-        self._timers.append(asyncio.create_task(self._watch_idle(self.hub.config.join_timeout)))
+        self._tasks.append(asyncio.create_task(self._watch_idle(self.hub.config.join_timeout)))
         renewal = self.session.ice.renewal_period
         if renewal:
-            self._timers.append(asyncio.create_task(self._renew(renewal)))
+            self._tasks.append(asyncio.create_task(self._renew(renewal)))
 
     async def receive(self, text: str) -> None:
         """One frame from the client."""
@@ -203,11 +204,14 @@ class Connection:
 
     async def close(self, resumable: bool) -> None:
         """The client is gone: leave the room, or suspend the peer for a resume."""
-        for timer in self._timers:
-            timer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await timer
-        self._timers.clear()
+        current = asyncio.current_task()
+        for task in self._tasks:
+            # An endpoint's own task (its writer, say) may be the one closing.
+            if task is not current:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._tasks.clear()
         # Leave the room (or suspend, for a resume) first: the others hear
         # of it without waiting for this socket.
         if self.outbox.evicted:

@@ -19,7 +19,6 @@ port without stickiness, so there only the WebSocket transport is served.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -59,9 +58,6 @@ class _MsgspecJSON:
             raise ValueError(str(exc)) from None
 
 
-_encode = msgspec.json.Encoder().encode
-
-
 class SocketIOConnection(Connection):
     """One Socket.IO client: its Translator and the writer that emits its events."""
 
@@ -75,7 +71,6 @@ class SocketIOConnection(Connection):
         self.sid = sid
         self.translator = Translator(token=token)
         self.outbox.on_drop = self.outbox.ready.set
-        self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
         super().start()
@@ -98,16 +93,6 @@ class SocketIOConnection(Connection):
         for frame in frames:
             await self.receive(frame)
 
-    async def close(self, resumable: bool) -> None:
-        current = asyncio.current_task()
-        for task in self._tasks:
-            # The writer may be the one disconnecting the client.
-            if task is not current:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        await super().close(resumable=False)
-
     async def _write(self) -> None:
         outbox, translate = self.outbox, self.translator.frame
         # Straight to this client's Engine.IO socket: an EVENT packet
@@ -123,7 +108,7 @@ class SocketIOConnection(Connection):
             while outbox.frames:
                 for out in translate(outbox.frames.popleft()):
                     args = [out.event] if out.data is None else [out.event, out.data]
-                    await send(eio_sid, "2" + _encode(args).decode())
+                    await send(eio_sid, "2" + _MsgspecJSON.dumps(args))
             if outbox.close_code is not None:
                 break
         await self.server.disconnect(self.sid)
