@@ -72,7 +72,27 @@ def test_scale_out_benchmark_smoke() -> None:
     assert re.search(r"Redis memory: [\d,]+ bytes per joined peer", output), output
 
 
-def test_socketio_relay_benchmark_smoke() -> None:
-    output = run_bench("socketio_relay.py", "--pairs", "2", "--seconds", "1", "--rounds", "1")
-    assert ratio(output, "ratio rtcroom / tutorials' python-socketio") > 0
-    assert re.search(r"\| rtcroom serve \| [\d,]+ \| \d+\.\d+ \|", output), output
+def test_signaling_suite_smoke(tmp_path: Path) -> None:
+    """The whole suite, tiny: every server, every workload, the report and its charts."""
+    out = tmp_path / "benchmarks.md"
+    out.write_text("# Benchmarks\n\nWhat was there stays.\n")
+    run_bench("signaling.py", "--smoke", "--out", str(out))
+    text = out.read_text()
+    assert "What was there stays." in text
+    for server in (
+        "rtcroom", "rtcroom /socket.io/", "Node socket.io", "python-socketio (aiohttp)",
+        "Flask-SocketIO (gevent)", "Node ws floor",
+    ):
+        assert re.search(rf"\| {re.escape(server)} \| [\d,]+ \| \d+\.\d+ \|", text), server
+    for server in ("rtcroom", "Node socket.io", "Flask-SocketIO (gevent)", "Node ws floor"):
+        # Open loop, idle connections and churn, each with a figure and no errors.
+        assert re.search(rf"\| {re.escape(server)} \| [\d,]+ \| 100% \| [\d.]+ ms \|", text), server
+        assert re.search(rf"\| {re.escape(server)} \| 40 \| [\d.]+ s \| [\d,]+ \| [\d.]+ KB \|", text), server
+        assert re.search(rf"\| {re.escape(server)} \| [\d,]+ \| [\d.]+ ms \| [\d.]+ ms \| -?[\d.]+ MB \| none \|", text), server
+    assert "Runs that failed" not in text, text
+    assert re.search(r"\| relay throughput / Node's socket.io \| ≥ 1.2x \| \d+\.\d+x", text), text
+    for chart in ("throughput", "latency", "memory"):
+        assert (tmp_path / "img" / f"signaling-{chart}.png").stat().st_size > 10_000
+    # Run twice, the section is replaced, not repeated.
+    run_bench("signaling.py", "--smoke", "--out", str(out), "--only", "closed")
+    assert out.read_text().count("## Signaling servers") == 1
