@@ -84,7 +84,9 @@ def kinds() -> list[Kind]:
         Kind(RTCROOM_SIO, "sio", rtcroom),
         Kind(NODE_SIO, "sio", [node, str(BENCH / "servers" / "socketio_server.mjs"), "{port}"]),
         Kind(PY_SIO, "sio", [python, str(BENCH / "servers" / "tutorial_socketio.py"), "{port}"]),
-        Kind(FLASK, "sio", [python, str(BENCH / "servers" / "tutorial_flask_socketio.py"), "{port}"]),
+        Kind(
+            FLASK, "sio", [python, str(BENCH / "servers" / "tutorial_flask_socketio.py"), "{port}"]
+        ),
         Kind(FLOOR, "raw", [node, str(BENCH / "servers" / "ws_relay.mjs"), "{port}"]),
     ]
 
@@ -102,7 +104,7 @@ class Server:
         self.port = free_port()
         command = [part.replace("{port}", str(self.port)) for part in kind.command]
         # Its complaints go to a file: a pipe nobody reads could fill and stall it.
-        self.log = tempfile.TemporaryFile()
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
         self.process = subprocess.Popen(
             [*pinned(0), *command], stdout=subprocess.DEVNULL, stderr=self.log
         )
@@ -172,8 +174,12 @@ def run_closed(args: argparse.Namespace, results: Results) -> None:
                 before = server.cpu_seconds()
                 try:
                     out = loadgen(
-                        server, "closed", 120 + 3 * args.seconds,
-                        pairs=args.pairs, seconds=args.seconds, warmup=args.warmup,
+                        server,
+                        "closed",
+                        120 + 3 * args.seconds,
+                        pairs=args.pairs,
+                        seconds=args.seconds,
+                        warmup=args.warmup,
                     )
                 except (RuntimeError, subprocess.TimeoutExpired) as exc:
                     results.failures.append(f"closed loop, {server.kind.name}: {exc}")
@@ -200,8 +206,13 @@ def run_open(args: argparse.Namespace, results: Results) -> None:
             for rate in rates:
                 try:
                     out = loadgen(
-                        server, "open", 120 + 3 * args.seconds,
-                        pairs=args.pairs, rate=rate, seconds=args.seconds, warmup=args.warmup,
+                        server,
+                        "open",
+                        120 + 3 * args.seconds,
+                        pairs=args.pairs,
+                        rate=rate,
+                        seconds=args.seconds,
+                        warmup=args.warmup,
                     )
                 except (RuntimeError, subprocess.TimeoutExpired) as exc:
                     results.failures.append(f"open loop at {rate}/s, {kind.name}: {exc}")
@@ -223,17 +234,25 @@ def run_idle(args: argparse.Namespace, results: Results) -> None:
             time.sleep(args.settle)
             before = server.rss()
             config = {
-                "dialect": kind.dialect, "url": server.url, "workload": "idle",
-                "connections": args.idle, "concurrency": 100,
+                "dialect": kind.dialect,
+                "url": server.url,
+                "workload": "idle",
+                "connections": args.idle,
+                "concurrency": 100,
             }
             process = subprocess.Popen(
                 [*pinned(1), "node", str(LOADGEN), json.dumps(config)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
             )
             assert process.stdout and process.stdin and process.stderr
             line = process.stdout.readline()
             if not line:
-                results.failures.append(f"idle, {kind.name}: {process.stderr.read().strip()[-300:]}")
+                results.failures.append(
+                    f"idle, {kind.name}: {process.stderr.read().strip()[-300:]}"
+                )
                 process.wait()
                 continue
             joined = json.loads(line)
@@ -261,7 +280,13 @@ def run_churn(args: argparse.Namespace, results: Results) -> None:
         server = Server(kind)
         try:
             before = server.rss()
-            out = loadgen(server, "churn", 120 + 3 * args.seconds, rooms=args.churn_rooms, seconds=args.seconds)
+            out = loadgen(
+                server,
+                "churn",
+                120 + 3 * args.seconds,
+                rooms=args.churn_rooms,
+                seconds=args.seconds,
+            )
             time.sleep(args.settle)
             out["rss_growth"] = server.rss() - before
             results.churn[kind.name] = out
@@ -283,7 +308,9 @@ def version(package: str) -> str:
 
 def node_version(package: str) -> str:
     try:
-        return json.loads((BENCH / "node_modules" / package / "package.json").read_text())["version"]
+        return json.loads((BENCH / "node_modules" / package / "package.json").read_text())[
+            "version"
+        ]
     except OSError:
         return "?"
 
@@ -320,7 +347,11 @@ def chart_closed(results: Results, path: Path) -> None:
     names = [n for n in results.closed]
     rates = [peak(results, n) for n in names]
     fig, ax = plt.subplots(figsize=(8, 3.6))
-    bars = ax.barh(names[::-1], rates[::-1], color=["#2a7" if n.startswith("rtcroom") else "#888" for n in names[::-1]])
+    bars = ax.barh(
+        names[::-1],
+        rates[::-1],
+        color=["#2a7" if n.startswith("rtcroom") else "#888" for n in names[::-1]],
+    )
     ax.bar_label(bars, labels=[f"{r:,.0f}" for r in rates[::-1]], padding=3, fontsize=8)
     ax.set_xlabel("messages relayed per second (closed loop, median)")
     ax.set_title("Relay throughput, one server process on one core")
@@ -337,8 +368,17 @@ def chart_open(results: Results, path: Path) -> None:
     for name, runs in results.open.items():
         offered = [r["offered"] for r in runs]
         style = "-" if name == RTCROOM else "--"
-        line = ax.plot(offered, [r["latency_ms"]["p99"] for r in runs], style, marker="o", label=f"{name} p99")
-        ax.plot(offered, [r["latency_ms"]["p50"] for r in runs], ":", marker=".", color=line[0].get_color(), label=f"{name} p50")
+        line = ax.plot(
+            offered, [r["latency_ms"]["p99"] for r in runs], style, marker="o", label=f"{name} p99"
+        )
+        ax.plot(
+            offered,
+            [r["latency_ms"]["p50"] for r in runs],
+            ":",
+            marker=".",
+            color=line[0].get_color(),
+            label=f"{name} p50",
+        )
     ax.set_yscale("log")
     ax.set_xlabel("offered load, messages per second")
     ax.set_ylabel("one-way relay latency, ms")
@@ -356,7 +396,11 @@ def chart_idle(results: Results, path: Path) -> None:
     names = list(results.idle)
     kb = [results.idle[n]["bytes_per_connection"] / 1000 for n in names]
     fig, ax = plt.subplots(figsize=(8, 3))
-    bars = ax.barh(names[::-1], kb[::-1], color=["#2a7" if n.startswith("rtcroom") else "#888" for n in names[::-1]])
+    bars = ax.barh(
+        names[::-1],
+        kb[::-1],
+        color=["#2a7" if n.startswith("rtcroom") else "#888" for n in names[::-1]],
+    )
     ax.bar_label(bars, labels=[f"{k:.1f} KB" for k in kb[::-1]], padding=3, fontsize=8)
     ax.set_xlabel("server memory per idle joined connection, KB")
     ax.set_xlim(0, max(kb) * 1.2)
@@ -394,7 +438,7 @@ def report(args: argparse.Namespace, results: Results, images: Path, relative: s
     if RTCROOM in results.closed:
         top = peak(results, RTCROOM)
         lines += [
-            f"### Relay throughput (closed loop)",
+            "### Relay throughput (closed loop)",
             "",
             f"{args.pairs} pairs of peers in rooms of two bounce a message back and forth, one in "
             f"flight per pair; {args.rounds} interleaved rounds of {args.seconds:g} s; medians. "
@@ -413,10 +457,20 @@ def report(args: argparse.Namespace, results: Results, images: Path, relative: s
                 f"{med([r['server_us'] for r in runs]):.1f} µs | {med([r['cpu'] for r in runs]) * 100:.0f}% |"
             )
         lines += ["", f"![relay throughput]({relative}/signaling-throughput.png)", ""]
-        for other, goal, label in ((NODE_SIO, 1.2, "Node's socket.io"), (FLOOR, 0.8, "the bare `ws` floor"), (PY_SIO, 5.0, "the seeds' python-socketio")):
+        for other, goal, label in (
+            (NODE_SIO, 1.2, "Node's socket.io"),
+            (FLOOR, 0.8, "the bare `ws` floor"),
+            (PY_SIO, 5.0, "the seeds' python-socketio"),
+        ):
             if other in results.closed:
                 ratio = top / peak(results, other)
-                targets.append((f"relay throughput / {label}", f"≥ {goal:g}x", f"{ratio:.2f}x, {verdict(ratio >= goal)}"))
+                targets.append(
+                    (
+                        f"relay throughput / {label}",
+                        f"≥ {goal:g}x",
+                        f"{ratio:.2f}x, {verdict(ratio >= goal)}",
+                    )
+                )
     if results.open:
         lines += [
             "### Latency against load (open loop)",
@@ -443,7 +497,13 @@ def report(args: argparse.Namespace, results: Results, images: Path, relative: s
         at_half = [r for r in mine if r["offered"] == half]
         if at_half and at_half[0]["latency_ms"]["p99"] is not None:
             p99 = at_half[0]["latency_ms"]["p99"]
-            targets.append((f"p99 latency at 50% of rtcroom's peak ({half:,} msg/s)", "≤ 5 ms", f"{p99:.2f} ms, {verdict(p99 <= 5)}"))
+            targets.append(
+                (
+                    f"p99 latency at 50% of rtcroom's peak ({half:,} msg/s)",
+                    "≤ 5 ms",
+                    f"{p99:.2f} ms, {verdict(p99 <= 5)}",
+                )
+            )
     if results.idle:
         lines += [
             "### Idle joined connections",
@@ -462,7 +522,13 @@ def report(args: argparse.Namespace, results: Results, images: Path, relative: s
         lines += ["", f"![memory per connection]({relative}/signaling-memory.png)", ""]
         if RTCROOM in results.idle:
             kb = results.idle[RTCROOM]["bytes_per_connection"] / 1000
-            targets.append((f"memory per idle joined connection ({args.idle:,})", "≤ 20 KB", f"{kb:.1f} KB, {verdict(kb <= 20)}"))
+            targets.append(
+                (
+                    f"memory per idle joined connection ({args.idle:,})",
+                    "≤ 20 KB",
+                    f"{kb:.1f} KB, {verdict(kb <= 20)}",
+                )
+            )
     if results.churn:
         lines += [
             "### Join/leave churn",
@@ -486,7 +552,9 @@ def report(args: argparse.Namespace, results: Results, images: Path, relative: s
         lines += [f"| {what} | {goal} | {got} |" for what, goal, got in targets]
         lines.append("")
     if results.failures:
-        lines += ["### Runs that failed", ""] + [f"- {failure}" for failure in results.failures] + [""]
+        lines += (
+            ["### Runs that failed", ""] + [f"- {failure}" for failure in results.failures] + [""]
+        )
     lines.append(END)
     return "\n".join(lines)
 
@@ -504,8 +572,12 @@ def write(out: Path, section: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="seconds long: tiny loads, one round")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md",
-                        help="the Markdown file to write the section into; charts go to img/ next to it")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "docs" / "benchmarks.md",
+        help="the Markdown file to write the section into; charts go to img/ next to it",
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=1.0)
@@ -520,7 +592,10 @@ def main() -> None:
         args.rounds, args.seconds, args.warmup, args.pairs = 1, 0.5, 0.2, 2
         args.idle, args.churn_rooms, args.fractions, args.settle = 40, 2, [0.5], 0.2
     if not (BENCH / "node_modules" / "socket.io").exists():
-        subprocess.run(["npm", "ci", "--prefix", str(BENCH), "--no-audit", "--no-fund", "--loglevel=error"], check=True)
+        subprocess.run(
+            ["npm", "ci", "--prefix", str(BENCH), "--no-audit", "--no-fund", "--loglevel=error"],
+            check=True,
+        )
 
     results = Results()
     only = set(args.only or ["closed", "open", "idle", "churn"])
