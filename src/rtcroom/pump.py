@@ -11,6 +11,41 @@ from .protocol import error
 from .session import Action, Enter, Exit, Publish, Relay, Reply, Resume, Session, Suspend
 
 
+def execute_now(
+    actions: list[Action], session: Session, broker: Broker, mailbox: Mailbox
+) -> list[Action]:
+    """Run `actions` in order up to the first that would have to wait; return the rest.
+
+    Relaying and publishing in this process never wait: a pump calls this
+    first and needs no task for most frames. Whatever is returned must go
+    through execute(), before anything else of this session.
+    """
+    for index, action in enumerate(actions):
+        if type(action) is Reply:
+            mailbox.deliver(action.frame)
+        elif type(action) is Relay:
+            try:
+                delivered = broker.relay_now(action.room, action.to, action.frame)
+            except Refused as exc:
+                mailbox.deliver(error(exc.code, str(exc)))
+                continue
+            if delivered is None:
+                return actions[index:]
+            if not delivered:
+                rest = execute_now(session.undeliverable(action.to), session, broker, mailbox)
+                if rest:
+                    return rest + actions[index + 1 :]
+        elif type(action) is Publish:
+            try:
+                if not broker.publish_now(action.room, action.sender, action.frame):
+                    return actions[index:]
+            except Refused as exc:
+                mailbox.deliver(error(exc.code, str(exc)))
+        else:
+            return actions[index:]
+    return []
+
+
 async def execute(
     actions: list[Action], session: Session, broker: Broker, mailbox: Mailbox
 ) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import ipaddress
 import logging
 import socket
 import sys
@@ -30,7 +32,7 @@ from .broker import Broker, MemoryBroker
 from .config import Config
 from .limits import ClientLimits, TokenBucket
 from .protocol import Bye, ErrorCode, encode, error
-from .pump import execute
+from .pump import execute, execute_now
 from .session import Action, Session
 from .state import PeerState
 from .webapp import WebAssets
@@ -55,10 +57,15 @@ class Outbox:
     another connection resumes its peer.
     """
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, wake: Callable[[], object] | None = None) -> None:
         self.limit = limit
         self.frames: deque[str] = deque()
-        self.ready = asyncio.Event()
+        # What to call when there is something to send: a writer task waits
+        # on `ready`; a pump on the transport itself passes its flush.
+        if wake is None:
+            self.ready = asyncio.Event()
+            wake = self.ready.set
+        self.wake = wake
         self.overflowed = False
         self.evicted = False
         # Set by end(): the writer closes the socket with it once the frames are out.
@@ -76,7 +83,7 @@ class Outbox:
             self.on_drop()
             return
         self.frames.append(frame)
-        self.ready.set()
+        self.wake()
 
     def evict(self) -> None:
         if not self.evicted:
@@ -93,7 +100,7 @@ class Outbox:
         if self.close_code is None:
             self.close_code = code
             self.close_reason = reason
-            self.ready.set()
+            self.wake()
 
 
 class Hub:
@@ -110,6 +117,35 @@ class Hub:
         )
         self.connections: set[Connection] = set()
         self.draining = False
+        self._trust_all = "*" in config.trusted_proxies
+        self._proxies = [
+            ipaddress.ip_network(proxy, strict=False)
+            for proxy in config.trusted_proxies
+            if proxy != "*"
+        ]
+
+    def _trusted(self, host: str) -> bool:
+        if self._trust_all:
+            return True
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(address in network for network in self._proxies)
+
+    def client_address(self, peer: str, forwarded_for: str | None) -> str:
+        """The client's address: the peer's, or behind trusted proxies X-Forwarded-For's.
+
+        As uvicorn's proxy_headers does for the ASGI endpoints: the nearest
+        address in X-Forwarded-For that is not itself a trusted proxy.
+        """
+        if not forwarded_for or not self._trusted(peer):
+            return peer
+        hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+        for hop in reversed(hops):
+            if not self._trusted(hop):
+                return hop
+        return hops[0] if hops else peer
 
     def origin_allowed(self, origin: str | None, host: str | None) -> bool:
         """The Origin check against cross-site WebSocket hijacking.
@@ -168,6 +204,7 @@ class Connection:
         *,
         via: str | None = None,
         resumable: bool = True,
+        wake: Callable[[], object] | None = None,
     ) -> None:
         config = hub.config
         self.broker = broker
@@ -182,15 +219,18 @@ class Connection:
             resumable=resumable and config.resume_grace > 0,
             via=via,
         )
-        self.outbox = Outbox(config.send_queue_frames)
+        self.outbox = Outbox(config.send_queue_frames, wake)
         # Since when the client has been outside any room (None: in one).
         self.idle_since: float | None = asyncio.get_running_loop().time()
-        # The timers, and the endpoint's own tasks: ended by close().
+        self._idle_timer: asyncio.TimerHandle | None = None
+        # The endpoint's own tasks and TURN renewal's: ended by close().
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
         """Start the timers: the join timeout and TURN credential renewal."""
-        self._tasks.append(asyncio.create_task(self._watch_idle(self.hub.config.join_timeout)))
+        self._idle_timer = asyncio.get_running_loop().call_later(
+            self.hub.config.join_timeout, self._check_idle
+        )
         renewal = self.session.ice.renewal_period
         if renewal:
             self._tasks.append(asyncio.create_task(self._renew(renewal)))
@@ -198,12 +238,32 @@ class Connection:
     async def receive(self, text: str) -> None:
         """One frame from the client."""
         await self._execute(self.session.receive(text))
+        self._track_room()
+
+    def receive_now(self, text: str) -> list[Action]:
+        """One frame from the client, as far as it goes without waiting.
+
+        What is returned must be passed to finish() before the next frame.
+        """
+        rest = execute_now(self.session.receive(text), self.session, self.broker, self.outbox)
+        if not rest:
+            self._track_room()
+        return rest
+
+    async def finish(self, actions: list[Action]) -> None:
+        """The rest of a frame that receive_now() could not complete."""
+        await self._execute(actions)
+        self._track_room()
+
+    def _track_room(self) -> None:
         joined = self.session.state is PeerState.JOINED
         if joined != (self.idle_since is None):
             self.idle_since = None if joined else asyncio.get_running_loop().time()
 
     async def close(self, resumable: bool) -> None:
         """The client is gone: leave the room, or suspend the peer for a resume."""
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
         current = asyncio.current_task()
         for task in self._tasks:
             # An endpoint's own task (its writer, say) may be the one closing.
@@ -220,19 +280,20 @@ class Connection:
             actions = self.session.close(resumable=resumable and not self.outbox.overflowed)
         await self._execute(actions)
 
-    async def _watch_idle(self, timeout: float) -> None:
-        """Close a connection that stays outside any room for `timeout` seconds."""
+    def _check_idle(self) -> None:
+        """Close a connection that stays outside any room for the join timeout."""
         loop = asyncio.get_running_loop()
-        while True:
-            since = self.idle_since
-            wait = timeout if since is None else since + timeout - loop.time()
-            if wait <= 0:
-                self.outbox.deliver(
-                    error(ErrorCode.JOIN_TIMEOUT, f"no room joined within {timeout:g} s")
-                )
-                self.outbox.end(CLOSE_POLICY, "join timeout")
-                return
-            await asyncio.sleep(wait)
+        timeout = self.hub.config.join_timeout
+        since = self.idle_since
+        wait = timeout if since is None else since + timeout - loop.time()
+        if wait <= 0:
+            self._idle_timer = None
+            self.outbox.deliver(
+                error(ErrorCode.JOIN_TIMEOUT, f"no room joined within {timeout:g} s")
+            )
+            self.outbox.end(CLOSE_POLICY, "join timeout")
+            return
+        self._idle_timer = loop.call_later(wait, self._check_idle)
 
     async def _renew(self, period: float) -> None:
         """Hand fresh TURN credentials to the client before the old ones expire."""
@@ -423,6 +484,8 @@ def run(app: Starlette, config: Config, sock: socket.socket | None = None) -> No
     """
     import uvicorn
 
+    from .wsserver import WebSocketUpgrade
+
     class Server(uvicorn.Server):
         draining = False
         # When the drain began: a signal within a second of it is the same
@@ -457,7 +520,11 @@ def run(app: Starlette, config: Config, sock: socket.socket | None = None) -> No
             host=config.host,
             port=config.port,
             loop="uvloop" if sys.platform != "win32" else "asyncio",
-            ws="websockets-sansio",
+            # /ws is served on the transport itself (wsserver.py); other
+            # upgrades (/socket.io/) by uvicorn's websockets-sansio protocol.
+            ws=functools.partial(  # type: ignore[arg-type]
+                WebSocketUpgrade, hub=app.state.hub, broker=app.state.broker
+            ),
             # Frames above the protocol limit get a `too-large` error and the
             # connection stays open; only far larger ones end the connection.
             ws_max_size=max(4 * config.max_message_size, 1 << 20),

@@ -106,6 +106,14 @@ class Broker(Protocol):
         """Deliver `frame` to every peer of `room` but `sender`."""
         ...
 
+    # The same two without a coroutine, for the common case that needs no
+    # waiting (every peer in this process): what relay() would return, or
+    # None if it would have to wait; publish_now() is False if it would.
+
+    def relay_now(self, room: str, to: str, frame: str) -> bool | None: ...
+
+    def publish_now(self, room: str, sender: str, frame: str) -> bool: ...
+
     # True when other processes share the rooms and can take this one's
     # suspended peers over (so a draining process waits for them).
     shared: bool

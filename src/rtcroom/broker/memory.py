@@ -42,5 +42,12 @@ class MemoryBroker(LocalMembers):
     async def publish(self, room: str, sender: str, frame: str) -> None:
         self._deliver(room, frame, sender=sender)
 
+    def relay_now(self, room: str, to: str, frame: str) -> bool:
+        return self._deliver(room, frame, to=to)
+
+    def publish_now(self, room: str, sender: str, frame: str) -> bool:
+        self._deliver(room, frame, sender=sender)
+        return True
+
     async def close(self) -> None:
         self._forget()

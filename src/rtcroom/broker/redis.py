@@ -518,13 +518,22 @@ class RedisBroker(LocalMembers):
             # tells the other nodes.
             self._unannounced.add((room, peer_id))
 
-    async def relay(self, room: str, to: str, frame: str) -> bool:
+    def relay_now(self, room: str, to: str, frame: str) -> bool | None:
         if self._deliver(room, frame, to=to):
             return True
         pending = self._handoffs.get(to)
         if pending is not None and pending.room == room:
             pending.held.deliver(frame)
             return True
+        return None  # another process's peer, or nobody's: ask Redis
+
+    def publish_now(self, room: str, sender: str, frame: str) -> bool:
+        return False  # the other processes hear of it through Redis
+
+    async def relay(self, room: str, to: str, frame: str) -> bool:
+        here = self.relay_now(room, to, frame)
+        if here is not None:
+            return here
         envelope = self._encode(Envelope(self.node, room, to, "", frame))
         return bool(await self._script("relay", keys=[], args=[to, room, envelope]))
 

@@ -1,0 +1,404 @@
+"""The /ws endpoint on the transport itself: rtcroom's fast path.
+
+`rtcroom serve` hands uvicorn `WebSocketUpgrade` as its WebSocket protocol.
+An upgrade to /ws becomes a `SignalingProtocol`: an asyncio.Protocol around
+websockets' sans-I/O ServerProtocol and the same Connection (Session,
+Outbox, timers) as every other endpoint, with no ASGI in between. A frame is
+parsed, handed to the Session and relayed inside `data_received`, and the
+recipient's frame is written to its transport from there: no task, queue or
+future per message, and a few kilobytes per connection. Only what must wait
+(joining through Redis, say) runs in a task, and the frames behind it wait
+their turn. Any other upgrade (/socket.io/) goes to uvicorn's own protocol
+and the ASGI app, as does /ws under any other ASGI server (server.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections import deque
+from typing import Any, cast
+
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request
+from websockets.server import ServerProtocol
+
+from .broker import Broker
+from .protocol import ErrorCode, error
+from .server import (
+    _BINARY_REFUSED,
+    CLOSE_POLICY,
+    CLOSE_RESTART,
+    CLOSE_RESUMED,
+    Connection,
+    Hub,
+)
+from .session import Action
+
+log = logging.getLogger("rtcroom")
+# websockets' own logging: at debug level it would log frames, tokens among
+# them; rtcroom's debug logging never goes that far.
+_ws_log = logging.getLogger("rtcroom.websockets")
+_ws_log.setLevel(logging.INFO)
+
+# Close codes after which a peer is gone for good; after any other (a dropped
+# network: 1006, no pong, a restart: 1012) it may resume within the grace period.
+DEPARTURES = (1000, 1001)
+# Frames received while an earlier one waits (on Redis, say) before reading pauses.
+BACKLOG = 64
+# Seconds to wait for the client's answer to a close frame before dropping it.
+CLOSE_TIMEOUT = 2.0
+
+_TEXT, _BINARY, _CONT, _PING, _PONG, _CLOSE = (
+    Opcode.TEXT,
+    Opcode.BINARY,
+    Opcode.CONT,
+    Opcode.PING,
+    Opcode.PONG,
+    Opcode.CLOSE,
+)
+
+
+def text_frame(payload: bytes) -> bytes:
+    """A final, unmasked text frame (RFC 6455 section 5.2), as a server sends it."""
+    length = len(payload)
+    if length < 126:
+        return bytes((0x81, length)) + payload
+    if length < 65536:
+        return b"\x81\x7e" + length.to_bytes(2, "big") + payload
+    return b"\x81\x7f" + length.to_bytes(8, "big") + payload
+
+
+class WebSocketUpgrade(asyncio.Protocol):
+    """uvicorn's WebSocket protocol class for `rtcroom serve`: /ws here, the rest to uvicorn.
+
+    uvicorn creates it for an upgrade request, calls connection_made() and
+    data_received() with the request, then makes it the transport's
+    protocol. It becomes the chosen protocol's front: the callbacks are
+    the chosen protocol's own bound methods, so nothing is forwarded per call.
+    """
+
+    def __init__(
+        self,
+        config: Any,
+        server_state: Any,
+        app_state: dict[str, Any],
+        *,
+        hub: Hub,
+        broker: Broker,
+    ) -> None:
+        self.config = config
+        self.server_state = server_state
+        self.app_state = app_state
+        self.hub = hub
+        self.broker = broker
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, but are ones.
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        assert self.transport is not None
+        target = data.split(b" ", 2)[1].split(b"?", 1)[0]
+        inner: asyncio.Protocol
+        if target == b"/ws":
+            inner = SignalingProtocol(self.hub, self.broker, self.server_state)
+        else:
+            from uvicorn.protocols.websockets.websockets_sansio_impl import (
+                WebSocketsSansIOProtocol,
+            )
+
+            inner = WebSocketsSansIOProtocol(
+                config=self.config, server_state=self.server_state, app_state=self.app_state
+            )
+        for name in ("data_received", "eof_received", "connection_lost"):
+            setattr(self, name, getattr(inner, name))
+        for name in ("pause_writing", "resume_writing"):
+            setattr(self, name, getattr(inner, name))
+        inner.connection_made(self.transport)
+        inner.data_received(data)
+
+
+class SignalingProtocol(asyncio.Protocol):
+    """One /ws client, from its upgrade request to its last frame."""
+
+    def __init__(self, hub: Hub, broker: Broker, server_state: Any) -> None:
+        self.hub = hub
+        self.broker = broker
+        self.server_state = server_state
+        config = hub.config
+        # Frames above the protocol limit get a `too-large` error and the
+        # connection stays open; only far larger ones end the connection.
+        self.ws = ServerProtocol(max_size=max(4 * config.max_message_size, 1 << 20), logger=_ws_log)
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.connection: Connection | None = None
+        self.address = ""
+        self.counted = False  # in hub.clients' count of this address
+        self.fragments: list[bytes] = []
+        self.fragmented: Opcode | None = None
+        self.paused = False  # the transport's buffer is full
+        # A frame's actions that had to wait run in `busy`; later frames wait in `backlog`.
+        self.busy: asyncio.Task[None] | None = None
+        self.backlog: deque[str] = deque()
+        self.reading_paused = False
+        self.ping_timer: asyncio.TimerHandle | None = None
+        self.pong_timer: asyncio.TimerHandle | None = None
+        self.close_timer: asyncio.TimerHandle | None = None
+        self.close_sent = False
+        self.ended = False
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.server_state.connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        ws = self.ws
+        ws.receive_data(data)
+        for event in ws.events_received():
+            if not isinstance(event, Frame):
+                if isinstance(event, Request):
+                    self._handshake(event)
+                continue
+            opcode = event.opcode
+            # websockets' frames carry bytes (BytesLike only in the type).
+            payload: bytes = event.data  # type: ignore[assignment]
+            if opcode is _TEXT or opcode is _BINARY:
+                if event.fin:
+                    self._message(opcode, payload)
+                else:
+                    self.fragmented, self.fragments = opcode, [payload]
+            elif opcode is _CONT and self.fragmented is not None:
+                self.fragments.append(payload)
+                if event.fin:
+                    opcode, self.fragmented = self.fragmented, None
+                    self._message(opcode, b"".join(self.fragments))
+                    self.fragments = []
+            elif opcode is _PONG:
+                self._pong()
+        self._write_protocol_data()
+
+    def eof_received(self) -> bool | None:
+        self.ws.receive_eof()
+        self._write_protocol_data()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server_state.connections.discard(self)
+        for timer in (self.ping_timer, self.pong_timer, self.close_timer):
+            if timer is not None:
+                timer.cancel()
+        if self.ended:
+            return
+        self.ended = True
+        close = self.ws.close_rcvd
+        code = close.code if close is not None else 1006
+        task = asyncio.get_running_loop().create_task(self._end(code))
+        self.server_state.tasks.add(task)
+        task.add_done_callback(self.server_state.tasks.discard)
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        self.flush()
+
+    def shutdown(self) -> None:
+        """uvicorn's shutdown: the drain is over, end what is left."""
+        if self.connection is not None:
+            self.connection.outbox.end(CLOSE_RESTART, "the server is restarting")
+        else:
+            self.transport.close()
+
+    # The handshake
+
+    def _handshake(self, request: Request) -> None:
+        hub, ws = self.hub, self.ws
+        headers = request.headers
+        origin = headers.get("Origin")
+        if not hub.origin_allowed(origin, headers.get("Host")):
+            log.info("refused a WebSocket from origin %r", origin)
+            self._refuse(403, "Forbidden origin\n")
+            return
+        if hub.draining:
+            self._refuse(403, "The server is restarting\n")
+            return
+        response = ws.accept(request)
+        if response.status_code != 101:
+            ws.send_response(response)
+            self._write_protocol_data()
+            self.transport.close()
+            return
+        ws.send_response(response)
+        peer = self.transport.get_extra_info("peername")
+        host = str(peer[0]) if peer else "unknown"
+        self.address = hub.client_address(host, headers.get("X-Forwarded-For"))
+        if not hub.clients.connect(self.address):
+            self.connection = None
+            limit = hub.config.max_connections_per_address
+            self._write_protocol_data()
+            self.transport.write(
+                text_frame(
+                    error(
+                        ErrorCode.RATE_LIMITED, f"more than {limit} connections from your address"
+                    ).encode()
+                )
+            )
+            self._close(CLOSE_POLICY, "too many connections")
+            return
+        self.counted = True
+        connection = Connection(self.broker, hub, self.address, wake=self.flush)
+        connection.outbox.on_drop = self._drop
+        self.connection = connection
+        hub.connections.add(connection)
+        connection.start()
+        self._schedule_ping()
+
+    def _refuse(self, status: int, text: str) -> None:
+        self.ws.send_response(self.ws.reject(status, text))
+        self._write_protocol_data()
+        self.transport.close()
+
+    # Frames in
+
+    def _message(self, opcode: Opcode, payload: bytes) -> None:
+        connection = self.connection
+        if connection is None or self.close_sent:
+            return
+        if opcode is _BINARY:
+            connection.outbox.deliver(_BINARY_REFUSED)
+            return
+        try:
+            text = payload.decode()
+        except UnicodeDecodeError:
+            self.ws.fail(1007, "invalid UTF-8")
+            return
+        if self.busy is not None:
+            self.backlog.append(text)
+            if len(self.backlog) >= BACKLOG and not self.reading_paused:
+                self.reading_paused = True
+                self.transport.pause_reading()
+            return
+        rest = connection.receive_now(text)
+        if rest:
+            self.busy = asyncio.get_running_loop().create_task(self._finish(connection, rest))
+
+    async def _finish(self, connection: Connection, actions: list[Action]) -> None:
+        """Complete a frame's actions that had to wait, then the frames behind it, in order."""
+        try:
+            await connection.finish(actions)
+            while self.backlog and not self.ended:
+                await connection.receive(self.backlog.popleft())
+                if self.reading_paused and len(self.backlog) < BACKLOG // 2:
+                    self.reading_paused = False
+                    self.transport.resume_reading()
+        finally:
+            self.busy = None
+
+    # Frames out
+
+    def flush(self) -> None:
+        """Write what the Outbox holds (Outbox.wake); then its close, if it asks for one."""
+        if self.paused or self.close_sent:
+            return
+        outbox = self.connection.outbox  # type: ignore[union-attr]
+        frames = outbox.frames
+        if frames:
+            if len(frames) == 1:
+                self.transport.write(text_frame(frames.popleft().encode()))
+            else:
+                chunks = [text_frame(frame.encode()) for frame in frames]
+                frames.clear()
+                self.transport.write(b"".join(chunks))
+        if outbox.close_code is not None:
+            self._close(outbox.close_code, outbox.close_reason)
+
+    def _write_protocol_data(self) -> None:
+        """What websockets itself has to send (handshake, pongs, closes), and its end."""
+        ws = self.ws
+        data = ws.data_to_send()
+        if data:
+            payload = b"".join(data)
+            if payload:
+                self.transport.write(payload)
+        if ws.close_expected() and not self.transport.is_closing():
+            self.transport.close()
+
+    def _close(self, code: int, reason: str) -> None:
+        if self.close_sent:
+            return
+        self.close_sent = True
+        self.ws.send_close(code, reason)
+        self._write_protocol_data()
+        # The client should answer and let go; if it does not, drop it.
+        self.close_timer = asyncio.get_running_loop().call_later(
+            CLOSE_TIMEOUT, self.transport.abort
+        )
+
+    def _drop(self) -> None:
+        """The Outbox gave up on this client (too slow, or resumed elsewhere)."""
+        outbox = self.connection.outbox  # type: ignore[union-attr]
+        if outbox.overflowed:
+            log.info("dropped a client that reads too slowly")
+            code, reason = CLOSE_POLICY, "too slow to keep up"
+        else:
+            code, reason = CLOSE_RESUMED, "resumed on another connection"
+        # Its socket may still be full: say why, but do not wait on it.
+        self.paused = False
+        self._close(code, reason)
+        self.transport.close()
+        if self.close_timer is not None:
+            self.close_timer.cancel()
+        self.close_timer = asyncio.get_running_loop().call_later(1.0, self.transport.abort)
+
+    # Keepalive
+
+    def _schedule_ping(self) -> None:
+        interval = self.hub.config.ping_interval
+        if interval > 0:
+            self.ping_timer = asyncio.get_running_loop().call_later(interval, self._ping)
+
+    def _ping(self) -> None:
+        self.ping_timer = None
+        if self.close_sent or self.transport.is_closing():
+            return
+        self.ws.send_ping(os.urandom(4))
+        self._write_protocol_data()
+        timeout = self.hub.config.ping_timeout
+        self.pong_timer = asyncio.get_running_loop().call_later(timeout, self._no_pong)
+
+    def _pong(self) -> None:
+        if self.pong_timer is not None:
+            self.pong_timer.cancel()
+            self.pong_timer = None
+            self._schedule_ping()
+
+    def _no_pong(self) -> None:
+        log.info("no pong from a client within %g s: dropping it", self.hub.config.ping_timeout)
+        self.transport.abort()
+
+    # The end
+
+    async def _end(self, code: int) -> None:
+        """The client is gone: finish its pending work, then leave or suspend."""
+        connection = self.connection
+        try:
+            if connection is not None:
+                busy = self.busy
+                if busy is not None:
+                    try:
+                        await busy
+                    except Exception:
+                        log.exception("a frame's actions failed")
+                self.backlog.clear()
+                try:
+                    await connection.close(resumable=code not in DEPARTURES)
+                finally:
+                    self.hub.connections.discard(connection)
+        finally:
+            if self.counted:
+                self.hub.clients.disconnect(self.address)
