@@ -21,7 +21,13 @@ from collections import deque
 from typing import Any, cast
 
 from websockets.frames import Frame, Opcode
+
+try:
+    from websockets.speedups import apply_mask
+except ImportError:  # websockets built without its C extension
+    from websockets.utils import apply_mask
 from websockets.http11 import Request
+from websockets.protocol import OPEN
 from websockets.server import ServerProtocol
 
 from .broker import Broker
@@ -131,7 +137,9 @@ class SignalingProtocol(asyncio.Protocol):
         config = hub.config
         # Frames above the protocol limit get a `too-large` error and the
         # connection stays open; only far larger ones end the connection.
-        self.ws = ServerProtocol(max_size=max(4 * config.max_message_size, 1 << 20), logger=_ws_log)
+        self.max_size = max(4 * config.max_message_size, 1 << 20)
+        self.ws = ServerProtocol(max_size=self.max_size, logger=_ws_log)
+        self.buffer = b""  # the start of a frame, until the rest arrives
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.connection: Connection | None = None
         self.address = ""
@@ -156,6 +164,55 @@ class SignalingProtocol(asyncio.Protocol):
         self.server_state.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
+        """Frames in: the common one here, anything else through websockets.
+
+        A final, masked text frame with no extension bits (what clients send)
+        is unmasked and handled here; control frames, fragments, binary
+        frames and anything malformed go to websockets' parser, whole, so that
+        it always starts at a frame boundary.
+        """
+        ws = self.ws
+        if ws.state is not OPEN or self.fragmented is not None:
+            self._parse(data)
+            return
+        buffer = self.buffer + data if self.buffer else data
+        position, end = 0, len(buffer)
+        while end - position >= 2:
+            first, second = buffer[position], buffer[position + 1]
+            length = second & 0x7F
+            head = position + 2
+            if length == 126:
+                if end - head < 2:
+                    break
+                length = int.from_bytes(buffer[head : head + 2], "big")
+                head += 2
+            elif length == 127:
+                if end - head < 8:
+                    break
+                length = int.from_bytes(buffer[head : head + 8], "big")
+                head += 8
+            if length > self.max_size or not second & 0x80:
+                # Too large, or unmasked: websockets fails the connection.
+                self._parse(buffer[position:])
+                position = end
+                break
+            stop = head + 4 + length
+            if stop > end:
+                break
+            if first == 0x81:
+                self._message(_TEXT, apply_mask(buffer[head + 4 : stop], buffer[head : head + 4]))
+            else:
+                self._parse(buffer[position:stop])
+            position = stop
+            if ws.state is not OPEN or self.fragmented is not None:
+                self._parse(buffer[position:])
+                position = end
+                break
+        self.buffer = buffer[position:] if position < end else b""
+        self._write_protocol_data()
+
+    def _parse(self, data: bytes) -> None:
+        """Frames through websockets' parser."""
         ws = self.ws
         ws.receive_data(data)
         for event in ws.events_received():
