@@ -138,6 +138,12 @@ class Server:
                 return int(line.split()[1]) * 1024
         raise RuntimeError("no VmRSS")
 
+    def last_words(self) -> str:
+        """The last line the server wrote to its stderr."""
+        self.log.seek(0)
+        lines = self.log.read().decode(errors="replace").strip().splitlines()
+        return lines[-1] if lines else "nothing"
+
     def stop(self) -> None:
         stop_process(self.process)
         self.log.close()
@@ -229,48 +235,56 @@ def run_idle(args: argparse.Namespace, results: Results) -> None:
     for kind in kinds():
         if kind.name == RTCROOM_SIO:
             continue
-        server = Server(kind)
-        try:
-            time.sleep(args.settle)
-            before = server.rss()
-            config = {
-                "dialect": kind.dialect,
-                "url": server.url,
-                "workload": "idle",
-                "connections": args.idle,
-                "concurrency": 100,
-            }
-            process = subprocess.Popen(
-                [*pinned(1), "node", str(LOADGEN), json.dumps(config)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            assert process.stdout and process.stdin and process.stderr
+        # A server that cannot hold them all is tried again with half as many.
+        for connections in (args.idle, args.idle // 2):
+            if idle(kind, connections, args, results):
+                break
+
+
+def idle(kind: Kind, connections: int, args: argparse.Namespace, results: Results) -> bool:
+    server = Server(kind)
+    try:
+        time.sleep(args.settle)
+        before = server.rss()
+        config = {
+            "dialect": kind.dialect,
+            "url": server.url,
+            "workload": "idle",
+            "connections": connections,
+            "concurrency": 100,
+        }
+        process = subprocess.Popen(
+            [*pinned(1), "node", str(LOADGEN), json.dumps(config)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stdout and process.stdin and process.stderr
+        with process:
             line = process.stdout.readline()
             if not line:
+                error = process.stderr.read().strip().splitlines()
                 results.failures.append(
-                    f"idle, {kind.name}: {process.stderr.read().strip()[-300:]}"
+                    f"idle, {kind.name}, {connections:,} connections: "
+                    f"{error[0] if error else 'failed'} (the server said: {server.last_words()})"
                 )
-                process.wait()
-                continue
+                return False
             joined = json.loads(line)
             time.sleep(2 * args.settle)
             after = server.rss()
             process.stdin.close()
             process.wait(60)
-            process.stdout.close()
-            process.stderr.close()
-            results.idle[kind.name] = {
-                "connections": joined["connections"],
-                "seconds": joined["seconds"],
-                "bytes_per_connection": (after - before) / joined["connections"],
-                "rss_before": before,
-                "rss_after": after,
-            }
-        finally:
-            server.stop()
+        results.idle[kind.name] = {
+            "connections": joined["connections"],
+            "seconds": joined["seconds"],
+            "bytes_per_connection": (after - before) / joined["connections"],
+            "rss_before": before,
+            "rss_after": after,
+        }
+        return True
+    finally:
+        server.stop()
 
 
 def run_churn(args: argparse.Namespace, results: Results) -> None:
