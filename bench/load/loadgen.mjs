@@ -52,24 +52,29 @@ function withTimeout(promise, ms, what) {
 // A peer: {id, others, prepare(toId, data) -> frame, send(frame), decode(frame) -> data,
 // dataCallback(frame), peerCallback(id), close()}.
 // join() resolves when the server has taken the peer into the room.
+// A peer on a plain WebSocket (protocol v1 and the raw relay send the same frames).
+function wsPeer(ws, id, others) {
+  return {
+    id,
+    others,
+    dataCallback: null,
+    peerCallback: null,
+    prepare: (to, data) => JSON.stringify({ type: "signal", to, data }),
+    send: (prepared) => ws.send(prepared),
+    decode: (frame) => JSON.parse(frame).data,
+    close() {
+      ws.close(1000);
+      return new Promise((done) => (ws.readyState === WebSocket.CLOSED ? done() : ws.once("close", done)));
+    },
+  };
+}
+
 const dialects = {
   v1: {
     join(room, name) {
       return new Promise((resolve, reject) => {
         const ws = new WebSocket(`${wsBase}/ws`, { perMessageDeflate: false });
-        const peer = {
-          id: null,
-          others: [],
-          dataCallback: null,
-          peerCallback: null,
-          prepare: (to, data) => JSON.stringify({ type: "signal", to, data }),
-          send: (prepared) => ws.send(prepared),
-          decode: (frame) => JSON.parse(frame).data,
-          close() {
-            ws.close(1000);
-            return new Promise((done) => (ws.readyState === WebSocket.CLOSED ? done() : ws.once("close", done)));
-          },
-        };
+        const peer = wsPeer(ws, null, []);
         ws.on("open", () => ws.send(JSON.stringify({ type: "join", room, name })));
         ws.on("message", (frame) => {
           // A relayed frame goes to the workload undecoded: it decodes only what it reads.
@@ -93,19 +98,7 @@ const dialects = {
     join(room) {
       return new Promise((resolve, reject) => {
         const ws = new WebSocket(`${wsBase}/?room=${room}`, { perMessageDeflate: false });
-        const peer = {
-          id: "peer",
-          others: ["peer"],
-          dataCallback: null,
-          peerCallback: null,
-          prepare: (to, data) => JSON.stringify({ type: "signal", to, data }),
-          send: (prepared) => ws.send(prepared),
-          decode: (frame) => JSON.parse(frame).data,
-          close() {
-            ws.close(1000);
-            return new Promise((done) => (ws.readyState === WebSocket.CLOSED ? done() : ws.once("close", done)));
-          },
-        };
+        const peer = wsPeer(ws, "peer", ["peer"]);
         ws.on("open", () => resolve(peer));
         ws.on("message", (frame) => peer.dataCallback?.(frame));
         ws.on("error", reject);
