@@ -91,6 +91,11 @@ def kinds() -> list[Kind]:
     ]
 
 
+def one_door() -> list[Kind]:
+    """The servers, rtcroom once: its Socket.IO door is only in the relay table."""
+    return [kind for kind in kinds() if kind.name != RTCROOM_SIO]
+
+
 def pinned(cpu: int) -> list[str]:
     """taskset onto `cpu` when the machine has it (and taskset exists)."""
     if (os.cpu_count() or 1) > cpu and shutil.which("taskset"):
@@ -204,9 +209,7 @@ def peak(results: Results, name: str) -> float:
 def run_open(args: argparse.Namespace, results: Results) -> None:
     top = peak(results, RTCROOM)
     rates = [round(top * f) for f in args.fractions]
-    for kind in kinds():
-        if kind.name == RTCROOM_SIO:
-            continue
+    for kind in one_door():
         server = Server(kind)
         try:
             for rate in rates:
@@ -232,9 +235,7 @@ def run_open(args: argparse.Namespace, results: Results) -> None:
 
 
 def run_idle(args: argparse.Namespace, results: Results) -> None:
-    for kind in kinds():
-        if kind.name == RTCROOM_SIO:
-            continue
+    for kind in one_door():
         # A server that cannot hold them all is tried again with half as many.
         for connections in (args.idle, args.idle // 2):
             if idle(kind, connections, args, results):
@@ -288,9 +289,7 @@ def idle(kind: Kind, connections: int, args: argparse.Namespace, results: Result
 
 
 def run_churn(args: argparse.Namespace, results: Results) -> None:
-    for kind in kinds():
-        if kind.name == RTCROOM_SIO:
-            continue
+    for kind in one_door():
         server = Server(kind)
         try:
             before = server.rss()

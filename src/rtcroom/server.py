@@ -124,6 +124,20 @@ class Hub:
             if proxy != "*"
         ]
 
+    def refusal(self, origin: str | None, host: str | None) -> str | None:
+        """Why a WebSocket upgrade is refused before it starts (HTTP 403), or None."""
+        if not self.origin_allowed(origin, host):
+            log.info("refused a WebSocket from origin %r", origin)
+            return "Forbidden origin"
+        if self.draining:
+            return "The server is restarting"
+        return None
+
+    def too_many_connections(self) -> str:
+        """The error frame for a client over the per-address connection limit."""
+        limit = self.config.max_connections_per_address
+        return error(ErrorCode.RATE_LIMITED, f"more than {limit} connections from your address")
+
     def _trusted(self, host: str) -> bool:
         if self._trust_all:
             return True
@@ -414,24 +428,14 @@ def create_app(config: Config | None = None, broker: Broker | None = None) -> St
         return web.response(request, request.path_params["name"])
 
     async def signaling(websocket: WebSocket) -> None:
-        origin = websocket.headers.get("origin")
-        if not hub.origin_allowed(origin, websocket.headers.get("host")):
+        if hub.refusal(websocket.headers.get("origin"), websocket.headers.get("host")):
             # Refused before the upgrade: the browser sees HTTP 403.
-            log.info("refused a WebSocket from origin %r", origin)
             await websocket.close(CLOSE_POLICY)
-            return
-        if hub.draining:
-            await websocket.close(CLOSE_RESTART)
             return
         address = websocket.client.host if websocket.client else "unknown"
         if not hub.clients.connect(address):
             await websocket.accept()
-            await websocket.send_text(
-                error(
-                    ErrorCode.RATE_LIMITED,
-                    f"more than {config.max_connections_per_address} connections from your address",
-                )
-            )
+            await websocket.send_text(hub.too_many_connections())
             await websocket.close(CLOSE_POLICY, "too many connections")
             return
         try:

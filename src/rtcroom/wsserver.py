@@ -31,7 +31,6 @@ from websockets.protocol import OPEN
 from websockets.server import ServerProtocol
 
 from .broker import Broker
-from .protocol import ErrorCode, error
 from .server import (
     _BINARY_REFUSED,
     CLOSE_POLICY,
@@ -119,9 +118,8 @@ class WebSocketUpgrade(asyncio.Protocol):
             inner = WebSocketsSansIOProtocol(
                 config=self.config, server_state=self.server_state, app_state=self.app_state
             )
-        for name in ("data_received", "eof_received", "connection_lost"):
-            setattr(self, name, getattr(inner, name))
-        for name in ("pause_writing", "resume_writing"):
+        callbacks = ("data_received", "eof_received", "connection_lost")
+        for name in (*callbacks, "pause_writing", "resume_writing"):
             setattr(self, name, getattr(inner, name))
         inner.connection_made(self.transport)
         inner.data_received(data)
@@ -143,7 +141,6 @@ class SignalingProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.connection: Connection | None = None
         self.address = ""
-        self.counted = False  # in hub.clients' count of this address
         self.fragments: list[bytes] = []
         self.fragmented: Opcode | None = None
         self.paused = False  # the transport's buffer is full
@@ -276,49 +273,27 @@ class SignalingProtocol(asyncio.Protocol):
     def _handshake(self, request: Request) -> None:
         hub, ws = self.hub, self.ws
         headers = request.headers
-        origin = headers.get("Origin")
-        if not hub.origin_allowed(origin, headers.get("Host")):
-            log.info("refused a WebSocket from origin %r", origin)
-            self._refuse(403, "Forbidden origin\n")
-            return
-        if hub.draining:
-            self._refuse(403, "The server is restarting\n")
-            return
-        response = ws.accept(request)
+        refusal = hub.refusal(headers.get("Origin"), headers.get("Host"))
+        response = ws.reject(403, refusal + "\n") if refusal else ws.accept(request)
+        ws.send_response(response)
         if response.status_code != 101:
-            ws.send_response(response)
             self._write_protocol_data()
             self.transport.close()
             return
-        ws.send_response(response)
         peer = self.transport.get_extra_info("peername")
         host = str(peer[0]) if peer else "unknown"
         self.address = hub.client_address(host, headers.get("X-Forwarded-For"))
         if not hub.clients.connect(self.address):
-            self.connection = None
-            limit = hub.config.max_connections_per_address
             self._write_protocol_data()
-            self.transport.write(
-                text_frame(
-                    error(
-                        ErrorCode.RATE_LIMITED, f"more than {limit} connections from your address"
-                    ).encode()
-                )
-            )
+            self.transport.write(text_frame(hub.too_many_connections().encode()))
             self._close(CLOSE_POLICY, "too many connections")
             return
-        self.counted = True
         connection = Connection(self.broker, hub, self.address, wake=self.flush)
         connection.outbox.on_drop = self._drop
         self.connection = connection
         hub.connections.add(connection)
         connection.start()
         self._schedule_ping()
-
-    def _refuse(self, status: int, text: str) -> None:
-        self.ws.send_response(self.ws.reject(status, text))
-        self._write_protocol_data()
-        self.transport.close()
 
     # Frames in
 
@@ -385,16 +360,14 @@ class SignalingProtocol(asyncio.Protocol):
         if ws.close_expected() and not self.transport.is_closing():
             self.transport.close()
 
-    def _close(self, code: int, reason: str) -> None:
+    def _close(self, code: int, reason: str, timeout: float = CLOSE_TIMEOUT) -> None:
         if self.close_sent:
             return
         self.close_sent = True
         self.ws.send_close(code, reason)
         self._write_protocol_data()
         # The client should answer and let go; if it does not, drop it.
-        self.close_timer = asyncio.get_running_loop().call_later(
-            CLOSE_TIMEOUT, self.transport.abort
-        )
+        self.close_timer = asyncio.get_running_loop().call_later(timeout, self.transport.abort)
 
     def _drop(self) -> None:
         """The Outbox gave up on this client (too slow, or resumed elsewhere)."""
@@ -404,13 +377,9 @@ class SignalingProtocol(asyncio.Protocol):
             code, reason = CLOSE_POLICY, "too slow to keep up"
         else:
             code, reason = CLOSE_RESUMED, "resumed on another connection"
-        # Its socket may still be full: say why, but do not wait on it.
-        self.paused = False
-        self._close(code, reason)
+        # Its socket may still be full: say why, but do not wait long on it.
+        self._close(code, reason, timeout=1.0)
         self.transport.close()
-        if self.close_timer is not None:
-            self.close_timer.cancel()
-        self.close_timer = asyncio.get_running_loop().call_later(1.0, self.transport.abort)
 
     # Keepalive
 
@@ -457,5 +426,5 @@ class SignalingProtocol(asyncio.Protocol):
                 finally:
                     self.hub.connections.discard(connection)
         finally:
-            if self.counted:
+            if connection is not None:  # counted by hub.clients.connect()
                 self.hub.clients.disconnect(self.address)
