@@ -90,7 +90,10 @@ def test_signaling_suite_smoke(tmp_path: Path) -> None:
         assert re.search(rf"\| {re.escape(server)} \| [\d,]+ \| \d+\.\d+ \|", text), server
     for server in ("rtcroom", "Node socket.io", "Flask-SocketIO (gevent)", "Node ws floor"):
         # Open loop, idle connections and churn, each with a figure and no errors.
-        assert re.search(rf"\| {re.escape(server)} \| [\d,]+ \| \d+% \| [\d.]+ ms \|", text), server
+        # (A server far past saturation may deliver nothing within the grace: "-".)
+        assert re.search(
+            rf"\| {re.escape(server)} \| [\d,]+ \| \d+% \| (?:[\d.]+ ms|-) \|", text
+        ), server
         assert re.search(
             rf"\| {re.escape(server)} \| 40 \| [\d.]+ s \| [\d,]+ \| [\d.]+ KB \|", text
         ), server
