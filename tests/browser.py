@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from playwright.sync_api import Browser, Page
 
@@ -19,14 +19,22 @@ FRAME_COUNTS = """() => Object.fromEntries(
   ]))"""
 
 
-def open_call(browser: Browser, base_url: str, room: str, name: str, *, media: bool = True) -> Page:
+def open_call(
+    browser: Browser,
+    base_url: str,
+    room: str,
+    name: str,
+    *,
+    media: bool = True,
+    query: dict[str, str] | None = None,
+) -> Page:
     """Open the room link in a fresh browser context, as a new user would."""
     context = browser.new_context(
         permissions=["camera", "microphone"] if media else [],
         viewport={"width": 960, "height": 600},
     )
     page = context.new_page()
-    page.goto(f"{base_url}/r/{quote(room)}?name={quote(name)}")
+    page.goto(f"{base_url}/r/{quote(room)}?{urlencode({'name': name, **(query or {})})}")
     page.wait_for_selector("body[data-joined=true]", timeout=15_000)
     return page
 

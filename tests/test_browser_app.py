@@ -9,6 +9,8 @@ from browser import close, open_call, peer_id, wait_frames_advancing
 from conftest import RunningServer
 from playwright.sync_api import Browser, Page, expect
 
+from rtcroom.auth import ALL_GRANTS, mint_token
+
 pytestmark = pytest.mark.browser
 
 REFUSE_MEDIA = """
@@ -88,6 +90,45 @@ def test_room_full_is_shown_in_plain_words(
     context.close()
     for p in pages:
         close(p)
+
+
+AUTH_SECRET = "browser-test-secret-0123456789abcdef"
+
+
+def test_links_with_access_tokens(
+    chromium: Browser, start_server: Callable[..., RunningServer]
+) -> None:
+    """The page joins with the link's token (sent before the app's modules load)."""
+    server = start_server("--auth-secret", AUTH_SECRET)
+    speaker = mint_token(AUTH_SECRET, room="talk", identity="s", grants=ALL_GRANTS)
+    context = chromium.new_context(permissions=["camera", "microphone"])
+    page = context.new_page()
+    sockets: list[str] = []
+    page.on("websocket", lambda ws: sockets.append(ws.url))
+    page.goto(f"{server.url}/r/talk?name=speaker&token={speaker}")
+    expect(page.locator("#status")).to_have_text("Waiting for others…")
+    # One connection: the one the page opened and joined on before its modules loaded.
+    assert sockets == [server.url.replace("http", "ws") + "/ws"]
+
+    # A viewer's link: in the room, receiving, not asked for a camera.
+    viewer = mint_token(AUTH_SECRET, room="talk", identity="v", grants={"subscribe"})
+    watcher = open_call(chromium, server.url, "talk", "viewer", query={"token": viewer})
+    expect(watcher.locator("#notice")).to_contain_text("You joined as a viewer")
+    wait_frames_advancing(watcher, {peer_id(page)})
+
+    # A link for another room, and no token at all: refused in plain words.
+    elsewhere = mint_token(AUTH_SECRET, room="other", identity="x", grants=ALL_GRANTS)
+    for query in (f"?name=x&token={elsewhere}", "?name=x"):
+        context = chromium.new_context()
+        refused = context.new_page()
+        refused.goto(f"{server.url}/r/talk{query}")
+        expect(refused.locator("#notice")).to_contain_text(
+            "Your link does not let you into this room"
+        )
+        expect(refused.locator("#status")).to_have_text("Not connected")
+        context.close()
+    close(watcher)
+    close(page)
 
 
 def test_unreachable_and_lost_server_are_shown(chromium: Browser, server: RunningServer) -> None:

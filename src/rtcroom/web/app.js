@@ -238,7 +238,7 @@ async function main() {
     name,
     token,
     localStream: media.then((m) => m.stream),
-    socket: /** @type {any} */ (window).rtcroomEarlySocket ?? null,
+    early: /** @type {any} */ (window).rtcroomEarly ?? null,
     // ?relay=1 in the link, or the setting: everything through TURN.
     relayOnly: params.get("relay") === "1" || localStorage.getItem("rtcroom.relay") === "1",
   });

@@ -26,6 +26,14 @@
  * @typedef {JoinRequest | SignalRequest | BroadcastRequest | LeaveRequest} ClientMessage
  */
 
+/**
+ * A connection opened before the modules loaded, by an inline script (see
+ * room.html): the socket; the join it sends as soon as the socket opens, if
+ * it knew the room and name; and the frames that arrived before a RoomClient
+ * took it over (the script's `onmessage` pushes them here).
+ * @typedef {{socket: WebSocket, join: JoinRequest | null, received: string[]}} EarlyConnection
+ */
+
 /** Room names the server accepts (protocol v1). */
 export const ROOM_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -173,9 +181,10 @@ export class RemotePeer {
     // The offer always has an audio and a video section. Without a track of
     // a kind we still ask to receive it, so the other side can fill it; and
     // while our own media is still starting, the section is sendrecv so that
-    // the track slots in later with replaceTrack, without renegotiating.
+    // the track slots in later with replaceTrack, without renegotiating
+    // (never without the "publish" grant: the server refuses such an offer).
     const kinds = new Set(stream ? stream.getTracks().map((t) => t.kind) : []);
-    const direction = this.client.mediaPending ? "sendrecv" : "recvonly";
+    const direction = this.client.mediaPending && this.client.allows("publish") ? "sendrecv" : "recvonly";
     for (const kind of ["audio", "video"]) {
       if (!kinds.has(kind)) pc.addTransceiver(kind, { direction });
     }
@@ -383,16 +392,18 @@ export class RoomClient extends EventTarget {
    * promise of either (for example getUserMedia's). With a promise, joining
    * and negotiating go on while the camera starts, and the tracks slot in
    * when it resolves.
-   * `socket` is an optional WebSocket to `url` opened earlier (say by an
-   * inline script while the modules load); the client adopts it.
+   * `early` is an optional connection to `url` opened earlier (by an inline
+   * script while the modules load, say), that may have sent our join already:
+   * the client adopts it when it is still usable and joined (or will join)
+   * this room with this name and token, and otherwise closes it.
    * @param {{room: string, name: string, url?: string,
    *          localStream?: MediaStream | null | Promise<MediaStream | null>,
-   *          socket?: WebSocket | null, relayOnly?: boolean, token?: string | null}} options
+   *          early?: EarlyConnection | null, relayOnly?: boolean, token?: string | null}} options
    * `relayOnly` sends all media and data through the TURN server
    * (iceTransportPolicy "relay"): the others never learn our IP addresses.
    * `token` is the access token, when the server requires one.
    */
-  constructor({ room, name, url = defaultServerUrl(), localStream = null, socket = null, relayOnly = false, token = null }) {
+  constructor({ room, name, url = defaultServerUrl(), localStream = null, early = null, relayOnly = false, token = null }) {
     super();
     this.token = token;
     /** @type {Grant[]} what we may do: from `joined`, or from the token until then */
@@ -402,7 +413,7 @@ export class RoomClient extends EventTarget {
     /** true while the connection is down and being re-established */
     this.reconnecting = false;
     this.relayOnly = relayOnly;
-    this.#socket = socket;
+    this.#early = early;
     this.room = room;
     this.name = name;
     this.url = url;
@@ -439,9 +450,20 @@ export class RoomClient extends EventTarget {
    */
   connect() {
     if (this.#opened) return this.#opened;
-    const early = this.#socket;
-    const usable = early && early.url === this.url && early.readyState <= WebSocket.OPEN;
-    this.#opened = this.#open(usable ? early : new WebSocket(this.url));
+    const early = this.#early;
+    this.#early = null;
+    const join = early?.join;
+    const ours = !join || (join.room === this.room && join.name === this.name && (join.token ?? null) === this.token);
+    if (!early || early.socket.url !== this.url || early.socket.readyState > WebSocket.OPEN || !ours) {
+      early?.socket.close(1000);
+      this.#opened = this.#open(new WebSocket(this.url));
+      return this.#opened;
+    }
+    // Its join is ours: its answer (maybe among the frames already received)
+    // is what join() waits for.
+    if (join) this.#earlyJoin = new Promise((resolve, reject) => (this.#pending = { resolve, reject }));
+    this.#opened = this.#open(early.socket);
+    for (const data of early.received.splice(0)) this.#onMessage(JSON.parse(data));
     return this.#opened;
   }
 
@@ -567,7 +589,9 @@ export class RoomClient extends EventTarget {
       throw new RoomError("bad-message", "Room names use letters, digits, - and _ (at most 64).");
     }
     await this.connect();
-    return this.#requestJoin();
+    const early = this.#earlyJoin;
+    this.#earlyJoin = null;
+    return early ?? this.#requestJoin();
   }
 
   /** @type {ClientMessage[]} signals sent while reconnecting, for after a resume */
@@ -575,8 +599,10 @@ export class RoomClient extends EventTarget {
 
   /** @type {Promise<void> | null} */
   #opened = null;
-  /** @type {WebSocket | null} */
-  #socket = null;
+  /** @type {EarlyConnection | null} */
+  #early = null;
+  /** @type {Promise<JoinedMessage> | null} the answer to the join the early connection sent */
+  #earlyJoin = null;
   /** @type {{resolve: (m: JoinedMessage) => void, reject: (e: RoomError) => void} | null} */
   #pending = null;
 
