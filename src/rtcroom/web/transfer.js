@@ -10,6 +10,12 @@ export const FILE_CHANNEL = { label: "file", protocol: "rtcroom-file/1" };
 export const CHUNK_SIZE = 128 * 1024;
 /** How much is read from the file at once (never the whole file). */
 const SLICE_SIZE = 1024 * 1024;
+/**
+ * What a receiver holds in the page before handing it to the browser's blob
+ * store (which keeps large files on disk): a 1 GB file never sits in the
+ * page's memory on either side.
+ */
+const FOLD_SIZE = 16 * 1024 * 1024;
 /** Stop sending above this many buffered bytes, resume below the low mark. */
 const HIGH_WATER = 4 * 1024 * 1024;
 const LOW_WATER = 1024 * 1024;
@@ -172,9 +178,17 @@ async function pump(transfer, file) {
     transfer.progress();
   };
   const timer = setInterval(report, 250);
+  const read = (/** @type {number} */ at) => file.slice(at, at + SLICE_SIZE).arrayBuffer();
+  // One slice is read ahead while the last one is hashed and queued.
+  let next = read(0);
   try {
     while (sent < transfer.size) {
-      const slice = new Uint8Array(await file.slice(sent, sent + SLICE_SIZE).arrayBuffer());
+      const slice = new Uint8Array(await next);
+      if (slice.length === 0) throw new Error("the file got shorter while being sent");
+      if (sent + slice.length < transfer.size) {
+        next = read(sent + slice.length);
+        next.catch(() => {}); // awaited above, unless the transfer stops first
+      }
       hash.update(slice);
       for (let offset = 0; offset < slice.length; offset += chunkSize) {
         if (channel.bufferedAmount > HIGH_WATER) await drained();
@@ -230,8 +244,16 @@ function receive(peer, channel, onTransfer) {
   channel.binaryType = "arraybuffer";
   /** @type {Transfer | null} */
   let transfer = null;
-  /** @type {ArrayBuffer[]} */
+  /** @type {ArrayBuffer[]} what arrived since the last fold */
   let parts = [];
+  let partsSize = 0;
+  /** @type {Blob[]} what arrived before, in the browser's blob store */
+  let folded = [];
+  const drop = () => {
+    parts = [];
+    folded = [];
+    partsSize = 0;
+  };
   const hash = new Sha256();
   /** @param {string} reason */
   const refuse = (reason) => {
@@ -243,6 +265,12 @@ function receive(peer, channel, onTransfer) {
       if (!transfer || !transfer.active) return;
       if (transfer.bytes + data.byteLength > transfer.size) return refuse("more data than announced");
       parts.push(data);
+      partsSize += data.byteLength;
+      if (partsSize >= FOLD_SIZE) {
+        folded.push(new Blob(parts));
+        parts = [];
+        partsSize = 0;
+      }
       hash.update(new Uint8Array(data));
       transfer.bytes += data.byteLength;
       transfer.progress();
@@ -270,20 +298,20 @@ function receive(peer, channel, onTransfer) {
         return refuse(transfer.bytes !== transfer.size ? "file is incomplete" : "checksum mismatch");
       }
       transfer.sha256 = digest;
-      transfer.url = URL.createObjectURL(new Blob(parts, { type: transfer.mime }));
-      parts = [];
+      transfer.url = URL.createObjectURL(new Blob([...folded, ...parts], { type: transfer.mime }));
+      drop();
       /** @type {FileReceived} */
       const received = { type: "received", sha256: digest };
       channel.send(JSON.stringify(received));
       transfer.finish("done");
     } else if (message?.type === "cancel" && transfer?.active) {
-      parts = [];
+      drop();
       transfer.finish("cancelled", message.reason || "cancelled by the sender");
       channel.close();
     }
   };
   channel.onclose = () => {
-    parts = [];
+    drop();
     transfer?.finish("cancelled", "the connection closed");
   };
 }
