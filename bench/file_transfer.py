@@ -1,17 +1,21 @@
 """File transfer throughput between two pages of the app, against a raw data channel floor.
 
-rtcroom: two pages of the web app in one room (separate browser contexts),
-in a call (camera and microphone on); the first sends a file from disk to the
-second through the app's file input: the whole path, slicing, SHA-256 on both
-sides, flow control, the receiver's verification and acknowledgement. Time
-from the pick to the sender seeing "done".
+rtcroom: two pages of the web app in one room (separate browser contexts);
+the first sends a file from disk to the second through the app's file input:
+the whole path, slicing, SHA-256 on both sides, flow control, the receiver's
+verification and acknowledgement. Time from the pick to the sender seeing
+"done". Twice: the two users without camera and microphone (like for like with
+the floor), and in a call (camera and microphone on, video both ways).
 
 Floor: one page, two RTCPeerConnections connected in the page, one ordered
 reliable data channel; the same number of bytes in messages of the app's
-chunk size (128 KiB) from one buffer, with the same high/low water marks; time until all bytes are
-received. No file, no hashing, no server.
+chunk size (128 KiB) from one buffer, with the same high/low water marks; time
+until all bytes are received. No file, no hashing, no server.
 
-Runs alternate between the two.
+Reference: the floor's raw channel, but between the two app pages (on their
+own peer connection, no media): what two renderer processes allow at best.
+
+Runs alternate between the cases.
 
     scripts/netns python bench/file_transfer.py --size-mb 200 --runs 5
 """
@@ -26,7 +30,7 @@ import time
 from pathlib import Path
 
 from harness import launch, rtcroom_server
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 FLOOR_PAGE = """<!doctype html><meta charset="utf-8"><title>floor</title>
 <script type="module">
@@ -74,25 +78,73 @@ navigator.mediaDevices.getUserMedia = () =>
   Promise.reject(new DOMException("Requested device not found", "NotFoundError"));
 """
 
+# The reference between two pages: a raw channel on the pages' own peer
+# connection, bytes from one buffer as in the floor, counted on arrival.
+RAW_RECEIVE = """(size) => {
+  window.rtcroom.addEventListener("datachannel", ({detail: {channel}}) => {
+    if (channel.label !== "bench") return;
+    channel.binaryType = "arraybuffer";
+    let bytes = 0;
+    channel.onmessage = ({data}) => {
+      bytes += data.byteLength;
+      if (bytes >= size) channel.send("done");
+    };
+  });
+}"""
+RAW_SEND = """async (size) => {
+  const peer = [...window.rtcroom.peers.values()][0];
+  const channel = peer.pc.createDataChannel("bench", {ordered: true});
+  channel.bufferedAmountLowThreshold = 1024 * 1024;
+  await new Promise((resolve) => (channel.onopen = resolve));
+  const done = new Promise((resolve) => (channel.onmessage = resolve));
+  const chunk = new Uint8Array(128 * 1024).fill(7);
+  const start = performance.now();
+  for (let sent = 0; sent < size; sent += chunk.length) {
+    if (channel.bufferedAmount > 4 * 1024 * 1024) {
+      await new Promise((r) => channel.addEventListener("bufferedamountlow", r, {once: true}));
+    }
+    channel.send(chunk.subarray(0, Math.min(chunk.length, size - sent)));
+  }
+  await done;
+  return (performance.now() - start) / 1000;
+}"""
 
-def rtcroom_run(browser: Browser, base: str, path: Path, run: int, media: bool) -> float:
+
+def two_pages(browser: Browser, base: str, room: str, media: bool) -> tuple[Page, Page]:
+    """A sender and a receiver page of the app in `room`, their chat channel open."""
     pages = []
     for name in ("sender", "receiver"):
         context = browser.new_context(permissions=["camera", "microphone"])
         if not media:
             context.add_init_script(NO_DEVICES)
         page = context.new_page()
-        page.goto(f"{base}/r/files{run}{'' if media else '-nomedia'}?name={name}")
+        page.goto(f"{base}/r/{room}?name={name}")
         page.wait_for_selector("body[data-joined=true]")
         pages.append(page)
     sender, receiver = pages
     sender.wait_for_function("[...window.rtcroom.peers.values()][0]?.chat.readyState === 'open'")
+    return sender, receiver
+
+
+def rtcroom_run(browser: Browser, base: str, path: Path, room: str, media: bool) -> float:
+    """Seconds from picking `path` in the sender's page to its "done"."""
+    sender, receiver = two_pages(browser, base, room, media)
     started = time.perf_counter()
     sender.set_input_files("#file-input", path)
     sender.wait_for_selector(".transfer.send[data-state=done]", timeout=600_000, state="attached")
     seconds = time.perf_counter() - started
     assert receiver.locator(".transfer.receive[data-state=done]").count() == 1
-    for page in pages:
+    for page in (sender, receiver):
+        page.context.close()
+    return seconds
+
+
+def raw_run(browser: Browser, base: str, size: int, room: str) -> float:
+    """Seconds for `size` bytes over a raw channel between two app pages (no media)."""
+    sender, receiver = two_pages(browser, base, room, media=False)
+    receiver.evaluate(RAW_RECEIVE, size)
+    seconds: float = sender.evaluate(RAW_SEND, size)
+    for page in (sender, receiver):
         page.context.close()
     return seconds
 
@@ -113,7 +165,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     size = args.size_mb * 1024 * 1024
-    speeds: dict[str, list[float]] = {"rtcroom in a call": [], "rtcroom, no media": [], "floor": []}
+    cases = ("rtcroom, no camera", "rtcroom in a call", "raw channel, two pages", "floor")
+    speeds: dict[str, list[float]] = {case: [] for case in cases}
     with (
         tempfile.TemporaryDirectory() as folder,
         rtcroom_server({"/bench/dc-floor": FLOOR_PAGE}) as base,
@@ -125,9 +178,14 @@ def main() -> None:
                 out.write(os.urandom(1024 * 1024))
         browser = launch(pw)
         for run in range(args.runs):
-            for media, case in ((True, "rtcroom in a call"), (False, "rtcroom, no media")):
-                speeds[case].append(size / rtcroom_run(browser, base, path, run, media) / 1e6)
-            speeds["floor"].append(size / floor_run(browser, base, size) / 1e6)
+            seconds = {
+                cases[0]: rtcroom_run(browser, base, path, f"files{run}", media=False),
+                cases[1]: rtcroom_run(browser, base, path, f"call{run}", media=True),
+                cases[2]: raw_run(browser, base, size, f"raw{run}"),
+                cases[3]: floor_run(browser, base, size),
+            }
+            for case, value in seconds.items():
+                speeds[case].append(size / value / 1e6)
         browser.close()
     print(f"file of {args.size_mb} MiB, {args.runs} runs of each, alternating")
     print("| case | median MB/s | min MB/s | max MB/s |")
@@ -137,7 +195,7 @@ def main() -> None:
             f"| {name} | {statistics.median(values):.1f} | {min(values):.1f} | {max(values):.1f} |"
         )
     floor = statistics.median(speeds["floor"])
-    for case in ("rtcroom, no media", "rtcroom in a call"):
+    for case in cases[:3]:
         print(f"ratio {case} / floor (medians): {statistics.median(speeds[case]) / floor:.2f}")
 
 

@@ -39,7 +39,8 @@ def test_first_frame_benchmark_smoke() -> None:
 
 def test_file_transfer_benchmark_smoke() -> None:
     output = run_bench("file_transfer.py", "--size-mb", "4", "--runs", "1")
-    assert ratio(output, "ratio rtcroom / floor") > 0
+    for case in ("rtcroom, no camera", "rtcroom in a call", "raw channel, two pages"):
+        assert ratio(output, f"ratio {case} / floor") > 0
 
 
 def test_python_peers_benchmark_smoke() -> None:
