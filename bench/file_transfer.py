@@ -110,6 +110,19 @@ RAW_SEND = """async (size) => {
 }"""
 
 
+# Resolves when the sender's transfer shows "done".
+DONE = """() => {
+  let resolve;
+  const promise = new Promise((r) => (resolve = r));
+  new MutationObserver((_, observer) => {
+    if (!document.querySelector(".transfer.send[data-state=done]")) return;
+    observer.disconnect();
+    resolve();
+  }).observe(document.body, {subtree: true, childList: true, attributes: true});
+  return {promise};
+}"""
+
+
 def two_pages(browser: Browser, base: str, room: str, media: bool) -> tuple[Page, Page]:
     """A sender and a receiver page of the app in `room`, their chat channel open."""
     pages = []
@@ -129,9 +142,12 @@ def two_pages(browser: Browser, base: str, room: str, media: bool) -> tuple[Page
 def rtcroom_run(browser: Browser, base: str, path: Path, room: str, media: bool) -> float:
     """Seconds from picking `path` in the sender's page to its "done"."""
     sender, receiver = two_pages(browser, base, room, media)
+    # Waiting inside the page, on DOM changes: Playwright's wait_for_selector
+    # would poll the sender's page on every animation frame.
+    done = sender.evaluate_handle(DONE)
     started = time.perf_counter()
     sender.set_input_files("#file-input", path)
-    sender.wait_for_selector(".transfer.send[data-state=done]", timeout=600_000, state="attached")
+    sender.evaluate("(done) => done.promise", done)
     seconds = time.perf_counter() - started
     assert receiver.locator(".transfer.receive[data-state=done]").count() == 1
     for page in (sender, receiver):

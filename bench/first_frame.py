@@ -8,7 +8,12 @@ Floor: a fresh context loads a trivial page from the same server process,
 calls getUserMedia and connects two RTCPeerConnections in the page, no
 signaling server; same clock, same event.
 
-Runs alternate between the two so that machine noise hits both alike.
+Client library alone: the same start as the room page (camera, socket and
+join from an inline script) and RoomClient from /static/rtcroom.js, with a
+bare <video> per remote camera: no stylesheet, no UI. What a page of your own
+built on the library gets; the difference to rtcroom is the app's page.
+
+Runs alternate between the three so that machine noise hits them alike.
 
     scripts/netns python bench/first_frame.py --runs 15
 
@@ -45,6 +50,35 @@ await b.setLocalDescription();
 await a.setRemoteDescription(b.localDescription);
 </script>"""
 
+# The client library alone (what a page of your own built on /static/rtcroom.js
+# gets): the room page's inline start (camera, socket, early join), then a
+# RoomClient and a muted <video> per remote camera; no stylesheet, no UI.
+LIBRARY_PAGE = """<!doctype html><meta charset="utf-8"><title>library</title>
+<link rel="modulepreload" href="/static/rtcroom.js">
+<script>
+{
+  window.media = navigator.mediaDevices.getUserMedia({audio: true, video: true});
+  const socket = new WebSocket(`ws://${location.host}/ws`);
+  const join = {type: "join", room: "bench", name: "library"};
+  const received = [];
+  socket.onmessage = (event) => received.push(event.data);
+  socket.addEventListener("open", () => socket.send(JSON.stringify(join)));
+  window.early = {socket, join, received};
+}
+</script>
+<script type="module">
+import { RoomClient } from "/static/rtcroom.js";
+const client = new RoomClient({room: "bench", name: "library", localStream: window.media, early: window.early});
+client.addEventListener("track", ({detail: {peer, track}}) => {
+  if (track.kind !== "video") return;
+  const video = Object.assign(document.createElement("video"), {autoplay: true, muted: true});
+  video.srcObject = peer.stream;
+  document.body.append(video);
+  video.requestVideoFrameCallback(() => console.log(`first-frame ${performance.now()}`));
+});
+client.join();
+</script>"""
+
 # Injected into the room page: note when the first remote frame is presented.
 FIRST_FRAME_PROBE = """
 new MutationObserver((_, observer) => {
@@ -78,8 +112,11 @@ def first_frame(browser: Browser, url: str, probe: str | None) -> float:
 
 
 def measure(runs: int) -> dict[str, list[float]]:
-    results: dict[str, list[float]] = {"rtcroom": [], "floor": []}
-    with rtcroom_server({"/bench/floor": FLOOR_PAGE}) as base, sync_playwright() as playwright:
+    results: dict[str, list[float]] = {"rtcroom": [], "client library alone": [], "floor": []}
+    with (
+        rtcroom_server({"/bench/floor": FLOOR_PAGE, "/bench/library": LIBRARY_PAGE}) as base,
+        sync_playwright() as playwright,
+    ):
         browser = launch(playwright)
         host = browser.new_context(permissions=["camera", "microphone"]).new_page()
         host.goto(f"{base}/r/bench?name=host")
@@ -87,11 +124,15 @@ def measure(runs: int) -> dict[str, list[float]]:
         # One warm-up of each, not counted (first JIT, first codec init).
         first_frame(browser, f"{base}/r/bench?name=guest", FIRST_FRAME_PROBE)
         first_frame(browser, f"{base}/bench/floor", None)
+        first_frame(browser, f"{base}/bench/library", None)
         for _ in range(runs):
             results["rtcroom"].append(
                 first_frame(browser, f"{base}/r/bench?name=guest", FIRST_FRAME_PROBE)
             )
             results["floor"].append(first_frame(browser, f"{base}/bench/floor", None))
+            results["client library alone"].append(
+                first_frame(browser, f"{base}/bench/library", None)
+            )
         browser.close()
     return results
 
@@ -103,6 +144,7 @@ def main() -> None:
     args = parser.parse_args()
     results = measure(args.runs)
     rtc, floor = statistics.median(results["rtcroom"]), statistics.median(results["floor"])
+    library = statistics.median(results["client library alone"])
     print(f"runs: {args.runs} of each, alternating")
     print("| case | median ms | min ms | max ms |")
     print("|---|---:|---:|---:|")
@@ -112,6 +154,7 @@ def main() -> None:
             f"{max(samples):.0f} |"
         )
     print(f"ratio rtcroom / floor (medians): {rtc / floor:.2f} (target <= 1.20)")
+    print(f"ratio client library alone / floor (medians): {library / floor:.2f}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 

@@ -35,6 +35,7 @@ def ratio(output: str, label: str) -> float:
 def test_first_frame_benchmark_smoke() -> None:
     output = run_bench("first_frame.py", "--runs", "1")
     assert ratio(output, "ratio rtcroom / floor") > 0
+    assert ratio(output, "ratio client library alone / floor") > 0
 
 
 def test_file_transfer_benchmark_smoke() -> None:
