@@ -32,6 +32,17 @@ from pathlib import Path
 from harness import launch, rtcroom_server
 from playwright.sync_api import Browser, Page, sync_playwright
 
+# The floor's and the two-page reference's sender: `size` bytes in 128 KiB
+# messages from one buffer, 4 MiB high and 1 MiB low water marks (the app's).
+SEND_LOOP = """  const chunk = new Uint8Array(128 * 1024).fill(7);
+  const start = performance.now();
+  for (let sent = 0; sent < size; sent += chunk.length) {
+    if (channel.bufferedAmount > 4 * 1024 * 1024) {
+      await new Promise((r) => channel.addEventListener("bufferedamountlow", r, {once: true}));
+    }
+    channel.send(chunk.subarray(0, Math.min(chunk.length, size - sent)));
+  }"""
+
 FLOOR_PAGE = """<!doctype html><meta charset="utf-8"><title>floor</title>
 <script type="module">
 window.transfer = async (size) => {
@@ -56,20 +67,13 @@ window.transfer = async (size) => {
   await b.setLocalDescription();
   await a.setRemoteDescription(b.localDescription);
   await new Promise((resolve) => (channel.onopen = resolve));
-  const chunk = new Uint8Array(128 * 1024).fill(7);
-  const start = performance.now();
-  for (let sent = 0; sent < size; sent += chunk.length) {
-    if (channel.bufferedAmount > 4 * 1024 * 1024) {
-      await new Promise((r) => channel.addEventListener("bufferedamountlow", r, {once: true}));
-    }
-    channel.send(chunk.subarray(0, Math.min(chunk.length, size - sent)));
-  }
+SEND_LOOP
   const end = await received;
   a.close();
   b.close();
   return (end - start) / 1000;
 };
-</script>"""
+</script>""".replace("SEND_LOOP", SEND_LOOP)
 
 
 # A user without camera and microphone (they join receive-only).
@@ -97,17 +101,10 @@ RAW_SEND = """async (size) => {
   channel.bufferedAmountLowThreshold = 1024 * 1024;
   await new Promise((resolve) => (channel.onopen = resolve));
   const done = new Promise((resolve) => (channel.onmessage = resolve));
-  const chunk = new Uint8Array(128 * 1024).fill(7);
-  const start = performance.now();
-  for (let sent = 0; sent < size; sent += chunk.length) {
-    if (channel.bufferedAmount > 4 * 1024 * 1024) {
-      await new Promise((r) => channel.addEventListener("bufferedamountlow", r, {once: true}));
-    }
-    channel.send(chunk.subarray(0, Math.min(chunk.length, size - sent)));
-  }
+SEND_LOOP
   await done;
   return (performance.now() - start) / 1000;
-}"""
+}""".replace("SEND_LOOP", SEND_LOOP)
 
 
 # Resolves when the sender's transfer shows "done".
