@@ -26,6 +26,7 @@ import argparse
 import os
 import statistics
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -136,20 +137,48 @@ def two_pages(browser: Browser, base: str, room: str, media: bool) -> tuple[Page
     return sender, receiver
 
 
-def rtcroom_run(browser: Browser, base: str, path: Path, room: str, media: bool) -> float:
-    """Seconds from picking `path` in the sender's page to its "done"."""
+def renderers_rss() -> int:
+    """The largest resident set of Chromium's renderer processes now, in bytes (Linux)."""
+    largest = 0
+    for status in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if b"--type=renderer" not in status.read_bytes():
+                continue
+            pages = int((status.parent / "statm").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        largest = max(largest, pages * os.sysconf("SC_PAGE_SIZE"))
+    return largest
+
+
+def rtcroom_run(
+    browser: Browser, base: str, path: Path, room: str, media: bool
+) -> tuple[float, int]:
+    """Seconds from picking `path` in the sender's page to its "done", and the
+    peak resident set of the largest renderer meanwhile (sampled every 100 ms)."""
     sender, receiver = two_pages(browser, base, room, media)
     # Waiting inside the page, on DOM changes: Playwright's wait_for_selector
     # would poll the sender's page on every animation frame.
     done = sender.evaluate_handle(DONE)
+    peak = [0]
+    finished = threading.Event()
+
+    def sample() -> None:
+        while not finished.wait(0.1):
+            peak[0] = max(peak[0], renderers_rss())
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
     started = time.perf_counter()
     sender.set_input_files("#file-input", path)
     sender.evaluate("(done) => done.promise", done)
     seconds = time.perf_counter() - started
+    finished.set()
+    sampler.join()
     assert receiver.locator(".transfer.receive[data-state=done]").count() == 1
     for page in (sender, receiver):
         page.context.close()
-    return seconds
+    return seconds, peak[0]
 
 
 def raw_run(browser: Browser, base: str, size: int, room: str) -> float:
@@ -180,6 +209,7 @@ def main() -> None:
     size = args.size_mb * 1024 * 1024
     cases = ("rtcroom, no camera", "rtcroom in a call", "raw channel, two pages", "floor")
     speeds: dict[str, list[float]] = {case: [] for case in cases}
+    peaks: list[int] = []
     with (
         tempfile.TemporaryDirectory() as folder,
         rtcroom_server({"/bench/dc-floor": FLOOR_PAGE}) as base,
@@ -191,9 +221,11 @@ def main() -> None:
                 out.write(os.urandom(1024 * 1024))
         browser = launch(pw)
         for run in range(args.runs):
+            alone, rss = rtcroom_run(browser, base, path, f"files{run}", media=False)
+            peaks.append(rss)
             seconds = {
-                cases[0]: rtcroom_run(browser, base, path, f"files{run}", media=False),
-                cases[1]: rtcroom_run(browser, base, path, f"call{run}", media=True),
+                cases[0]: alone,
+                cases[1]: rtcroom_run(browser, base, path, f"call{run}", media=True)[0],
                 cases[2]: raw_run(browser, base, size, f"raw{run}"),
                 cases[3]: floor_run(browser, base, size),
             }
@@ -210,6 +242,10 @@ def main() -> None:
     floor = statistics.median(speeds["floor"])
     for case in cases[:3]:
         print(f"ratio {case} / floor (medians): {statistics.median(speeds[case]) / floor:.2f}")
+    print(
+        f"largest renderer during a transfer without camera: {max(peaks) / 2**20:.0f} MiB at most"
+        f" (file of {args.size_mb} MiB)"
+    )
 
 
 if __name__ == "__main__":

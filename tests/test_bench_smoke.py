@@ -42,6 +42,7 @@ def test_file_transfer_benchmark_smoke() -> None:
     output = run_bench("file_transfer.py", "--size-mb", "4", "--runs", "1")
     for case in ("rtcroom, no camera", "rtcroom in a call", "raw channel, two pages"):
         assert ratio(output, f"ratio {case} / floor") > 0
+    assert re.search(r"largest renderer during a transfer without camera: [1-9]\d* MiB", output)
 
 
 def test_python_peers_benchmark_smoke() -> None:
