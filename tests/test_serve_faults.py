@@ -317,6 +317,17 @@ async def test_resume_after_a_dropped_connection(server: RunningServer) -> None:
     assert await b.recv() == {"type": "peer-left", "id": joined_a["id"]}
 
 
+async def test_a_close_frame_without_a_code_is_a_departure(server: RunningServer) -> None:
+    """A browser's ws.close() sends a close frame with no code: the peer left on purpose."""
+    a, b = await connect(server), await connect(server)
+    a_id = (await a.join("r", "Ann"))["id"]
+    await b.join("r", "Bo")
+    await a.recv()  # peer-joined
+    a.ws.protocol.send_close()  # no code, no reason: an empty close frame
+    a.ws.send_data()
+    assert await b.recv(timeout=2) == {"type": "peer-left", "id": a_id}
+
+
 async def test_sigterm_drains_and_a_second_one_exits_at_once(
     start_server: Callable[..., RunningServer],
 ) -> None:

@@ -44,6 +44,12 @@ log = logging.getLogger("rtcroom")
 CLOSE_POLICY = 1008
 CLOSE_RESTART = 1012
 CLOSE_RESUMED = 4001  # application range: the peer resumed on another connection
+# Close codes after which a peer is gone for good: a close frame the client
+# sent on purpose, 1000 (normal), 1001 (going away, a closed tab) or none at
+# all (1005: what a browser's ws.close() without arguments sends). After any
+# other end (1006, the network dropped; no pong; 1012, a restart) the peer
+# may resume within the grace period.
+DEPARTURES = frozenset({1000, 1001, 1005})
 
 
 # Seconds a draining process waits for its clients to resume elsewhere.
@@ -350,7 +356,7 @@ class WebSocketConnection(Connection):
             # The writer fails if the client went away first: that is no error.
             with contextlib.suppress(asyncio.CancelledError, OSError, WebSocketDisconnect):
                 await writer
-            await self.close(resumable=close_code not in (1000, 1001))
+            await self.close(resumable=close_code not in DEPARTURES)
         if outbox.overflowed or outbox.evicted:
             if outbox.overflowed:
                 log.info("dropped a client that reads too slowly")

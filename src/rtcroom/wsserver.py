@@ -36,6 +36,7 @@ from .server import (
     CLOSE_POLICY,
     CLOSE_RESTART,
     CLOSE_RESUMED,
+    DEPARTURES,
     Connection,
     Hub,
 )
@@ -47,9 +48,6 @@ log = logging.getLogger("rtcroom")
 _ws_log = logging.getLogger("rtcroom.websockets")
 _ws_log.setLevel(logging.INFO)
 
-# Close codes after which a peer is gone for good; after any other (a dropped
-# network: 1006, no pong, a restart: 1012) it may resume within the grace period.
-DEPARTURES = (1000, 1001)
 # Frames received while an earlier one waits (on Redis, say) before reading pauses.
 BACKLOG = 64
 # Seconds to wait for the client's answer to a close frame before dropping it.
