@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 from collections.abc import Callable
@@ -12,7 +13,9 @@ from typing import Any
 import pytest
 from aiortc import RTCDataChannel
 from conftest import RunningServer, RunningTurn
+from proxy import Proxy
 
+from rtcroom.auth import ALL_GRANTS, mint_token
 from rtcroom.client import ChatMessage, RemotePeer, Room, RoomError, receive_files, send_file
 
 
@@ -115,3 +118,97 @@ async def test_relay_only_python_peers_exchange_data_through_coturn(
     assert types == {"relay"}
     await bo.leave()
     await ann.leave()
+
+
+async def chat_arrives(sender: Room, receiver: Room, text: str) -> None:
+    """`text` sent by `sender` reaches `receiver` over their peer-to-peer chat channel."""
+    got: asyncio.Queue[ChatMessage] = asyncio.Queue()
+
+    def on_chat(peer: RemotePeer, message: ChatMessage) -> None:
+        got.put_nowait(message)
+
+    receiver.on("chat", on_chat)
+    try:
+        deadline = asyncio.get_running_loop().time() + 15
+        while True:
+            # Until the channel is open a message may be queued or dropped: resend.
+            sender.send_chat(text)
+            with contextlib.suppress(TimeoutError):
+                message = await asyncio.wait_for(got.get(), 0.5)
+                if message.text == text:
+                    assert message.name == sender.name
+                    return
+            assert asyncio.get_running_loop().time() < deadline, f"{text!r} never arrived"
+    finally:
+        receiver.remove_listener("chat", on_chat)
+
+
+async def test_a_python_peer_resumes_after_its_connection_drops(server: RunningServer) -> None:
+    proxy = Proxy(server.port)
+    try:
+        ann = await Room.join(proxy.url, "comeback", "Ann")
+        bo = await Room.join(server.url, "comeback", "Bo")
+        await chat_arrives(bo, ann, "before")
+        events: list[object] = []
+        ann.on("reconnecting", lambda attempt: events.append(("reconnecting", attempt)))
+        back = asyncio.Event()
+        ann.on("reconnected", lambda resumed: (events.append(("reconnected", resumed)), back.set()))
+        bo.on("peerleft", lambda peer: events.append(("bo saw peerleft", peer.name)))
+        ann_id = ann.id
+
+        assert proxy.drop() >= 1  # the network fails, no closing handshake
+        await asyncio.wait_for(back.wait(), 15)
+        assert events[0] == ("reconnecting", 1)
+        assert events[-1] == ("reconnected", True)
+        assert ann.id == ann_id and not ann.closed
+        # Nobody noticed, and the call goes on both ways.
+        await chat_arrives(ann, bo, "after, from Ann")
+        await chat_arrives(bo, ann, "after, from Bo")
+        assert ("bo saw peerleft", "Ann") not in events
+        await ann.leave()
+        await bo.leave()
+    finally:
+        proxy.close()
+
+
+async def test_python_peers_call_again_after_the_server_restarts(
+    start_server: Callable[..., RunningServer],
+) -> None:
+    server = start_server()
+    ann = await Room.join(server.url, "restart", "Ann")
+    bo = await Room.join(server.url, "restart", "Bo")
+    await chat_arrives(ann, bo, "first life")
+    old_ids = {ann.id, bo.id}
+    resumed: list[bool] = []
+    ann.on("reconnected", resumed.append)
+    bo.on("reconnected", resumed.append)
+
+    server.stop()  # rooms and resume keys are gone with it
+    start_server(port=server.port)
+    deadline = asyncio.get_running_loop().time() + 30
+    while len(resumed) < 2:
+        assert asyncio.get_running_loop().time() < deadline, "the peers did not come back"
+        await asyncio.sleep(0.1)
+    assert resumed == [False, False]  # new ids: they joined anew
+    assert old_ids.isdisjoint({ann.id, bo.id})
+    await bo.wait_for_peer("Ann", timeout=15)
+    await ann.wait_for_peer("Bo", timeout=15)
+    await chat_arrives(ann, bo, "second life")
+    await chat_arrives(bo, ann, "second life, back")
+    await ann.leave()
+    await bo.leave()
+
+
+async def test_a_refused_rejoin_closes_the_room(
+    start_server: Callable[..., RunningServer],
+) -> None:
+    secret = "client-test-secret-0123456789abcdef"
+    server = start_server("--auth-secret", secret)
+    token = mint_token(secret, room="gate", identity="a", ttl=60, grants=ALL_GRANTS)
+    ann = await Room.join(server.url, "gate", "Ann", token=token)
+    errors: list[RoomError] = []
+    ann.on("error", errors.append)
+    server.stop()
+    start_server("--auth-secret", "another-secret-0123456789abcdefgh", port=server.port)
+    await asyncio.wait_for(ann.wait_closed(), 30)
+    assert [error.code for error in errors] == ["unauthorized"]

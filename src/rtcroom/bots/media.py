@@ -53,7 +53,26 @@ class PatternTrack(VideoStreamTrack):
 
 
 async def _run_until_stopped(room: Room) -> None:
-    """Wait for Ctrl-C (cancellation) or the server closing the connection."""
+    """Wait for Ctrl-C (cancellation) or the room closing (refused for good).
+
+    A dropped server connection is not the end: the Room reconnects; say so.
+    """
+
+    @room.on("reconnecting")
+    def lost(attempt: int) -> None:
+        if attempt == 1:
+            console.print("[yellow]Lost the server; reconnecting (the calls go on meanwhile)…")
+
+    @room.on("reconnected")
+    def back(resumed: bool) -> None:
+        console.print(
+            "Back in the room" if resumed else "Back as someone new: calling everyone again"
+        )
+
+    @room.on("error")
+    def refused(error: RoomError) -> None:
+        console.print(f"[red]{error.message}")
+
     with contextlib.suppress(asyncio.CancelledError):
         await room.wait_closed()
 

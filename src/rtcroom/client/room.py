@@ -1,7 +1,14 @@
 """A Python peer in an rtcroom room, on aiortc, speaking protocol v1.
 
 Names follow the browser's client library (rtcroom.js) and the W3C API:
-events "peerjoined", "peerleft", "track", "datachannel", "chat", "close".
+events "peerjoined", "peerleft", "track", "datachannel", "chat", "close",
+"reconnecting" (attempt), "reconnected" (resumed).
+
+Like the browser's, a Room outlives its server connection: when it drops,
+the peer connections go on and the Room reconnects (jittered exponential
+backoff) and resumes its place with the key from `joined`; if the server no
+longer knows it (a restart, the grace period over), it joins anew and calls
+everyone again. It ends for good on leave() or a refusal (a token gone bad).
 
 aiortc cannot roll back a local offer, so a Python peer never needs to:
 it offers only as the newcomer (protocol v1's rule) and otherwise only
@@ -16,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,6 +46,11 @@ from pyee.asyncio import AsyncIOEventEmitter
 log = logging.getLogger("rtcroom.client")
 
 CHAT_CHANNEL_ID = 0
+
+# Errors after which rejoining later may succeed (docs/protocol.md).
+TRANSIENT = frozenset({"unavailable", "rate-limited", "server-full", "unreachable", "closed"})
+# Signals sent while reconnecting are kept for the peers if we resume.
+HELD_LIMIT = 500
 
 
 class RoomError(Exception):
@@ -233,6 +246,9 @@ class Room(AsyncIOEventEmitter):
         name: str,
         tracks: Sequence[MediaStreamTrack],
         relay_only: bool = False,
+        token: str | None = None,
+        timeout: float = 15.0,
+        reconnect: bool = True,
     ) -> None:
         super().__init__()
         self.relay_only = relay_only
@@ -240,9 +256,17 @@ class Room(AsyncIOEventEmitter):
         self.room = room
         self.name = name
         self.tracks = list(tracks)
+        self.token = token
+        self.timeout = timeout
+        self.reconnect = reconnect
         self.id = ""
+        self.resume_key = ""
         self.ice_servers: list[RTCIceServer] = []
         self.peers: dict[str, RemotePeer] = {}
+        # True while the server connection is down and being re-established.
+        self.reconnecting = False
+        self._held: list[dict[str, Any]] = []
+        self._leaving = False
         self._ws: websockets.ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -259,34 +283,52 @@ class Room(AsyncIOEventEmitter):
         timeout: float = 15.0,
         relay_only: bool = False,
         token: str | None = None,
+        reconnect: bool = True,
     ) -> Room:
         """Connect, join `room` as `name`, and start calling the peers already there.
 
         `relay_only` sends everything through the room's TURN server
         (iceTransportPolicy "relay"), so the others never learn our addresses.
         `token` is the access token when the server requires one
-        (rtcroom.auth.mint_token, `rtcroom token`).
+        (rtcroom.auth.mint_token, `rtcroom token`). With `reconnect` (the
+        default) a dropped server connection is re-established and our place
+        resumed; without, the Room closes with it.
         """
-        self = cls(url, room, name, tracks, relay_only)
+        self = cls(url, room, name, tracks, relay_only, token, timeout, reconnect)
+        self._on_joined(await self._connect())
+        self._reader = asyncio.create_task(self._read())
+        return self
+
+    async def _connect(self, resume: str = "") -> dict[str, Any]:
+        """Open a connection and join (resuming with `resume`); `joined`, or RoomError."""
         try:
-            self._ws = await asyncio.wait_for(websockets.connect(self.url), timeout)
+            self._ws = await asyncio.wait_for(websockets.connect(self.url), self.timeout)
         except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:
             raise RoomError("unreachable", f"cannot reach {self.url}: {exc}") from exc
-        join: dict[str, Any] = {"type": "join", "room": room, "name": name}
-        if token is not None:
-            join["token"] = token
-        await self.send(join)
-        joined = json.loads(await asyncio.wait_for(self._ws.recv(), timeout))
+        join: dict[str, Any] = {"type": "join", "room": self.room, "name": self.name}
+        if self.token is not None:
+            join["token"] = self.token
+        if resume:
+            join["resume"] = resume
+        try:
+            await self._ws.send(json.dumps(join))
+            joined = json.loads(await asyncio.wait_for(self._ws.recv(), self.timeout))
+        except (websockets.ConnectionClosed, TimeoutError) as exc:
+            await self._ws.close()
+            raise RoomError("closed", f"the connection to {self.url} ended: {exc}") from exc
         if joined.get("type") == "error":
             await self._ws.close()
             raise RoomError(joined["code"], joined["message"])
+        return dict(joined)
+
+    def _on_joined(self, joined: dict[str, Any]) -> None:
+        """In the room as someone new: call everyone already there."""
         self.id = joined["id"]
+        self.resume_key = joined.get("resume", "")
         self.ice_servers = _ice_servers(joined.get("iceServers", []))
         for info in joined["peers"]:
             peer = self._add_peer(info["id"], info["name"], newcomer=True)
             self._spawn(peer.offer())
-        self._reader = asyncio.create_task(self._read())
-        return self
 
     @property
     def closed(self) -> bool:
@@ -296,7 +338,11 @@ class Room(AsyncIOEventEmitter):
         await self._closed.wait()
 
     async def send(self, message: dict[str, Any]) -> None:
-        if self._ws is not None:
+        if self.reconnecting:
+            # Kept for the peer if we resume; dropped if we come back as someone new.
+            if message.get("type") == "signal" and len(self._held) < HELD_LIMIT:
+                self._held.append(message)
+        elif self._ws is not None:
             with contextlib.suppress(websockets.ConnectionClosed):
                 await self._ws.send(json.dumps(message))
 
@@ -358,43 +404,92 @@ class Room(AsyncIOEventEmitter):
             log.warning("rtcroom client: %r", task.exception())
 
     async def _read(self) -> None:
-        assert self._ws is not None
         try:
-            async for frame in self._ws:
-                message = json.loads(frame)
-                kind = message.get("type")
-                if kind == "peer-joined":
-                    info = message["peer"]
-                    if info["id"] not in self.peers:
-                        self._add_peer(info["id"], info["name"], newcomer=False)
-                elif kind == "peer-left":
-                    peer = self.peers.pop(message["id"], None)
-                    if peer is not None:
-                        self._spawn(peer.close())
-                        self.emit("peerleft", peer)
-                elif kind == "signal":
-                    peer = self.peers.get(message["from"]) or self._add_peer(
-                        message["from"], "", newcomer=False
-                    )
-                    self._spawn(peer.handle(message["data"]))
-                elif kind == "ice-servers":
-                    # Fresh TURN credentials: used by connections made from now on.
-                    self.ice_servers = _ice_servers(message["iceServers"])
-                elif kind == "broadcast":
-                    self.emit("broadcast", message["from"], message["data"])
-                elif kind == "error":
-                    self.emit("error", RoomError(message["code"], message["message"]))
-        except websockets.ConnectionClosed:
-            pass
+            while True:
+                assert self._ws is not None
+                with contextlib.suppress(websockets.ConnectionClosed):
+                    async for frame in self._ws:
+                        self._dispatch(json.loads(frame))
+                if self._leaving or not self.reconnect or not await self._come_back():
+                    break
         finally:
             await self._shutdown()
 
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "peer-joined":
+            info = message["peer"]
+            if info["id"] not in self.peers:
+                self._add_peer(info["id"], info["name"], newcomer=False)
+        elif kind == "peer-left":
+            self._drop_peer(message["id"])
+        elif kind == "signal":
+            peer = self.peers.get(message["from"]) or self._add_peer(
+                message["from"], "", newcomer=False
+            )
+            self._spawn(peer.handle(message["data"]))
+        elif kind == "ice-servers":
+            # Fresh TURN credentials: used by connections made from now on.
+            self.ice_servers = _ice_servers(message["iceServers"])
+        elif kind == "broadcast":
+            self.emit("broadcast", message["from"], message["data"])
+        elif kind == "error":
+            self.emit("error", RoomError(message["code"], message["message"]))
+
+    def _drop_peer(self, peer_id: str) -> None:
+        peer = self.peers.pop(peer_id, None)
+        if peer is not None:
+            self._spawn(peer.close())
+            self.emit("peerleft", peer)
+
+    async def _come_back(self) -> bool:
+        """Reconnect until back in the room (True) or refused for good, or leaving (False).
+
+        The peer connections go on meanwhile: media and data do not pass
+        through the server.
+        """
+        self.reconnecting = True
+        attempt = 0
+        while not self._leaving:
+            attempt += 1
+            self.emit("reconnecting", attempt)
+            # 0.25 s, 0.5 s, 1 s ... up to 8 s, each times a random 0.5 to 1.5.
+            await asyncio.sleep(min(8.0, 0.25 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5))
+            try:
+                joined = await self._connect(self.resume_key)
+            except RoomError as exc:
+                if exc.code in TRANSIENT:
+                    continue
+                log.warning("rtcroom client: cannot rejoin %s: %s", self.room, exc)
+                self.emit("error", exc)
+                return False
+            self.reconnecting = False
+            held, self._held = self._held, []
+            resumed = joined["id"] == self.id
+            if resumed:
+                self.resume_key = joined.get("resume", "")
+                self.ice_servers = _ice_servers(joined.get("iceServers", []))
+                for message in held:
+                    await self.send(message)
+            else:
+                # Someone new (the server restarted, or the grace period ran
+                # out): the others know us no more. Drop the old calls, call anew.
+                for peer_id in list(self.peers):
+                    self._drop_peer(peer_id)
+                self._on_joined(joined)
+            self.emit("reconnected", resumed)
+            return True
+        return False
+
     async def leave(self) -> None:
         """Leave the room and close every peer connection. Idempotent."""
-        if self._ws is not None:
+        self._leaving = True
+        if self._ws is not None and not self.reconnecting:
             await self.send({"type": "leave"})
             await self._ws.close()
         if self._reader is not None:
+            if self.reconnecting:
+                self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
         await self._shutdown()
@@ -403,6 +498,8 @@ class Room(AsyncIOEventEmitter):
         if self._closed.is_set():
             return
         self._closed.set()
+        if self._ws is not None:  # say, left while rejoining
+            await self._ws.close()
         peers = list(self.peers.values())
         self.peers.clear()
         for task in list(self._tasks):
