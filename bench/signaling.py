@@ -354,24 +354,47 @@ def med(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def chart_closed(results: Results, path: Path) -> None:
+def bar_chart(
+    names: list[str],
+    values: list[float],
+    labels: list[str],
+    xlabel: str,
+    path: Path,
+    *,
+    title: str | None = None,
+    height: float = 3.6,
+    room: float = 1.18,
+) -> None:
+    """Horizontal bars, first name on top, rtcroom's in green; `room` leaves space for labels."""
     import matplotlib.pyplot as plt
 
-    names = [n for n in results.closed]
-    rates = [peak(results, n) for n in names]
-    fig, ax = plt.subplots(figsize=(8, 3.6))
+    fig, ax = plt.subplots(figsize=(8, height))
     bars = ax.barh(
         names[::-1],
-        rates[::-1],
+        values[::-1],
         color=["#2a7" if n.startswith("rtcroom") else "#888" for n in names[::-1]],
     )
-    ax.bar_label(bars, labels=[f"{r:,.0f}" for r in rates[::-1]], padding=3, fontsize=8)
-    ax.set_xlabel("messages relayed per second (closed loop, median)")
-    ax.set_title("Relay throughput, one server process on one core")
-    ax.set_xlim(0, max(rates) * 1.18)
+    ax.bar_label(bars, labels=labels[::-1], padding=3, fontsize=8)
+    ax.set_xlabel(xlabel)
+    if title:
+        ax.set_title(title)
+    ax.set_xlim(0, max(values) * room)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def chart_closed(results: Results, path: Path) -> None:
+    names = list(results.closed)
+    rates = [peak(results, n) for n in names]
+    bar_chart(
+        names,
+        rates,
+        [f"{r:,.0f}" for r in rates],
+        "messages relayed per second (closed loop, median)",
+        path,
+        title="Relay throughput, one server process on one core",
+    )
 
 
 def chart_open(results: Results, path: Path) -> None:
@@ -404,22 +427,17 @@ def chart_open(results: Results, path: Path) -> None:
 
 
 def chart_idle(results: Results, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
     names = list(results.idle)
     kb = [results.idle[n]["bytes_per_connection"] / 1000 for n in names]
-    fig, ax = plt.subplots(figsize=(8, 3))
-    bars = ax.barh(
-        names[::-1],
-        kb[::-1],
-        color=["#2a7" if n.startswith("rtcroom") else "#888" for n in names[::-1]],
+    bar_chart(
+        names,
+        kb,
+        [f"{k:.1f} KB" for k in kb],
+        "server memory per idle joined connection, KB",
+        path,
+        height=3,
+        room=1.2,
     )
-    ax.bar_label(bars, labels=[f"{k:.1f} KB" for k in kb[::-1]], padding=3, fontsize=8)
-    ax.set_xlabel("server memory per idle joined connection, KB")
-    ax.set_xlim(0, max(kb) * 1.2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def ms(value: float | None) -> str:
