@@ -13,9 +13,14 @@ join from an inline script) and RoomClient from /static/rtcroom.js, with a
 bare <video> per remote camera: no stylesheet, no UI. What a page of your own
 built on the library gets; the difference to rtcroom is the app's page.
 
-Runs alternate between the three so that machine noise hits them alike.
+With --breakdown, a fourth case: the room page itself (its HTML, stylesheet,
+inline start and preloads) with the client library's script instead of the
+app's module: it splits the difference between rtcroom and the library page
+into the page (HTML and CSS) and the app's module (UI, self-view, panels).
 
-    scripts/netns python bench/first_frame.py --runs 15
+Runs alternate between the cases so that machine noise hits them alike.
+
+    scripts/netns python bench/first_frame.py --runs 15 [--breakdown]
 
 (scripts/netns gives a private network: nothing leaves the machine.)
 """
@@ -29,6 +34,8 @@ from pathlib import Path
 
 from harness import launch, rtcroom_server
 from playwright.sync_api import Browser, sync_playwright
+
+from rtcroom.webapp import WEB_ROOT
 
 FLOOR_PAGE = """<!doctype html><meta charset="utf-8"><title>floor</title>
 <video id="v" autoplay playsinline muted></video>
@@ -79,6 +86,28 @@ client.addEventListener("track", ({detail: {peer, track}}) => {
 client.join();
 </script>"""
 
+LIBRARY_SCRIPT = LIBRARY_PAGE[LIBRARY_PAGE.index('<script type="module">') :]
+
+
+def room_page_with_library() -> str:
+    """The room page, its app module replaced by the library page's script."""
+    room = (WEB_ROOT / "room.html").read_text()
+    path_room = 'decodeURIComponent(location.pathname.replace(/^\\/r\\//, "").replace(/\\/$/, ""))'
+    app = '<script type="module" src="/static/app.js"></script>'
+    if path_room not in room or app not in room:
+        raise SystemExit(
+            "room.html changed: update room_page_with_library() in bench/first_frame.py"
+        )
+    script = (
+        LIBRARY_SCRIPT.replace('name: "library"', 'name: "guest"')
+        .replace("window.media", "window.rtcroomEarlyMedia")
+        .replace("window.early", "window.rtcroomEarly")
+        .replace("document.body.append(video)", 'document.getElementById("grid").append(video)')
+    )
+    # Served from /bench/room-library: the room comes from the link otherwise.
+    return room.replace(path_room, '"bench"').replace(app, script)
+
+
 # Injected into the room page: note when the first remote frame is presented.
 FIRST_FRAME_PROBE = """
 new MutationObserver((_, observer) => {
@@ -111,12 +140,13 @@ def first_frame(browser: Browser, url: str, probe: str | None) -> float:
     return value
 
 
-def measure(runs: int) -> dict[str, list[float]]:
+def measure(runs: int, breakdown: bool = False) -> dict[str, list[float]]:
     results: dict[str, list[float]] = {"rtcroom": [], "client library alone": [], "floor": []}
-    with (
-        rtcroom_server({"/bench/floor": FLOOR_PAGE, "/bench/library": LIBRARY_PAGE}) as base,
-        sync_playwright() as playwright,
-    ):
+    pages = {"/bench/floor": FLOOR_PAGE, "/bench/library": LIBRARY_PAGE}
+    if breakdown:
+        results["room page, library script"] = []
+        pages["/bench/room-library"] = room_page_with_library()
+    with rtcroom_server(pages) as base, sync_playwright() as playwright:
         browser = launch(playwright)
         host = browser.new_context(permissions=["camera", "microphone"]).new_page()
         host.goto(f"{base}/r/bench?name=host")
@@ -125,6 +155,8 @@ def measure(runs: int) -> dict[str, list[float]]:
         first_frame(browser, f"{base}/r/bench?name=guest", FIRST_FRAME_PROBE)
         first_frame(browser, f"{base}/bench/floor", None)
         first_frame(browser, f"{base}/bench/library", None)
+        if breakdown:
+            first_frame(browser, f"{base}/bench/room-library?name=guest", None)
         for _ in range(runs):
             results["rtcroom"].append(
                 first_frame(browser, f"{base}/r/bench?name=guest", FIRST_FRAME_PROBE)
@@ -133,6 +165,10 @@ def measure(runs: int) -> dict[str, list[float]]:
             results["client library alone"].append(
                 first_frame(browser, f"{base}/bench/library", None)
             )
+            if breakdown:
+                results["room page, library script"].append(
+                    first_frame(browser, f"{base}/bench/room-library?name=guest", None)
+                )
         browser.close()
     return results
 
@@ -141,8 +177,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--json", type=Path, help="also write the raw samples here")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="add the room page with the library's script"
+    )
     args = parser.parse_args()
-    results = measure(args.runs)
+    results = measure(args.runs, args.breakdown)
     rtc, floor = statistics.median(results["rtcroom"]), statistics.median(results["floor"])
     library = statistics.median(results["client library alone"])
     print(f"runs: {args.runs} of each, alternating")
@@ -155,6 +194,9 @@ def main() -> None:
         )
     print(f"ratio rtcroom / floor (medians): {rtc / floor:.2f} (target <= 1.20)")
     print(f"ratio client library alone / floor (medians): {library / floor:.2f}")
+    if args.breakdown:
+        page = statistics.median(results["room page, library script"])
+        print(f"ratio room page, library script / floor (medians): {page / floor:.2f}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 

@@ -33,9 +33,10 @@ def ratio(output: str, label: str) -> float:
 
 
 def test_first_frame_benchmark_smoke() -> None:
-    output = run_bench("first_frame.py", "--runs", "1")
+    output = run_bench("first_frame.py", "--runs", "1", "--breakdown")
     assert ratio(output, "ratio rtcroom / floor") > 0
     assert ratio(output, "ratio client library alone / floor") > 0
+    assert ratio(output, "ratio room page, library script / floor") > 0
 
 
 def test_file_transfer_benchmark_smoke() -> None:

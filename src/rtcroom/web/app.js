@@ -56,10 +56,11 @@ function describe(err) {
 
 /**
  * A video tile: a <figure> with a <video> and a name.
- * @param {{name: string, peerId?: string, local?: boolean, screen?: boolean}} options
+ * @param {{name: string, peerId?: string, local?: boolean, screen?: boolean, first?: boolean}} options
+ * `first` puts it before the others (our own camera).
  * @returns {Tile}
  */
-function addTile({ name, peerId, local = false, screen = false }) {
+function addTile({ name, peerId, local = false, screen = false, first = false }) {
   const figure = document.createElement("figure");
   figure.className = ["tile", local ? "local" : "", screen ? "screen" : ""].filter(Boolean).join(" ");
   const video = document.createElement("video");
@@ -77,7 +78,8 @@ function addTile({ name, peerId, local = false, screen = false }) {
   const label = document.createElement("figcaption");
   label.textContent = name;
   figure.append(video, label);
-  grid.append(figure);
+  if (first) grid.prepend(figure);
+  else grid.append(figure);
   layout();
   return { figure, video, label };
 }
@@ -203,17 +205,6 @@ async function main() {
   if (!name) name = await askName(room);
   localStorage.setItem("rtcroom.name", name);
 
-  const invite = `${location.origin}/r/${encodeURIComponent(room)}`;
-  $("copy-link").addEventListener("click", async () => {
-    try {
-      await navigator.clipboard.writeText(invite);
-      statusLine.textContent = "Invite link copied";
-    } catch {
-      window.prompt("Copy this link and send it:", invite);
-    }
-  });
-
-  const local = addTile({ name: `${name} (you)`, local: true });
   /** @type {Map<string, Tile>} camera tiles of the others, by peer id */
   const tiles = new Map();
   /** @type {Map<MediaStream, Tile>} screen tiles, ours and the others' */
@@ -249,7 +240,6 @@ async function main() {
     const { peer } = /** @type {CustomEvent} */ (event).detail;
     const tile = addTile({ name: peer.name || "Guest", peerId: peer.id });
     tiles.set(peer.id, tile);
-    chat.addRecipient(peer);
     updateStatus();
   });
   client.addEventListener("track", (event) => {
@@ -290,7 +280,6 @@ async function main() {
         screenTiles.delete(stream);
       }
     }
-    chat.removeRecipient(peer);
     layout();
     updateStatus();
   });
@@ -326,7 +315,9 @@ async function main() {
     statusLine.textContent = others === 0 ? "Waiting for others…" : `${others + 1} in the call`;
   }
 
-  const chat = chatPanel(client);
+  // Join first: when the server's answer is already here (the room page's
+  // inline script joined), this sends the offers to the others right away.
+  // The rest of the page is built while they answer.
   const joining = client.join().then(
     () => {
       document.body.dataset.joined = "true";
@@ -337,6 +328,20 @@ async function main() {
       showNotice(describe(err));
     },
   );
+  // Let the offers leave before the page does its own work.
+  await new Promise((resolve) => setTimeout(resolve));
+
+  const local = addTile({ name: `${name} (you)`, local: true, first: true });
+  const invite = `${location.origin}/r/${encodeURIComponent(room)}`;
+  $("copy-link").addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(invite);
+      statusLine.textContent = "Invite link copied";
+    } catch {
+      window.prompt("Copy this link and send it:", invite);
+    }
+  });
+  chatPanel(client);
 
   const { stream, error: mediaError } = await media;
   if (stream) {
@@ -569,19 +574,20 @@ function chatPanel(client) {
     for (const file of event.dataTransfer?.files ?? []) send(file);
   });
 
-  return {
-    /** @param {RemotePeer} peer */
-    addRecipient(peer) {
-      const option = document.createElement("option");
-      option.value = peer.id;
-      option.textContent = peer.name || "Guest";
-      recipients.append(option);
-    },
-    /** @param {RemotePeer} peer */
-    removeRecipient(peer) {
-      recipients.querySelector(`option[value="${CSS.escape(peer.id)}"]`)?.remove();
-    },
+  // Who a file can go to: the peers there now, then those who come and go.
+  /** @param {RemotePeer} peer */
+  const addRecipient = (peer) => {
+    const option = document.createElement("option");
+    option.value = peer.id;
+    option.textContent = peer.name || "Guest";
+    recipients.append(option);
   };
+  for (const peer of client.peers.values()) addRecipient(peer);
+  client.addEventListener("peerjoined", (event) => addRecipient(/** @type {CustomEvent} */ (event).detail.peer));
+  client.addEventListener("peerleft", (event) => {
+    const { peer } = /** @type {CustomEvent} */ (event).detail;
+    recipients.querySelector(`option[value="${CSS.escape(peer.id)}"]`)?.remove();
+  });
 }
 
 /**
