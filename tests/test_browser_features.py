@@ -26,6 +26,22 @@ PICK_GENERATED_FILE = """([name, size]) => {
 }"""
 
 
+# Watches the sender's transfer entry: the progress bar's value when it turns
+# "done", and how many times the entry changes afterwards.
+WATCH_SENDER = """() => {
+  window.watched = {barAtDone: null, changesAfterDone: 0};
+  new MutationObserver((records) => {
+    const entry = document.querySelector(".transfer.send");
+    if (!entry) return;
+    if (window.watched.barAtDone !== null) {
+      window.watched.changesAfterDone += records.length;
+    } else if (entry.dataset.state === "done") {
+      window.watched.barAtDone = entry.querySelector("progress").value;
+    }
+  }).observe(document.getElementById("messages"), {subtree: true, childList: true, attributes: true, characterData: true});
+}"""
+
+
 def wait_connected(pages: list[Page]) -> None:
     ids = [peer_id(page) for page in pages]
     for page, own in zip(pages, ids, strict=True):
@@ -96,8 +112,15 @@ def test_file_goes_to_one_peer_with_the_right_hash(
         files=[{"name": "report.bin", "mimeType": "application/octet-stream", "buffer": data}],
     )
     sent = a.locator(".transfer.send")
+    a.evaluate(WATCH_SENDER)
     expect(sent).to_have_attribute("data-state", "done", timeout=60_000)
     expect(sent).to_contain_text("SHA-256 verified")
+    # Done means the whole file: the bar is full at once, and the entry then
+    # stays still (nothing keeps updating a finished transfer).
+    a.wait_for_timeout(1000)
+    watched = a.evaluate("window.watched")
+    assert watched["barAtDone"] == len(data)
+    assert watched["changesAfterDone"] == 0
     received = b.locator(".transfer.receive")
     expect(received).to_have_attribute("data-state", "done")
     expect(received).to_contain_text("Ann is sending report.bin")

@@ -99,8 +99,9 @@ export class Transfer extends EventTarget {
     this.dispatchEvent(new Event("end"));
   }
 
-  /** Tell listeners about progress, at most every 100 ms (a chunk is 64 KiB). */
+  /** Tell listeners about progress, at most every 100 ms, while the transfer runs. */
   progress() {
+    if (!this.active) return;
     const now = performance.now();
     if (now - this.#reported < 100) return;
     this.#reported = now;
@@ -144,8 +145,12 @@ export function sendFile(peer, file) {
   channel.onmessage = ({ data }) => {
     const message = parseControl(data);
     if (message?.type === "received") {
-      if (message.sha256 === transfer.sha256) transfer.finish("done");
-      else transfer.finish("failed", "the receiver's checksum differs");
+      if (message.sha256 === transfer.sha256) {
+        transfer.bytes = transfer.size; // all of it arrived: the receiver says so
+        transfer.finish("done");
+      } else {
+        transfer.finish("failed", "the receiver's checksum differs");
+      }
       channel.close();
     } else if (message?.type === "cancel") {
       transfer.finish("cancelled", message.reason || "cancelled by the receiver");
@@ -163,6 +168,11 @@ export function sendFile(peer, file) {
  */
 async function pump(transfer, file) {
   const { channel, peer } = transfer;
+  const read = (/** @type {number} */ at) => file.slice(at, at + SLICE_SIZE).arrayBuffer();
+  // One slice is read ahead while the last one is hashed and queued; the
+  // first one while the channel opens.
+  let next = read(0);
+  next.catch(() => {}); // awaited below, unless the channel never opens
   await opened(channel);
   const limit = peer.pc.sctp?.maxMessageSize;
   const chunkSize = limit && limit > 0 ? Math.min(CHUNK_SIZE, limit) : CHUNK_SIZE;
@@ -172,40 +182,36 @@ async function pump(transfer, file) {
   const hash = new Sha256();
   let sent = 0;
   const drained = () =>
-    new Promise((resolve) => channel.addEventListener("bufferedamountlow", resolve, { once: true }));
-  const report = () => {
+    new Promise((resolve) => {
+      channel.addEventListener("bufferedamountlow", resolve, { once: true });
+      channel.addEventListener("close", resolve, { once: true });
+    });
+  // Progress is what left the buffer, until the transfer ends (the receiver's
+  // acknowledgement, a cancel, or a failure: pump's rejection ends it too).
+  const timer = setInterval(() => {
     transfer.bytes = Math.max(0, sent - channel.bufferedAmount);
     transfer.progress();
-  };
-  const timer = setInterval(report, 250);
-  const read = (/** @type {number} */ at) => file.slice(at, at + SLICE_SIZE).arrayBuffer();
-  // One slice is read ahead while the last one is hashed and queued.
-  let next = read(0);
-  try {
-    while (sent < transfer.size) {
-      const slice = new Uint8Array(await next);
-      if (slice.length === 0) throw new Error("the file got shorter while being sent");
-      if (sent + slice.length < transfer.size) {
-        next = read(sent + slice.length);
-        next.catch(() => {}); // awaited above, unless the transfer stops first
-      }
-      hash.update(slice);
-      for (let offset = 0; offset < slice.length; offset += chunkSize) {
-        if (channel.bufferedAmount > HIGH_WATER) await drained();
-        if (!transfer.active || channel.readyState !== "open") return;
-        channel.send(slice.subarray(offset, offset + chunkSize));
-      }
-      sent += slice.length;
+  }, 250);
+  transfer.addEventListener("end", () => clearInterval(timer), { once: true });
+  while (sent < transfer.size) {
+    const slice = new Uint8Array(await next);
+    if (slice.length === 0) throw new Error("the file got shorter while being sent");
+    if (sent + slice.length < transfer.size) {
+      next = read(sent + slice.length);
+      next.catch(() => {}); // awaited above, unless the transfer stops first
     }
-    transfer.sha256 = hash.hex();
-    /** @type {FileEnd} */
-    const end = { type: "end", sha256: transfer.sha256 };
-    channel.send(JSON.stringify(end));
-    while (transfer.active && channel.bufferedAmount > 0) await drained();
-    report();
-  } finally {
-    clearInterval(timer);
+    hash.update(slice);
+    for (let offset = 0; offset < slice.length; offset += chunkSize) {
+      if (channel.bufferedAmount > HIGH_WATER) await drained();
+      if (!transfer.active || channel.readyState !== "open") return;
+      channel.send(slice.subarray(offset, offset + chunkSize));
+    }
+    sent += slice.length;
   }
+  transfer.sha256 = hash.hex();
+  /** @type {FileEnd} */
+  const end = { type: "end", sha256: transfer.sha256 };
+  channel.send(JSON.stringify(end));
 }
 
 /**
