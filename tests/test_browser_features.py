@@ -171,6 +171,48 @@ def test_cancelled_transfer_leaves_both_sides_usable(
     close(b)
 
 
+def renderer_memory() -> dict[int, int]:
+    """Resident set of each Chromium renderer process now, in bytes (Linux)."""
+    sizes = {}
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if b"--type=renderer" in cmdline.read_bytes():
+                pages = int((cmdline.parent / "statm").read_text().split()[1])
+                sizes[int(cmdline.parent.name)] = pages * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended meanwhile
+    return sizes
+
+
+def test_a_1_gib_file_goes_out_in_bounded_memory(
+    chromium: Browser, server: RunningServer, tmp_path: Path
+) -> None:
+    # Receive-only users: the file alone, no video to encode.
+    a = open_call(chromium, server.url, "big-file", "Ann", media=False)
+    b = open_call(chromium, server.url, "big-file", "Bo", media=False)
+    a.wait_for_function("[...window.rtcroom.peers.values()][0]?.chat.readyState === 'open'")
+    path = tmp_path / "disk-image.bin"
+    with path.open("wb") as out:
+        out.truncate(1024**3)
+    before = renderer_memory()
+    open_chat(a)
+    a.set_input_files("#file-input", path)
+    # Until half of it has gone, no page holds more than a fraction of it (a
+    # page reading the whole file, or keeping what it sent or received, would
+    # grow by at least that half).
+    grown = 0
+    while a.evaluate("document.querySelector('.transfer.send progress').value") < 512 * 1024**2:
+        now = renderer_memory()
+        grown = max([grown, *(size - before.get(pid, size) for pid, size in now.items())])
+        a.wait_for_timeout(250)
+    assert grown < 300 * 1024**2, f"a renderer grew by {grown / 1024**2:.0f} MiB"
+    expect(b.locator(".transfer.receive")).to_have_attribute("data-state", "receiving")
+    a.click(".transfer button.cancel")
+    expect(b.locator(".transfer.receive")).to_have_attribute("data-state", "cancelled")
+    close(a)
+    close(b)
+
+
 def screen_frames(page: Page, owner: str) -> int:
     value: int = page.evaluate(
         """(owner) => {
