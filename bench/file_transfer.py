@@ -241,7 +241,13 @@ def main() -> None:
         )
     floor = statistics.median(speeds["floor"])
     for case in cases[:3]:
-        print(f"ratio {case} / floor (medians): {statistics.median(speeds[case]) / floor:.2f}")
+        # Each round's case next to that round's floor: the spread says how
+        # far the machine's noise moves the ratio.
+        rounds = sorted(v / f for v, f in zip(speeds[case], speeds["floor"], strict=True))
+        print(
+            f"ratio {case} / floor (medians): {statistics.median(speeds[case]) / floor:.2f}"
+            f" (round by round: {rounds[0]:.2f} to {rounds[-1]:.2f}, median {statistics.median(rounds):.2f})"
+        )
     print(
         f"largest renderer during a transfer without camera: {max(peaks) / 2**20:.0f} MiB at most"
         f" (file of {args.size_mb} MiB)"
