@@ -27,12 +27,16 @@ def open_call(
     *,
     media: bool = True,
     query: dict[str, str] | None = None,
+    init_script: str | None = None,
 ) -> Page:
-    """Open the room link in a fresh browser context, as a new user would."""
+    """Open the room link in a fresh browser context, as a new user would
+    (`init_script` runs in the page before its own scripts)."""
     context = browser.new_context(
         permissions=["camera", "microphone"] if media else [],
         viewport={"width": 960, "height": 600},
     )
+    if init_script:
+        context.add_init_script(init_script)
     page = context.new_page()
     page.goto(f"{base_url}/r/{quote(room)}?{urlencode({'name': name, **(query or {})})}")
     page.wait_for_selector("body[data-joined=true]", timeout=15_000)
