@@ -192,8 +192,9 @@ def test_a_1_gib_file_goes_out_in_bounded_memory(
     chromium: Browser, server: RunningServer, tmp_path: Path
 ) -> None:
     # Users without camera and microphone: the file alone, no video to
-    # encode. (Allowed to use them, so that Chromium gives their real
-    # addresses, not mDNS names, which nothing resolves in the test network.)
+    # encode. (Allowed to use them all the same: without that permission
+    # Chromium gathers candidates only on the default route's interface, and
+    # the test network has no default route.)
     a, b = (
         open_call(chromium, server.url, "big-file", name, init_script=NO_DEVICES)
         for name in ("Ann", "Bo")
