@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -171,6 +172,12 @@ def test_cancelled_transfer_leaves_both_sides_usable(
     close(b)
 
 
+# Bytes the sender's transfer has sent so far, -1 once it is no longer sending.
+SENDING = """() => {
+  const entry = document.querySelector(".transfer.send");
+  return entry.dataset.state === "sending" ? entry.querySelector("progress").value : -1;
+}"""
+
 NO_DEVICES = """navigator.mediaDevices.getUserMedia = () =>
   Promise.reject(new DOMException("Requested device not found", "NotFoundError"));"""
 
@@ -210,7 +217,10 @@ def test_a_1_gib_file_goes_out_in_bounded_memory(
     # page reading the whole file, or keeping what it sent or received, would
     # grow by at least that half).
     grown = 0
-    while a.evaluate("document.querySelector('.transfer.send progress').value") < 512 * 1024**2:
+    deadline = time.monotonic() + 120
+    while (sent := a.evaluate(SENDING)) < 512 * 1024**2:
+        assert sent >= 0, "the transfer stopped"
+        assert time.monotonic() < deadline, f"only {sent / 1024**2:.0f} MiB sent in 120 s"
         now = renderer_memory()
         grown = max([grown, *(size - before.get(pid, size) for pid, size in now.items())])
         a.wait_for_timeout(250)
