@@ -30,7 +30,7 @@ import threading
 import time
 from pathlib import Path
 
-from harness import launch, rtcroom_server
+from harness import NO_DEVICES, launch, renderer_memory, rtcroom_server
 from playwright.sync_api import Browser, Page, sync_playwright
 
 # The floor's and the two-page reference's sender: `size` bytes in 128 KiB
@@ -77,12 +77,6 @@ SEND_LOOP
 </script>""".replace("SEND_LOOP", SEND_LOOP)
 
 
-# A user without camera and microphone (they join receive-only).
-NO_DEVICES = """
-navigator.mediaDevices.getUserMedia = () =>
-  Promise.reject(new DOMException("Requested device not found", "NotFoundError"));
-"""
-
 # The reference between two pages: a raw channel on the pages' own peer
 # connection, bytes from one buffer as in the floor, counted on arrival.
 RAW_RECEIVE = """(size) => {
@@ -126,7 +120,7 @@ def two_pages(browser: Browser, base: str, room: str, media: bool) -> tuple[Page
     pages = []
     for name in ("sender", "receiver"):
         context = browser.new_context(permissions=["camera", "microphone"])
-        if not media:
+        if not media:  # a user without camera and microphone: receive-only
             context.add_init_script(NO_DEVICES)
         page = context.new_page()
         page.goto(f"{base}/r/{room}?name={name}")
@@ -135,20 +129,6 @@ def two_pages(browser: Browser, base: str, room: str, media: bool) -> tuple[Page
     sender, receiver = pages
     sender.wait_for_function("[...window.rtcroom.peers.values()][0]?.chat.readyState === 'open'")
     return sender, receiver
-
-
-def renderers_rss() -> int:
-    """The largest resident set of Chromium's renderer processes now, in bytes (Linux)."""
-    largest = 0
-    for status in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if b"--type=renderer" not in status.read_bytes():
-                continue
-            pages = int((status.parent / "statm").read_text().split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        largest = max(largest, pages * os.sysconf("SC_PAGE_SIZE"))
-    return largest
 
 
 def rtcroom_run(
@@ -165,7 +145,7 @@ def rtcroom_run(
 
     def sample() -> None:
         while not finished.wait(0.1):
-            peak[0] = max(peak[0], renderers_rss())
+            peak[0] = max([peak[0], *renderer_memory().values()])
 
     sampler = threading.Thread(target=sample)
     sampler.start()

@@ -16,10 +16,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from browser import NO_DEVICES, renderer_memory
 from conftest import CHROMIUM, CHROMIUM_ARGS
 
 from rtcroom.config import Config
 from rtcroom.server import create_app, run
+
+# The tests' helpers that the benchmarks use too.
+__all__ = ["NO_DEVICES", "launch", "renderer_memory", "rtcroom_server"]
 
 
 def _serve(port: int, pages: dict[str, str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,11 @@ from urllib.parse import quote, urlencode
 from playwright.sync_api import Browser, Page
 
 ARTIFACT_DIR = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+# An init script: a user who has no camera or microphone (getUserMedia finds
+# none), for a context that may use them.
+NO_DEVICES = """navigator.mediaDevices.getUserMedia = () =>
+  Promise.reject(new DOMException("Requested device not found", "NotFoundError"));"""
 
 # Counts decoded frames of every remote <video>, keyed by peer id.
 FRAME_COUNTS = """() => Object.fromEntries(
@@ -70,3 +76,16 @@ def wait_frames_advancing(page: Page, expected_peers: set[str], timeout: float =
 
 def close(page: Page) -> None:
     page.context.close()
+
+
+def renderer_memory() -> dict[int, int]:
+    """Resident set of each Chromium renderer process now, in bytes (Linux)."""
+    sizes = {}
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if b"--type=renderer" in cmdline.read_bytes():
+                pages = int((cmdline.parent / "statm").read_text().split()[1])
+                sizes[int(cmdline.parent.name)] = pages * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended meanwhile
+    return sizes

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from browser import close, open_call, peer_id, wait_frames_advancing
+from browser import NO_DEVICES, close, open_call, peer_id, wait_frames_advancing
 from conftest import RunningServer
 from playwright.sync_api import Browser, Page, expect
 
@@ -197,9 +197,7 @@ def test_a_camera_that_starts_late_still_reaches_the_others(
 
 def test_no_camera_or_microphone_is_explained(chromium: Browser, server: RunningServer) -> None:
     context = chromium.new_context()
-    context.add_init_script(
-        'navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException("none", "NotFoundError"));'
-    )
+    context.add_init_script(NO_DEVICES)
     page = context.new_page()
     page.goto(server.url + "/r/nodevice?name=x")
     page.wait_for_selector("body[data-joined=true]")

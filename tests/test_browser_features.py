@@ -9,7 +9,15 @@ import time
 from pathlib import Path
 
 import pytest
-from browser import ARTIFACT_DIR, close, open_call, peer_id, wait_frames_advancing
+from browser import (
+    ARTIFACT_DIR,
+    NO_DEVICES,
+    close,
+    open_call,
+    peer_id,
+    renderer_memory,
+    wait_frames_advancing,
+)
 from conftest import RunningServer
 from playwright.sync_api import Browser, Page, expect
 
@@ -177,22 +185,6 @@ SENDING = """() => {
   const entry = document.querySelector(".transfer.send");
   return entry.dataset.state === "sending" ? entry.querySelector("progress").value : -1;
 }"""
-
-NO_DEVICES = """navigator.mediaDevices.getUserMedia = () =>
-  Promise.reject(new DOMException("Requested device not found", "NotFoundError"));"""
-
-
-def renderer_memory() -> dict[int, int]:
-    """Resident set of each Chromium renderer process now, in bytes (Linux)."""
-    sizes = {}
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if b"--type=renderer" in cmdline.read_bytes():
-                pages = int((cmdline.parent / "statm").read_text().split()[1])
-                sizes[int(cmdline.parent.name)] = pages * os.sysconf("SC_PAGE_SIZE")
-        except (OSError, IndexError, ValueError):
-            continue  # the process ended meanwhile
-    return sizes
 
 
 def test_a_1_gib_file_goes_out_in_bounded_memory(

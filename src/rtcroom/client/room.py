@@ -321,11 +321,15 @@ class Room(AsyncIOEventEmitter):
             raise RoomError(joined["code"], joined["message"])
         return dict(joined)
 
-    def _on_joined(self, joined: dict[str, Any]) -> None:
-        """In the room as someone new: call everyone already there."""
+    def _take(self, joined: dict[str, Any]) -> None:
+        """Who we are in the room, from `joined`: id, resume key, ICE servers."""
         self.id = joined["id"]
         self.resume_key = joined.get("resume", "")
         self.ice_servers = _ice_servers(joined.get("iceServers", []))
+
+    def _on_joined(self, joined: dict[str, Any]) -> None:
+        """In the room as someone new: call everyone already there."""
+        self._take(joined)
         for info in joined["peers"]:
             peer = self._add_peer(info["id"], info["name"], newcomer=True)
             self._spawn(peer.offer())
@@ -467,8 +471,7 @@ class Room(AsyncIOEventEmitter):
             held, self._held = self._held, []
             resumed = joined["id"] == self.id
             if resumed:
-                self.resume_key = joined.get("resume", "")
-                self.ice_servers = _ice_servers(joined.get("iceServers", []))
+                self._take(joined)
                 for message in held:
                     await self.send(message)
             else:
