@@ -35,7 +35,7 @@ from pathlib import Path
 from harness import launch, rtcroom_server
 from playwright.sync_api import Browser, sync_playwright
 
-from rtcroom.webapp import WEB_ROOT
+from rtcroom.webapp import WebAssets
 
 FLOOR_PAGE = """<!doctype html><meta charset="utf-8"><title>floor</title>
 <video id="v" autoplay playsinline muted></video>
@@ -90,8 +90,8 @@ LIBRARY_SCRIPT = LIBRARY_PAGE[LIBRARY_PAGE.index('<script type="module">') :]
 
 
 def room_page_with_library() -> str:
-    """The room page, its app module replaced by the library page's script."""
-    room = (WEB_ROOT / "room.html").read_text()
+    """The room page as served, its app module replaced by the library page's script."""
+    room = WebAssets().assets["room.html"].body.decode()
     path_room = 'decodeURIComponent(location.pathname.replace(/^\\/r\\//, "").replace(/\\/$/, ""))'
     app = '<script type="module" src="/static/app.js"></script>'
     if path_room not in room or app not in room:

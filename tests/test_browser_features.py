@@ -205,6 +205,7 @@ def test_a_1_gib_file_goes_out_in_bounded_memory(
     before = renderer_memory()
     open_chat(a)
     a.set_input_files("#file-input", path)
+    expect(a.locator(".transfer.send")).to_have_attribute("data-state", "sending")
     # Until half of it has gone, no page holds more than a fraction of it (a
     # page reading the whole file, or keeping what it sent or received, would
     # grow by at least that half).

@@ -19,9 +19,9 @@ from aiortc import VideoStreamTrack
 from aiortc.mediastreams import MediaStreamTrack
 from browser import close, open_call, peer_id, wait_frames_advancing
 from conftest import RunningServer
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
-from rtcroom.client import ChatMessage, RemotePeer, Room
+from rtcroom.client import ChatMessage, RemotePeer, Room, Transfer, send_file
 
 pytestmark = pytest.mark.browser
 
@@ -132,6 +132,61 @@ def test_send_command_to_a_page(chromium: Browser, server: RunningServer, tmp_pa
     expect(other.locator(".transfer")).to_have_count(0)
     close(page)
     close(other)
+
+
+def test_a_file_sent_before_the_page_loaded_file_transfer_arrives(
+    chromium: Browser, server: RunningServer, background: Background, tmp_path: Path
+) -> None:
+    """The call page loads transfer.js a moment after joining. A Python peer
+    sends a file the moment the page connects; transfer.js is held back here
+    until the whole file, end and checksum included, has reached the page:
+    the page keeps what arrived and shows the file once the module is in."""
+    data = os.urandom(600 * 1024)
+    source = tmp_path / "early.bin"
+    source.write_bytes(data)
+    sending: list[asyncio.Future[Transfer]] = []
+    progress: list[Transfer] = []
+
+    async def join() -> Room:
+        room = await Room.join(server.url, "early-file", "python")
+
+        @room.on("connectionstatechange")
+        def on_state(peer: RemotePeer, state: str) -> None:
+            if state == "connected" and not sending:
+                sending.append(
+                    asyncio.ensure_future(send_file(peer, source, on_progress=progress.append))
+                )
+
+        return room
+
+    room: Room = background.run(join())
+    context = chromium.new_context(permissions=["camera", "microphone"])
+    held: list[Route] = []
+    try:
+        context.route("**/static/transfer.js", lambda route: held.append(route))
+        page = context.new_page()
+        page.goto(f"{server.url}/r/early-file?name=Ann")
+        for _ in range(150):
+            if progress and progress[-1].sha256:
+                break
+            page.wait_for_timeout(100)
+        assert progress and progress[-1].sha256, "the Python peer did not send the file"
+        page.wait_for_timeout(500)  # for the end of the file to reach the page
+        assert len(held) == 1 and not sending[0].done()
+        expect(page.locator(".transfer")).to_have_count(0)
+        held[0].continue_()
+        received = page.locator(".transfer.receive")
+        expect(received).to_have_attribute("data-state", "done")
+        expect(received).to_contain_text("python is sending early.bin")
+        download_and_check(page, data, tmp_path)
+
+        async def delivered() -> Transfer:
+            return await sending[0]
+
+        assert background.run(delivered()).state == "done"
+    finally:
+        background.run(room.leave())
+        context.close()
 
 
 def download_and_check(page: Page, data: bytes, folder: Path) -> None:

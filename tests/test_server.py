@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from starlette.testclient import TestClient
 
 from rtcroom.config import Config
 from rtcroom.server import create_app
+from rtcroom.webapp import WebAssets
 
 
 @pytest.fixture
@@ -32,6 +35,18 @@ def test_pages_and_modules_are_served(client: TestClient) -> None:
         assert response.status_code == 200, module
     assert "javascript" in client.get("/static/rtcroom.js").headers["content-type"]
     assert client.get("/static/nope.js").status_code == 404
+
+
+def test_pages_come_with_their_stylesheet_inlined(client: TestClient, tmp_path: Path) -> None:
+    css = client.get("/static/style.css").text
+    for page in (client.get("/").text, client.get("/r/standup").text):
+        assert 'rel="stylesheet"' not in page
+        assert f"<style>/* /static/style.css */\n{css}</style>" in page
+    # A stylesheet that would end the <style> element early is refused at start-up.
+    (tmp_path / "page.html").write_text('<link rel="stylesheet" href="/static/bad.css">')
+    (tmp_path / "bad.css").write_text("p::after { content: '</style>'; }")
+    with pytest.raises(ValueError, match=r"bad\.css cannot be inlined"):
+        WebAssets(tmp_path)
 
 
 def test_two_clients_relay_through_ws(client: TestClient) -> None:

@@ -1,7 +1,24 @@
 // The call page: UI on top of the client library (rtcroom.js, transfer.js, stats.js).
 import { ROOM_PATTERN, RoomClient, RoomError, tokenGrants } from "./rtcroom.js";
-import { drawBitrateChart, formatBitrate, sampleStats } from "./stats.js";
-import { receiveFiles, sendFile } from "./transfer.js";
+
+// What the first frame does not need (statistics, file transfer) is loaded a
+// moment after joining, or at first use: every request a fresh page makes
+// delays its scripts, and so the call, on a busy machine (docs/benchmarks.md).
+/** @type {Promise<typeof import("./stats.js")> | null} */
+let statsModule = null;
+/** @type {Promise<typeof import("./transfer.js")> | null} */
+let transferModule = null;
+/** A failed load (the network went away) is tried again at the next use. */
+const loadStats = () =>
+  (statsModule ??= import("./stats.js").catch((err) => {
+    statsModule = null;
+    throw err;
+  }));
+const loadTransfer = () =>
+  (transferModule ??= import("./transfer.js").catch((err) => {
+    transferModule = null;
+    throw err;
+  }));
 
 /**
  * @typedef {import("./rtcroom.js").RemotePeer} RemotePeer
@@ -361,6 +378,10 @@ async function main() {
   }
   mediaControls(client, local);
   screenShare(client, name, screenTiles);
+  setTimeout(() => {
+    loadStats().catch(() => {});
+    loadTransfer().catch(() => {});
+  }, 1000);
   statsOverlay(client, tiles);
   activeSpeaker(client, tiles);
   settings(client, local);
@@ -542,18 +563,36 @@ function chatPanel(client) {
     if (transfer.direction === "receive") notify();
   };
 
-  receiveFiles(client, addTransfer);
+  // Files the others send: their channels are taken as they open, even while
+  // transfer.js is still loading (what arrives meanwhile is kept for it).
+  client.addEventListener("datachannel", (event) => {
+    const { peer, channel } = /** @type {CustomEvent<{peer: RemotePeer, channel: RTCDataChannel}>} */ (event)
+      .detail;
+    /** @type {MessageEvent[]} */
+    const held = [];
+    channel.binaryType = "arraybuffer";
+    channel.onmessage = (message) => held.push(message);
+    loadTransfer().then(
+      ({ receiveFile }) => receiveFile(peer, channel, addTransfer, held),
+      () => channel.close(),
+    );
+  });
 
   /** @param {File} file */
-  const send = (file) => {
+  const send = async (file) => {
     const target = recipients.value;
     const peers = target ? [client.peers.get(target)] : [...client.peers.values()];
     if (peers.length === 0 || !peers[0]) {
       showNotice("There is no one to send the file to yet.", "info");
       return;
     }
-    for (const peer of peers) if (peer) addTransfer(sendFile(peer, file));
-    show(true);
+    try {
+      const { sendFile } = await loadTransfer();
+      for (const peer of peers) if (peer) addTransfer(sendFile(peer, file));
+      show(true);
+    } catch (err) {
+      showNotice(`File transfer is not available: ${describe(err)}`);
+    }
   };
   fileInput.addEventListener("change", () => {
     for (const file of fileInput.files ?? []) send(file);
@@ -648,6 +687,7 @@ function statsOverlay(client, tiles) {
   /** @type {ReturnType<typeof setInterval> | null} */
   let timer = null;
   const render = async () => {
+    const { drawBitrateChart, formatBitrate, sampleStats } = await loadStats();
     for (const [id, peer] of client.peers) {
       const tile = tiles.get(id);
       if (!tile) continue;

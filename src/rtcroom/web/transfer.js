@@ -237,14 +237,34 @@ function parseControl(data) {
 export function receiveFiles(client, onTransfer) {
   client.addEventListener("datachannel", (event) => {
     const { peer, channel } = /** @type {CustomEvent} */ (event).detail;
-    if (channel.label === FILE_CHANNEL.label) receive(peer, channel, onTransfer);
+    receiveFile(peer, channel, onTransfer);
   });
+}
+
+/**
+ * Take one channel a peer opened with us, if it is a file transfer's. For a
+ * page that loads this module on demand: `held` are the message events that
+ * arrived on the channel before, in order (they are handled first). Any
+ * other channel is left alone.
+ * @param {RemotePeer} peer
+ * @param {RTCDataChannel} channel
+ * @param {(transfer: Transfer) => void} onTransfer
+ * @param {MessageEvent[]} [held]
+ * @returns {boolean} whether it was a file transfer
+ */
+export function receiveFile(peer, channel, onTransfer, held = []) {
+  if (channel.label !== FILE_CHANNEL.label) return false;
+  const handle = receive(peer, channel, onTransfer);
+  for (const message of held) handle(message);
+  if (channel.readyState === "closed") channel.onclose?.(new Event("close"));
+  return true;
 }
 
 /**
  * @param {RemotePeer} peer
  * @param {RTCDataChannel} channel
  * @param {(transfer: Transfer) => void} onTransfer
+ * @returns {(message: MessageEvent) => void} the channel's message handler
  */
 function receive(peer, channel, onTransfer) {
   channel.binaryType = "arraybuffer";
@@ -266,7 +286,8 @@ function receive(peer, channel, onTransfer) {
     if (transfer) transfer.cancel(reason);
     else channel.close();
   };
-  channel.onmessage = ({ data }) => {
+  /** @param {MessageEvent} message */
+  const handle = ({ data }) => {
     if (data instanceof ArrayBuffer) {
       if (!transfer || !transfer.active) return;
       if (transfer.bytes + data.byteLength > transfer.size) return refuse("more data than announced");
@@ -316,8 +337,10 @@ function receive(peer, channel, onTransfer) {
       channel.close();
     }
   };
+  channel.onmessage = handle;
   channel.onclose = () => {
     drop();
     transfer?.finish("cancelled", "the connection closed");
   };
+  return handle;
 }
