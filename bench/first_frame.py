@@ -31,6 +31,7 @@ import argparse
 import json
 import statistics
 from pathlib import Path
+from typing import Any
 
 from harness import launch, rtcroom_server
 from playwright.sync_api import Browser, sync_playwright
@@ -119,58 +120,144 @@ new MutationObserver((_, observer) => {
 """
 
 
-def first_frame(browser: Browser, url: str, probe: str | None) -> float:
-    """Open `url` in a fresh context; ms from navigation to the first remote frame.
+# With --marks: when each step of the call setup happens, in ms since
+# navigation (wrappers around WebSocket, getUserMedia and RTCPeerConnection;
+# the page's first presented remote frame logs them all). The wrappers cost
+# the pages a little: these runs are separate from the timed ones.
+MARKS = """
+(() => {
+  const marks = {};
+  const mark = (name) => { if (!(name in marks)) marks[name] = performance.now(); };
+  const NativeSocket = window.WebSocket;
+  window.WebSocket = class extends NativeSocket {
+    constructor(...args) {
+      super(...args);
+      mark("socket created");
+      this.addEventListener("open", () => mark("socket open"));
+      this.addEventListener("message", ({data}) => {
+        const message = JSON.parse(data);
+        if (message.type === "joined") mark("joined handled by the page");
+        if (message.type === "signal" && message.data.description) mark("answer arrives");
+      });
+    }
+    send(data) {
+      const message = JSON.parse(data);
+      if (message.type === "join") mark("join sent");
+      if (message.type === "signal" && message.data.description) mark("offer sent");
+      super.send(data);
+    }
+  };
+  const media = navigator.mediaDevices;
+  const getUserMedia = media.getUserMedia.bind(media);
+  media.getUserMedia = (constraints) => {
+    mark("getUserMedia called");
+    const promise = getUserMedia(constraints);
+    promise.then(() => mark("getUserMedia resolved"), () => {});
+    return promise;
+  };
+  window.RTCPeerConnection = class extends RTCPeerConnection {
+    constructor(...args) {
+      super(...args);
+      mark("peer connection created");
+      this.addEventListener("connectionstatechange", () => mark(`connection ${this.connectionState}`));
+    }
+  };
+  document.addEventListener("DOMContentLoaded", () => mark("DOMContentLoaded (modules ran)"));
+  const request = HTMLVideoElement.prototype.requestVideoFrameCallback;
+  HTMLVideoElement.prototype.requestVideoFrameCallback = function (callback) {
+    return request.call(this, (...args) => {
+      mark("first remote frame");
+      console.log(`marks ${JSON.stringify(marks)}`);
+      callback(...args);
+    });
+  };
+})();
+"""
 
-    The page logs the time to the console: waiting for that adds nothing to
-    the page (polling with page.wait_for_function would inject Playwright's
-    script into it, about 10 ms of main-thread work in the middle of the call
-    setup).
+
+def open_and_wait(browser: Browser, url: str, scripts: list[str], prefix: str) -> str:
+    """Open `url` in a fresh context with `scripts` injected; the text after
+    `prefix` of the first console line that starts with it.
+
+    The page logs to the console: waiting for that adds nothing to the page
+    (polling with page.wait_for_function would inject Playwright's script
+    into it, about 10 ms of main-thread work in the middle of the call setup).
     """
     context = browser.new_context(permissions=["camera", "microphone"])
-    if probe:
-        context.add_init_script(probe)
+    for script in scripts:
+        context.add_init_script(script)
     page = context.new_page()
     with page.expect_console_message(
-        lambda message: message.text.startswith("first-frame "), timeout=30_000
+        lambda message: message.text.startswith(prefix), timeout=30_000
     ) as message:
         page.goto(url, wait_until="commit")
-    value = float(message.value.text.split()[1])
+    text: str = message.value.text[len(prefix) :]
     context.close()
-    return value
+    return text
 
 
-def measure(runs: int, breakdown: bool = False) -> dict[str, list[float]]:
-    results: dict[str, list[float]] = {"rtcroom": [], "client library alone": [], "floor": []}
+def first_frame(browser: Browser, url: str, probe: str | None) -> float:
+    """Open `url` in a fresh context; ms from navigation to the first remote frame."""
+    return float(open_and_wait(browser, url, [probe] if probe else [], "first-frame "))
+
+
+def measure(runs: int, breakdown: bool = False, marks: bool = False) -> dict[str, list[Any]]:
+    """Each case's samples, `runs` rounds of alternating cases after one
+    warm-up each: times to the first frame, or with `marks` the steps' times."""
+    cases = {
+        "rtcroom": ("/r/bench?name=guest", FIRST_FRAME_PROBE),
+        "floor": ("/bench/floor", None),
+        "client library alone": ("/bench/library", None),
+    }
     pages = {"/bench/floor": FLOOR_PAGE, "/bench/library": LIBRARY_PAGE}
     if breakdown:
-        results["room page, library script"] = []
+        cases["room page, library script"] = ("/bench/room-library?name=guest", None)
         pages["/bench/room-library"] = room_page_with_library()
+
+    def sample(url: str, probe: str | None) -> float | dict[str, float]:
+        if not marks:
+            return first_frame(browser, url, probe)
+        marked: dict[str, float] = json.loads(
+            open_and_wait(browser, url, [MARKS, *([probe] if probe else [])], "marks ")
+        )
+        return marked
+
+    results: dict[str, list[Any]] = {name: [] for name in cases}
     with rtcroom_server(pages) as base, sync_playwright() as playwright:
         browser = launch(playwright)
         host = browser.new_context(permissions=["camera", "microphone"]).new_page()
         host.goto(f"{base}/r/bench?name=host")
         host.wait_for_selector("body[data-joined=true]")
         # One warm-up of each, not counted (first JIT, first codec init).
-        first_frame(browser, f"{base}/r/bench?name=guest", FIRST_FRAME_PROBE)
-        first_frame(browser, f"{base}/bench/floor", None)
-        first_frame(browser, f"{base}/bench/library", None)
-        if breakdown:
-            first_frame(browser, f"{base}/bench/room-library?name=guest", None)
+        for path, probe in cases.values():
+            sample(base + path, probe)
         for _ in range(runs):
-            results["rtcroom"].append(
-                first_frame(browser, f"{base}/r/bench?name=guest", FIRST_FRAME_PROBE)
-            )
-            results["floor"].append(first_frame(browser, f"{base}/bench/floor", None))
-            results["client library alone"].append(
-                first_frame(browser, f"{base}/bench/library", None)
-            )
-            if breakdown:
-                results["room page, library script"].append(
-                    first_frame(browser, f"{base}/bench/room-library?name=guest", None)
-                )
+            for name, (path, probe) in cases.items():
+                results[name].append(sample(base + path, probe))
         browser.close()
     return results
+
+
+def print_marks(results: dict[str, list[dict[str, float]]]) -> None:
+    """Median time of each step per case, in the order of rtcroom's medians."""
+    steps: list[str] = []
+    for samples in results.values():
+        for marked in samples:
+            steps += [step for step in marked if step not in steps]
+    medians = {
+        name: {
+            step: statistics.median(times)
+            for step in steps
+            if (times := [marked[step] for marked in samples if step in marked])
+        }
+        for name, samples in results.items()
+    }
+    steps.sort(key=lambda step: medians["rtcroom"].get(step, float("inf")))
+    print("| step (median ms since navigation) | " + " | ".join(results) + " |")
+    print("|---|" + "---:|" * len(results))
+    for step in steps:
+        cells = [f"{medians[name][step]:.0f}" if step in medians[name] else "-" for name in results]
+        print(f"| {step} | " + " | ".join(cells) + " |")
 
 
 def main() -> None:
@@ -180,8 +267,15 @@ def main() -> None:
     parser.add_argument(
         "--breakdown", action="store_true", help="add the room page with the library's script"
     )
+    parser.add_argument(
+        "--marks", action="store_true", help="when each step of the setup happens, per case"
+    )
     args = parser.parse_args()
-    results = measure(args.runs, args.breakdown)
+    if args.marks:
+        print(f"runs: {args.runs} of each, alternating")
+        print_marks(measure(args.runs, args.breakdown, marks=True))
+        return
+    results: dict[str, list[float]] = measure(args.runs, args.breakdown)
     rtc, floor = statistics.median(results["rtcroom"]), statistics.median(results["floor"])
     library = statistics.median(results["client library alone"])
     print(f"runs: {args.runs} of each, alternating")

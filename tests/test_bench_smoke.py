@@ -39,6 +39,15 @@ def test_first_frame_benchmark_smoke() -> None:
     assert ratio(output, "ratio room page, library script / floor") > 0
 
 
+def test_first_frame_marks_smoke() -> None:
+    output = run_bench("first_frame.py", "--runs", "1", "--breakdown", "--marks")
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in output.splitlines()}
+    # Every case reaches its first frame; only the app and the library pages
+    # join a room, so only they send an offer.
+    assert re.fullmatch(r"\| first remote frame( \| \d+){4} \|", rows["first remote frame"])
+    assert re.fullmatch(r"\| offer sent \| \d+ \| - \| \d+ \| \d+ \|", rows["offer sent"])
+
+
 def test_file_transfer_benchmark_smoke() -> None:
     output = run_bench("file_transfer.py", "--size-mb", "4", "--runs", "1")
     for case in ("rtcroom, no camera", "rtcroom in a call", "raw channel, two pages"):
