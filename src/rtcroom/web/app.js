@@ -2,8 +2,9 @@
 import { ROOM_PATTERN, RoomClient, RoomError, tokenGrants } from "./rtcroom.js";
 
 // What the first frame does not need (statistics, file transfer) is loaded a
-// moment after joining, or at first use: every request a fresh page makes
-// delays its scripts, and so the call, on a busy machine (docs/benchmarks.md).
+// second after the page is set up, or at first use: every request a fresh
+// page makes delays its scripts, and so the call, on a busy machine
+// (docs/benchmarks.md).
 /** @type {Promise<typeof import("./stats.js")> | null} */
 let statsModule = null;
 /** @type {Promise<typeof import("./transfer.js")> | null} */
@@ -573,7 +574,10 @@ function chatPanel(client) {
     channel.binaryType = "arraybuffer";
     channel.onmessage = (message) => held.push(message);
     loadTransfer().then(
-      ({ receiveFile }) => receiveFile(peer, channel, addTransfer, held),
+      ({ receiveFile }) => {
+        // Not a file transfer's channel: this page has no use for it.
+        if (!receiveFile(peer, channel, addTransfer, held)) channel.onmessage = null;
+      },
       () => channel.close(),
     );
   });
