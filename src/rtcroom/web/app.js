@@ -1,5 +1,5 @@
 // The call page: UI on top of the client library (rtcroom.js, transfer.js, stats.js).
-import { ROOM_PATTERN, RoomClient, RoomError, tokenGrants } from "./rtcroom.js";
+import { FILE_CHANNEL, ROOM_PATTERN, RoomClient, RoomError, tokenGrants } from "./rtcroom.js";
 
 // What the first frame does not need (statistics, file transfer) is loaded a
 // second after the page is set up, or at first use: every request a fresh
@@ -569,15 +569,13 @@ function chatPanel(client) {
   client.addEventListener("datachannel", (event) => {
     const { peer, channel } = /** @type {CustomEvent<{peer: RemotePeer, channel: RTCDataChannel}>} */ (event)
       .detail;
+    if (channel.label !== FILE_CHANNEL.label) return; // not ours: left to whoever opened it
     /** @type {MessageEvent[]} */
     const held = [];
     channel.binaryType = "arraybuffer";
     channel.onmessage = (message) => held.push(message);
     loadTransfer().then(
-      ({ receiveFile }) => {
-        // Not a file transfer's channel: this page has no use for it.
-        if (!receiveFile(peer, channel, addTransfer, held)) channel.onmessage = null;
-      },
+      ({ receiveFile }) => receiveFile(peer, channel, addTransfer, held),
       () => channel.close(),
     );
   });

@@ -81,6 +81,13 @@ const TRANSIENT = new Set(["unavailable", "rate-limited", "server-full"]);
 export const CHAT_CHANNEL = { label: "chat", id: 0 };
 
 /**
+ * Label and sub-protocol of a file transfer's data channel (docs/protocol.md,
+ * "File transfer"; transfer.js speaks it). Here so that a page can tell a
+ * file's channel before it loads transfer.js.
+ */
+export const FILE_CHANNEL = { label: "file", protocol: "rtcroom-file/1" };
+
+/**
  * @typedef {{type: "chat", text: string, time: number}} ChatWire
  * @typedef {{from: string, name: string, text: string, time: number, own: boolean}} ChatMessage
  */

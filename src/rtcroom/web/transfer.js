@@ -1,10 +1,10 @@
 // File transfer over data channels: one channel per transfer, chunked, with
 // flow control and a SHA-256 check. The format is in docs/protocol.md
 // ("File transfer"); Python peers speak it too.
+import { FILE_CHANNEL } from "./rtcroom.js";
 import { Sha256 } from "./sha256.js";
 
-/** Label and sub-protocol of a file transfer's data channel. */
-export const FILE_CHANNEL = { label: "file", protocol: "rtcroom-file/1" };
+export { FILE_CHANNEL };
 
 /** Largest chunk we send; smaller if the other side's SCTP max-message-size says so. */
 export const CHUNK_SIZE = 128 * 1024;
