@@ -196,11 +196,6 @@ def open_and_wait(browser: Browser, url: str, scripts: list[str], prefix: str) -
     return text
 
 
-def first_frame(browser: Browser, url: str, probe: str | None) -> float:
-    """Open `url` in a fresh context; ms from navigation to the first remote frame."""
-    return float(open_and_wait(browser, url, [probe] if probe else [], "first-frame "))
-
-
 def measure(runs: int, breakdown: bool = False, marks: bool = False) -> dict[str, list[Any]]:
     """Each case's samples, `runs` rounds of alternating cases after one
     warm-up each: times to the first frame, or with `marks` the steps' times."""
@@ -214,13 +209,15 @@ def measure(runs: int, breakdown: bool = False, marks: bool = False) -> dict[str
         cases["room page, library script"] = ("/bench/room-library?name=guest", None)
         pages["/bench/room-library"] = room_page_with_library()
 
-    def sample(url: str, probe: str | None) -> float | dict[str, float]:
-        if not marks:
-            return first_frame(browser, url, probe)
-        marked: dict[str, float] = json.loads(
-            open_and_wait(browser, url, [MARKS, *([probe] if probe else [])], "marks ")
-        )
-        return marked
+    def sample(browser: Browser, url: str, probe: str | None) -> float | dict[str, float]:
+        """ms from navigation to the first remote frame, or with `marks` each step's."""
+        scripts = [probe] if probe else []
+        if marks:
+            marked: dict[str, float] = json.loads(
+                open_and_wait(browser, url, [MARKS, *scripts], "marks ")
+            )
+            return marked
+        return float(open_and_wait(browser, url, scripts, "first-frame "))
 
     results: dict[str, list[Any]] = {name: [] for name in cases}
     with rtcroom_server(pages) as base, sync_playwright() as playwright:
@@ -230,10 +227,10 @@ def measure(runs: int, breakdown: bool = False, marks: bool = False) -> dict[str
         host.wait_for_selector("body[data-joined=true]")
         # One warm-up of each, not counted (first JIT, first codec init).
         for path, probe in cases.values():
-            sample(base + path, probe)
+            sample(browser, base + path, probe)
         for _ in range(runs):
             for name, (path, probe) in cases.items():
-                results[name].append(sample(base + path, probe))
+                results[name].append(sample(browser, base + path, probe))
         browser.close()
     return results
 

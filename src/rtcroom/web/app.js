@@ -5,21 +5,25 @@ import { FILE_CHANNEL, ROOM_PATTERN, RoomClient, RoomError, tokenGrants } from "
 // second after the page is set up, or at first use: every request a fresh
 // page makes delays its scripts, and so the call, on a busy machine
 // (docs/benchmarks.md).
-/** @type {Promise<typeof import("./stats.js")> | null} */
-let statsModule = null;
-/** @type {Promise<typeof import("./transfer.js")> | null} */
-let transferModule = null;
-/** A failed load (the network went away) is tried again at the next use. */
-const loadStats = () =>
-  (statsModule ??= import("./stats.js").catch((err) => {
-    statsModule = null;
-    throw err;
-  }));
-const loadTransfer = () =>
-  (transferModule ??= import("./transfer.js").catch((err) => {
-    transferModule = null;
-    throw err;
-  }));
+const loadStats = once(() => import("./stats.js"));
+const loadTransfer = once(() => import("./transfer.js"));
+
+/**
+ * `load` run at the first call, its promise shared by the later ones; a
+ * failed load (the network went away) is tried again at the next call.
+ * @template T
+ * @param {() => Promise<T>} load
+ * @returns {() => Promise<T>}
+ */
+function once(load) {
+  /** @type {Promise<T> | null} */
+  let loading = null;
+  return () =>
+    (loading ??= load().catch((err) => {
+      loading = null;
+      throw err;
+    }));
+}
 
 /**
  * @typedef {import("./rtcroom.js").RemotePeer} RemotePeer

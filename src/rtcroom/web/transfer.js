@@ -250,14 +250,12 @@ export function receiveFiles(client, onTransfer) {
  * @param {RTCDataChannel} channel
  * @param {(transfer: Transfer) => void} onTransfer
  * @param {MessageEvent[]} [held]
- * @returns {boolean} whether it was a file transfer
  */
 export function receiveFile(peer, channel, onTransfer, held = []) {
-  if (channel.label !== FILE_CHANNEL.label) return false;
+  if (channel.label !== FILE_CHANNEL.label) return;
   const handle = receive(peer, channel, onTransfer);
   for (const message of held) handle(message);
   if (channel.readyState === "closed") channel.onclose?.(new Event("close"));
-  return true;
 }
 
 /**
