@@ -54,6 +54,38 @@ def peer_id(page: Page) -> str:
     return value
 
 
+# What a page's peer connections are doing, for a failure's message: states,
+# transceivers, candidate pairs and inbound video, by peer id.
+CONNECTIONS = """async () => {
+  const client = window.rtcroom;
+  if (!client) return "no client (window.rtcroom)";
+  const out = {};
+  for (const [id, peer] of client.peers) {
+    const pc = peer.pc;
+    const stats = [];
+    (await pc.getStats()).forEach((s) => {
+      if (s.type === "candidate-pair" && s.nominated)
+        stats.push(`pair ${s.state} sent=${s.bytesSent} received=${s.bytesReceived}`);
+      if (s.type === "local-candidate" || s.type === "remote-candidate")
+        stats.push(`${s.type} ${s.candidateType} ${s.protocol} ${s.address}:${s.port}`);
+      if (s.type === "inbound-rtp")
+        stats.push(`in ${s.kind} packets=${s.packetsReceived} decoded=${s.framesDecoded ?? "-"}`);
+      if (s.type === "outbound-rtp")
+        stats.push(`out ${s.kind} packets=${s.packetsSent}`);
+    });
+    out[id] = {
+      connection: pc.connectionState, ice: pc.iceConnectionState,
+      gathering: pc.iceGatheringState, signaling: pc.signalingState,
+      transceivers: pc.getTransceivers().map((t) =>
+        `${t.mid} ${t.receiver.track.kind} ${t.direction}/${t.currentDirection} ` +
+        `send=${t.sender.track ? t.sender.track.readyState : "none"} recv-muted=${t.receiver.track.muted}`),
+      stats,
+    };
+  }
+  return out;
+}"""
+
+
 def wait_frames_advancing(page: Page, expected_peers: set[str], timeout: float = 30.0) -> None:
     """Wait until `page` plays video of exactly `expected_peers`, frames advancing."""
     deadline = time.monotonic() + timeout
@@ -70,7 +102,8 @@ def wait_frames_advancing(page: Page, expected_peers: set[str], timeout: float =
         time.sleep(0.25)
     raise AssertionError(
         f"page of {peer_id(page)}: wanted advancing video from {sorted(expected_peers)}, "
-        f"frame counts {last}, advancing {sorted(advanced)}"
+        f"frame counts {last}, advancing {sorted(advanced)}; "
+        f"connections: {page.evaluate(CONNECTIONS)}"
     )
 
 
