@@ -159,7 +159,8 @@ def write_coturn_config(
 
     `allow_loopback_relay=True` is the testing-only allowance for peers that
     are all on this machine: it drops the loopback denial and adds coturn's
-    allow-loopback-peers. Nothing else is changed (but syslog: logs go to a file).
+    allow-loopback-peers, and logs each session (verbose: what a failed relay
+    test shows). Nothing else is changed (but syslog: logs go to a file).
     """
     generated = subprocess.run(
         [
@@ -175,7 +176,9 @@ def write_coturn_config(
     ).stdout
     if allow_loopback_relay:
         generated = generated.replace("denied-peer-ip=127.0.0.0-127.255.255.255\n", "")
-        generated += "# TESTING ONLY: all peers are on this machine\nallow-loopback-peers\n"
+        generated += (
+            "# TESTING ONLY: all peers are on this machine\nallow-loopback-peers\nverbose\n"
+        )
     config = folder / f"turnserver-{port}.conf"
     config.write_text(generated.replace("syslog\n", ""))
     return config

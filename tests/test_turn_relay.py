@@ -24,11 +24,14 @@ SELECTED_PAIR = """async () => {
 }"""
 
 
-def relay_server(
-    start_server: Callable[..., RunningServer], start_turn: Callable[..., RunningTurn]
-) -> RunningServer:
-    turn = start_turn(allow_loopback_relay=True)
+def relay_server(start_server: Callable[..., RunningServer], turn: RunningTurn) -> RunningServer:
     return start_server("--turn-url", turn.url, env={"RTCROOM_TURN_SECRET": turn.secret})
+
+
+def turn_sessions(turn: RunningTurn) -> str:
+    """coturn's session lines (allocations, permissions, errors), for a failure's message."""
+    lines = turn.log.read_text(errors="replace").splitlines()
+    return "\n".join(line for line in lines if "session" in line)[-6000:]
 
 
 def open_relay_call(browser: Browser, server: RunningServer, name: str) -> Page:
@@ -45,13 +48,17 @@ def test_relay_only_pages_play_video_through_coturn(
     start_server: Callable[..., RunningServer],
     start_turn: Callable[..., RunningTurn],
 ) -> None:
-    server = relay_server(start_server, start_turn)
+    turn = start_turn(allow_loopback_relay=True)
+    server = relay_server(start_server, turn)
     a = open_relay_call(chromium, server, "Ann")
     b = open_relay_call(chromium, server, "Bo")
     ice = a.evaluate("window.rtcroom.iceServers")
     assert ice[0]["username"].endswith(":" + peer_id(a))
-    wait_frames_advancing(a, {peer_id(b)})
-    wait_frames_advancing(b, {peer_id(a)})
+    try:
+        wait_frames_advancing(a, {peer_id(b)})
+        wait_frames_advancing(b, {peer_id(a)})
+    except AssertionError as failure:
+        raise AssertionError(f"{failure}\ncoturn's sessions:\n{turn_sessions(turn)}") from None
     for page in (a, b):
         assert page.evaluate(SELECTED_PAIR) == ["relay", "relay"]
     close(a)
