@@ -39,6 +39,18 @@ def test_first_frame_benchmark_smoke() -> None:
     assert ratio(output, "ratio room page, library script / floor") > 0
 
 
+def test_first_frame_ab_smoke() -> None:
+    output = run_bench(
+        "first_frame_ab.py",
+        *("--rounds", "1", "app=/r/bench?name=guest"),
+        "no controls=/r/bench?name=guest|.controls{display:none!important}",
+    )
+    rows = {line.split(" | ")[0].strip("| "): line for line in output.splitlines()}
+    assert re.search(r"\| app \| \d+ \| \d+\.\d\d \| - \|", rows["app"]), output
+    assert re.search(r"[+-]\d+\.\d ms \(", rows["no controls"]), output
+    assert "floor" in rows, output
+
+
 def test_first_frame_marks_smoke() -> None:
     output = run_bench("first_frame.py", "--runs", "1", "--breakdown", "--marks")
     rows = {line.split(" | ")[0].lstrip("| "): line for line in output.splitlines()}
