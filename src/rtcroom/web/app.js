@@ -41,6 +41,9 @@ const button = (id) => /** @type {HTMLButtonElement} */ (document.getElementById
 const select = (id) => /** @type {HTMLSelectElement} */ (document.getElementById(id));
 
 const grid = $("grid");
+// The longest the page waits for the first remote frame before building the
+// rest of itself (see main).
+const QUIET_SETUP_MS = 1000;
 const statusLine = $("status");
 const notice = $("notice");
 
@@ -111,6 +114,19 @@ function layout() {
   const count = grid.children.length;
   grid.dataset.count = String(count);
   grid.style.setProperty("--columns", String(count <= 1 ? 1 : count <= 4 ? 2 : 3));
+}
+
+/**
+ * Resolves when `video` presents its first frame (or has one to present,
+ * where requestVideoFrameCallback is missing).
+ * @param {HTMLVideoElement} video
+ * @returns {Promise<void>}
+ */
+function firstFrame(video) {
+  return new Promise((resolve) => {
+    if ("requestVideoFrameCallback" in HTMLVideoElement.prototype) video.requestVideoFrameCallback(() => resolve());
+    else video.addEventListener("loadeddata", () => resolve(), { once: true });
+  });
 }
 
 /** @type {string} the speaker (audio output) picked in the settings */
@@ -215,9 +231,22 @@ function formatTime(time) {
 
 async function main() {
   const room = decodeURIComponent(location.pathname.replace(/^\/r\//, "").replace(/\/$/, ""));
-  $("room-name").textContent = room;
-  document.title = `${room} · rtcroom`;
+  // The call first: from the join until the first remote frame is on screen
+  // (or QUIET_SETUP_MS have passed, or nobody else is here), the page changes
+  // nothing but what that frame needs, a remote tile once its first track
+  // arrives. Every change is a style, layout and raster pass that the offer,
+  // the answer and the first frame would wait behind (docs/benchmarks.md).
+  /** @type {() => void} */
+  let settle = () => {};
+  /** @type {Promise<void>} */
+  const settled = new Promise((resolve) => (settle = resolve));
+  setTimeout(settle, QUIET_SETUP_MS);
+  settled.then(() => {
+    $("room-name").textContent = room;
+    document.title = `${room} · rtcroom`;
+  });
   if (!ROOM_PATTERN.test(room)) {
+    settle();
     statusLine.textContent = "Invalid room";
     showNotice("This room name is not valid: use letters, digits, - and _ (at most 64).");
     return;
@@ -229,6 +258,8 @@ async function main() {
 
   /** @type {Map<string, Tile>} camera tiles of the others, by peer id */
   const tiles = new Map();
+  // The status line waits for the end of the setup too.
+  let setupOver = false;
   /** @type {Map<MediaStream, Tile>} screen tiles, ours and the others' */
   const screenTiles = new Map();
 
@@ -258,19 +289,36 @@ async function main() {
   // Exposed for debugging in the console and for tests.
   Object.assign(window, { rtcroom: client });
 
+  /**
+   * The camera tile of a peer still in the room, made at the first call.
+   * @param {RemotePeer} peer
+   */
+  function peerTile(peer) {
+    let tile = tiles.get(peer.id);
+    if (!tile && client.peers.get(peer.id) === peer) {
+      tile = addTile({ name: peer.name || "Guest", peerId: peer.id });
+      tile.figure.dataset.state = peer.pc.connectionState;
+      tiles.set(peer.id, tile);
+      updateStatus();
+    }
+    return tile;
+  }
   client.addEventListener("peerjoined", (event) => {
     const { peer } = /** @type {CustomEvent} */ (event).detail;
-    const tile = addTile({ name: peer.name || "Guest", peerId: peer.id });
-    tiles.set(peer.id, tile);
-    updateStatus();
+    // During the setup, the tile comes with the peer's first track (or once
+    // the setup is over, for a peer that sends nothing).
+    settled.then(() => peerTile(peer));
   });
   client.addEventListener("track", (event) => {
     const { peer } = /** @type {CustomEvent} */ (event).detail;
-    const tile = tiles.get(peer.id);
+    const tile = peerTile(peer);
     if (!tile) return;
     // Attach the stream once it has a track: a <video> given an empty stream
     // starts rendering later than one given a stream with its track.
-    if (tile.video.srcObject !== peer.stream) tile.video.srcObject = peer.stream;
+    if (tile.video.srcObject !== peer.stream) {
+      tile.video.srcObject = peer.stream;
+      firstFrame(tile.video).then(settle);
+    }
     play(tile.video);
   });
   client.addEventListener("streamadded", (event) => {
@@ -332,26 +380,34 @@ async function main() {
   });
 
   function updateStatus() {
-    if (!document.body.dataset.joined) return;
+    if (!client.id || !setupOver) return;
     const others = client.peers.size;
     statusLine.textContent = others === 0 ? "Waiting for others…" : `${others + 1} in the call`;
   }
 
+  // Chat and file channels may open during the setup: listen from the start
+  // (nothing in the panel shows until something arrives).
+  chatPanel(client);
+
   // Join first: when the server's answer is already here (the room page's
   // inline script joined), this sends the offers to the others right away.
-  // The rest of the page is built while they answer.
+  // The rest of the page is built once the setup is over.
   const joining = client.join().then(
     () => {
-      document.body.dataset.joined = "true";
-      updateStatus();
+      // Alone in the room: no frame to wait for.
+      if (client.peers.size === 0) settle();
+      return true;
     },
     (err) => {
+      settle();
       statusLine.textContent = "Not connected";
       showNotice(describe(err));
+      return false;
     },
   );
-  // Let the offers leave before the page does its own work.
-  await new Promise((resolve) => setTimeout(resolve));
+  await settled;
+  setupOver = true;
+  updateStatus();
 
   const local = addTile({ name: `${name} (you)`, local: true, first: true });
   const invite = `${location.origin}/r/${encodeURIComponent(room)}`;
@@ -363,7 +419,6 @@ async function main() {
       window.prompt("Copy this link and send it:", invite);
     }
   });
-  chatPanel(client);
 
   const { stream, error: mediaError } = await media;
   if (stream) {
@@ -408,7 +463,8 @@ async function main() {
       button(id).click();
     }
   });
-  await joining;
+  // Joined, and the page is all there (tests wait for this).
+  if (await joining) document.body.dataset.joined = "true";
 }
 
 /**
