@@ -317,3 +317,20 @@ def test_stats_overlay_shows_candidate_type_and_bitrate(
     a.screenshot(path=str(ARTIFACT_DIR / "stats.png"))
     close(a)
     close(b)
+
+
+def test_bars_appear_once_the_call_is_set_up(chromium: Browser, server: RunningServer) -> None:
+    """The top bar and controls are not drawn while the call sets up (body.setting-up);
+    they appear for a user alone in the room and once a call's first frame is in."""
+    alone = open_call(chromium, server.url, "bars", "Ann")
+    expect(alone.locator(".controls")).to_be_visible()
+    expect(alone.locator(".topbar")).to_be_visible()
+    expect(alone.locator("#room-name")).to_have_text("bars")
+    guest = open_call(chromium, server.url, "bars", "Bo")
+    wait_frames_advancing(guest, {peer_id(alone)})
+    expect(guest.locator("body")).not_to_have_class(re.compile("setting-up"))
+    expect(guest.locator("#toggle-mic")).to_be_visible()
+    expect(guest.locator("#status")).to_have_text("2 in the call")
+    expect(guest).to_have_title("bars · rtcroom")
+    close(alone)
+    close(guest)

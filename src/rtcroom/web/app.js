@@ -234,8 +234,9 @@ async function main() {
   // The call first: from the join until the first remote frame is on screen
   // (or QUIET_SETUP_MS have passed, or nobody else is here), the page changes
   // nothing but what that frame needs, a remote tile once its first track
-  // arrives. Every change is a style, layout and raster pass that the offer,
-  // the answer and the first frame would wait behind (docs/benchmarks.md).
+  // arrives; its top bar and controls are not drawn (body.setting-up). Every
+  // change is a style, layout and raster pass that the offer, the answer and
+  // the first frame would wait behind (docs/benchmarks.md).
   /** @type {() => void} */
   let settle = () => {};
   /** @type {Promise<void>} */
@@ -244,6 +245,7 @@ async function main() {
   settled.then(() => {
     $("room-name").textContent = room;
     document.title = `${room} · rtcroom`;
+    document.body.classList.remove("setting-up");
   });
   if (!ROOM_PATTERN.test(room)) {
     settle();
