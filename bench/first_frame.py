@@ -196,6 +196,13 @@ def open_and_wait(browser: Browser, url: str, scripts: list[str], prefix: str) -
     return text
 
 
+def open_host(browser: Browser, base: str) -> None:
+    """The call page that every case's guest joins (room "bench"), set up."""
+    host = browser.new_context(permissions=["camera", "microphone"]).new_page()
+    host.goto(f"{base}/r/bench?name=host")
+    host.wait_for_selector("body[data-joined=true]")
+
+
 def measure(runs: int, breakdown: bool = False, marks: bool = False) -> dict[str, list[Any]]:
     """Each case's samples, `runs` rounds of alternating cases after one
     warm-up each: times to the first frame, or with `marks` the steps' times."""
@@ -222,9 +229,7 @@ def measure(runs: int, breakdown: bool = False, marks: bool = False) -> dict[str
     results: dict[str, list[Any]] = {name: [] for name in cases}
     with rtcroom_server(pages) as base, sync_playwright() as playwright:
         browser = launch(playwright)
-        host = browser.new_context(permissions=["camera", "microphone"]).new_page()
-        host.goto(f"{base}/r/bench?name=host")
-        host.wait_for_selector("body[data-joined=true]")
+        open_host(browser, base)
         # One warm-up of each, not counted (first JIT, first codec init).
         for path, probe in cases.values():
             sample(browser, base + path, probe)

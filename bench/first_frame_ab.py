@@ -33,6 +33,7 @@ from first_frame import (
     FLOOR_PAGE,
     LIBRARY_PAGE,
     open_and_wait,
+    open_host,
     room_page_with_library,
 )
 from harness import launch, rtcroom_server
@@ -80,9 +81,7 @@ def measure(rounds: int, cases: list[tuple[str, str, list[str]]]) -> dict[str, l
     results: dict[str, list[float]] = {name: [] for name, _, _ in cases}
     with rtcroom_server(pages) as base, sync_playwright() as playwright:
         browser = launch(playwright)
-        host = browser.new_context(permissions=["camera", "microphone"]).new_page()
-        host.goto(f"{base}/r/bench?name=host")
-        host.wait_for_selector("body[data-joined=true]")
+        open_host(browser, base)
         for _, path, scripts in cases:  # one warm-up each, not counted
             open_and_wait(browser, base + path, scripts, "first-frame ")
         for round_ in range(rounds):
