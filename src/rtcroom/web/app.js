@@ -260,8 +260,6 @@ async function main() {
 
   /** @type {Map<string, Tile>} camera tiles of the others, by peer id */
   const tiles = new Map();
-  // The status line waits for the end of the setup too.
-  let setupOver = false;
   /** @type {Map<MediaStream, Tile>} screen tiles, ours and the others' */
   const screenTiles = new Map();
 
@@ -382,7 +380,8 @@ async function main() {
   });
 
   function updateStatus() {
-    if (!client.id || !setupOver) return;
+    // The status line waits for the end of the setup too.
+    if (!client.id || document.body.classList.contains("setting-up")) return;
     const others = client.peers.size;
     statusLine.textContent = others === 0 ? "Waiting for others…" : `${others + 1} in the call`;
   }
@@ -407,8 +406,7 @@ async function main() {
       return false;
     },
   );
-  await settled;
-  setupOver = true;
+  await settled; // (after the handler above that ends body.setting-up)
   updateStatus();
 
   const local = addTile({ name: `${name} (you)`, local: true, first: true });
