@@ -19,6 +19,14 @@ The floor (first_frame.py) is always measured too, for ratios.
     scripts/netns python bench/first_frame_ab.py --rounds 70 \\
         'app=/r/bench?name=guest' \\
         'no controls=/r/bench?name=guest|.controls{display:none!important}'
+
+To try a change of the page or its scripts, copy src/rtcroom/web, change the
+copy and pass it as `--variant NAME=DIR`: `/r/bench?name=guest&variant=NAME`
+is then the room page from DIR, with its /static/ files from DIR too.
+
+    cp -r src/rtcroom/web /tmp/b && $EDITOR /tmp/b/app.js
+    scripts/netns python bench/first_frame_ab.py --variant b=/tmp/b \\
+        'app=/r/bench?name=guest' 'b=/r/bench?name=guest&variant=b'
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import argparse
 import json
 import random
 import statistics
+from pathlib import Path
 
 from first_frame import (
     FIRST_FRAME_PROBE,
@@ -70,7 +79,9 @@ def paired(samples: list[float], reference: list[float]) -> tuple[float, float, 
     return statistics.median(differences), medians[100], medians[1899]
 
 
-def measure(rounds: int, cases: list[tuple[str, str, list[str]]]) -> dict[str, list[float]]:
+def measure(
+    rounds: int, cases: list[tuple[str, str, list[str]]], variants: dict[str, Path]
+) -> dict[str, list[float]]:
     """ms from navigation to the first remote frame, per case and round."""
     cases = [*cases, (FLOOR, "/bench/floor", [])]
     pages = {
@@ -79,7 +90,7 @@ def measure(rounds: int, cases: list[tuple[str, str, list[str]]]) -> dict[str, l
         "/bench/room-library": room_page_with_library(),
     }
     results: dict[str, list[float]] = {name: [] for name, _, _ in cases}
-    with rtcroom_server(pages) as base, sync_playwright() as playwright:
+    with rtcroom_server(pages, variants) as base, sync_playwright() as playwright:
         browser = launch(playwright)
         open_host(browser, base)
         for _, path, scripts in cases:  # one warm-up each, not counted
@@ -96,13 +107,26 @@ def measure(rounds: int, cases: list[tuple[str, str, list[str]]]) -> dict[str, l
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=70)
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="serve the web assets in DIR at /r/ROOM?variant=NAME (repeatable)",
+    )
     parser.add_argument("cases", nargs="+", metavar="NAME=PATH[|CSS]")
     args = parser.parse_args()
+    variants = {}
+    for spec in args.variant:
+        name, _, directory = spec.partition("=")
+        if not name or not (Path(directory) / "room.html").is_file():
+            raise SystemExit(f"a variant is NAME=DIR, DIR a copy of src/rtcroom/web: {spec!r}")
+        variants[name] = Path(directory)
     cases = [parse_case(spec) for spec in args.cases]
     names = [name for name, _, _ in cases]
     if len(set(names)) != len(names) or FLOOR in names:
         raise SystemExit(f"case names must differ from each other and from {FLOOR!r}")
-    results = measure(args.rounds, cases)
+    results = measure(args.rounds, cases, variants)
     floor = statistics.median(results[FLOOR])
     reference = names[0]
     print(f"rounds: {args.rounds}, each case once per round, order reversed every other round")

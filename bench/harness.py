@@ -12,8 +12,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from playwright.sync_api import Browser, Playwright
+from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from browser import NO_DEVICES, renderer_memory
@@ -21,12 +23,13 @@ from conftest import CHROMIUM, CHROMIUM_ARGS
 
 from rtcroom.config import Config
 from rtcroom.server import create_app, run
+from rtcroom.webapp import WebAssets
 
 # The tests' helpers that the benchmarks use too.
 __all__ = ["NO_DEVICES", "launch", "renderer_memory", "rtcroom_server"]
 
 
-def _serve(port: int, pages: dict[str, str]) -> None:
+def _serve(port: int, pages: dict[str, str], variants: dict[str, Path]) -> None:
     config = Config(port=port, log_level="warning")
     app = create_app(config)
     for path, html in pages.items():
@@ -35,17 +38,42 @@ def _serve(port: int, pages: dict[str, str]) -> None:
             return HTMLResponse(html)
 
         app.add_route(path, page)
+    if variants:
+        _serve_variants(app, variants)
     run(app, config)
 
 
+def _serve_variants(app: Starlette, variants: dict[str, Path]) -> None:
+    """/r/ROOM?variant=NAME: the room page from the web directory `variants[NAME]`
+    (a changed copy of src/rtcroom/web), its /static/ files from there too."""
+    assets = {name: WebAssets(root) for name, root in variants.items()}
+    room_page = next(r for r in app.routes if isinstance(r, Route) and r.path == "/r/{room}")
+
+    async def room(request: Request) -> Response:
+        name = request.query_params.get("variant")
+        if name is None:
+            return await room_page.endpoint(request)
+        page = assets[name].assets["room.html"].body.replace(b"/static/", f"/v/{name}/".encode())
+        return HTMLResponse(page)
+
+    async def static(request: Request) -> Response:
+        return assets[request.path_params["variant"]].response(request, request.path_params["name"])
+
+    # Before the app's own routes, which would take these paths.
+    app.router.routes[:0] = [Route("/r/{room}", room), Route("/v/{variant}/{name}", static)]
+
+
 @contextmanager
-def rtcroom_server(pages: dict[str, str]) -> Iterator[str]:
-    """Run rtcroom's app (as `rtcroom serve` does) plus `pages`; yield its base URL."""
+def rtcroom_server(
+    pages: dict[str, str], variants: dict[str, Path] | None = None
+) -> Iterator[str]:
+    """Run rtcroom's app (as `rtcroom serve` does) plus `pages`, and the web
+    asset `variants` if any (see _serve_variants); yield its base URL."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     process = multiprocessing.get_context("spawn").Process(
-        target=_serve, args=(port, pages), daemon=True
+        target=_serve, args=(port, pages, variants or {}), daemon=True
     )
     process.start()
     base = f"http://127.0.0.1:{port}"

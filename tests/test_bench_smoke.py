@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from rtcroom.webapp import WEB_ROOT
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
@@ -39,15 +42,23 @@ def test_first_frame_benchmark_smoke() -> None:
     assert ratio(output, "ratio room page, library script / floor") > 0
 
 
-def test_first_frame_ab_smoke() -> None:
+def test_first_frame_ab_smoke(tmp_path: Path) -> None:
+    # A variant of the web assets whose app module reports a first frame at
+    # once: its row shows 1 ms only if its page and its module were served.
+    variant = tmp_path / "web"
+    shutil.copytree(WEB_ROOT, variant)
+    app = variant / "app.js"
+    app.write_text('console.log("first-frame 1");\n' + app.read_text())
     output = run_bench(
         "first_frame_ab.py",
-        *("--rounds", "1", "app=/r/bench?name=guest"),
+        *("--rounds", "1", "--variant", f"instant={variant}", "app=/r/bench?name=guest"),
         "no controls=/r/bench?name=guest|.controls{display:none!important}",
+        "instant=/r/bench?name=guest&variant=instant",
     )
     rows = {line.split(" | ")[0].strip("| "): line for line in output.splitlines()}
     assert re.search(r"\| app \| \d+ \| \d+\.\d\d \| - \|", rows["app"]), output
     assert re.search(r"[+-]\d+\.\d ms \(", rows["no controls"]), output
+    assert re.match(r"\| instant \| 1 \| 0\.\d\d \| -\d+\.\d ms", rows["instant"]), output
     assert "floor" in rows, output
 
 
