@@ -64,9 +64,7 @@ def _serve_variants(app: Starlette, variants: dict[str, Path]) -> None:
 
 
 @contextmanager
-def rtcroom_server(
-    pages: dict[str, str], variants: dict[str, Path] | None = None
-) -> Iterator[str]:
+def rtcroom_server(pages: dict[str, str], variants: dict[str, Path] | None = None) -> Iterator[str]:
     """Run rtcroom's app (as `rtcroom serve` does) plus `pages`, and the web
     asset `variants` if any (see _serve_variants); yield its base URL."""
     with socket.socket() as sock:
