@@ -320,8 +320,9 @@ def test_stats_overlay_shows_candidate_type_and_bitrate(
 
 
 def test_bars_appear_once_the_call_is_set_up(chromium: Browser, server: RunningServer) -> None:
-    """The top bar and controls are not drawn while the call sets up (body.setting-up);
-    they appear for a user alone in the room and once a call's first frame is in."""
+    """The top bar, controls and tile labels are not drawn while the call sets up
+    (body.setting-up); they appear for a user alone in the room and once a call's
+    first frame is in."""
     alone = open_call(chromium, server.url, "bars", "Ann")
     expect(alone.locator(".controls")).to_be_visible()
     expect(alone.locator(".topbar")).to_be_visible()
@@ -330,6 +331,8 @@ def test_bars_appear_once_the_call_is_set_up(chromium: Browser, server: RunningS
     wait_frames_advancing(guest, {peer_id(alone)})
     expect(guest.locator("body")).not_to_have_class(re.compile("setting-up"))
     expect(guest.locator("#toggle-mic")).to_be_visible()
+    expect(guest.locator(f"figure[data-peer-id='{peer_id(alone)}'] figcaption")).to_have_text("Ann")
+    expect(guest.locator(f"figure[data-peer-id='{peer_id(alone)}'] figcaption")).to_be_visible()
     expect(guest.locator("#status")).to_have_text("2 in the call")
     expect(guest).to_have_title("bars · rtcroom")
     close(alone)

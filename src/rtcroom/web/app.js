@@ -234,9 +234,10 @@ async function main() {
   // The call first: from the join until the first remote frame is on screen
   // (or QUIET_SETUP_MS have passed, or nobody else is here), the page changes
   // nothing but what that frame needs, a remote tile once its first track
-  // arrives; its top bar and controls are not drawn (body.setting-up). Every
-  // change is a style, layout and raster pass that the offer, the answer and
-  // the first frame would wait behind (docs/benchmarks.md).
+  // arrives; no text is drawn, neither the bars nor the labels (body.setting-up:
+  // a fresh page's first text loads its fonts). Every change is a style,
+  // layout and raster pass that the offer, the answer and the first frame
+  // would wait behind (docs/benchmarks.md).
   /** @type {() => void} */
   let settle = () => {};
   /** @type {Promise<void>} */
