@@ -20,7 +20,12 @@ into the page (HTML and CSS) and the app's module (UI, self-view, panels).
 
 Runs alternate between the cases so that machine noise hits them alike.
 
-    scripts/netns python bench/first_frame.py --runs 15 [--breakdown]
+With --marks, the median time of each step instead, on the guest's clock:
+the guest's socket, join, offer, answer, connection, first packets and
+frame, and the host's (the guest announced, the offer in, the answer out,
+connected).
+
+    scripts/netns python bench/first_frame.py --runs 15 [--breakdown] [--marks]
 
 (scripts/netns gives a private network: nothing leaves the machine.)
 """
@@ -34,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import launch, rtcroom_server
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from rtcroom.webapp import WebAssets
 
@@ -122,8 +127,9 @@ new MutationObserver((_, observer) => {
 
 # With --marks: when each step of the call setup happens, in ms since
 # navigation (wrappers around WebSocket, getUserMedia and RTCPeerConnection;
-# the page's first presented remote frame logs them all). The wrappers cost
-# the pages a little: these runs are separate from the timed ones.
+# the page's first presented remote frame logs them all, with its time
+# origin, so that the host's steps can be put on the same clock). The wrappers
+# cost the pages a little: these runs are separate from the timed ones.
 MARKS = """
 (() => {
   const marks = {};
@@ -160,6 +166,10 @@ MARKS = """
       super(...args);
       mark("peer connection created");
       this.addEventListener("connectionstatechange", () => mark(`connection ${this.connectionState}`));
+      // A remote track unmutes when its first packets arrive.
+      this.addEventListener("track", ({track}) => {
+        track.addEventListener("unmute", () => mark(`first ${track.kind} packets`), {once: true});
+      });
     }
   };
   document.addEventListener("DOMContentLoaded", () => mark("DOMContentLoaded (modules ran)"));
@@ -167,9 +177,42 @@ MARKS = """
   HTMLVideoElement.prototype.requestVideoFrameCallback = function (callback) {
     return request.call(this, (...args) => {
       mark("first remote frame");
-      console.log(`marks ${JSON.stringify(marks)}`);
+      console.log(`marks ${JSON.stringify({...marks, timeOrigin: performance.timeOrigin})}`);
       callback(...args);
     });
+  };
+})();
+"""
+
+
+# With --marks, in the host page: when it handles the guest's arrival and
+# offer, answers and connects, on the wall clock (timeOrigin + now), as
+# [step, time] pairs that measure() takes after each sample.
+HOST_MARKS = """
+(() => {
+  const marks = window.rtcroomBenchHostMarks = [];
+  const mark = (name) => marks.push([`host: ${name}`, performance.timeOrigin + performance.now()]);
+  const NativeSocket = window.WebSocket;
+  window.WebSocket = class extends NativeSocket {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("message", ({data}) => {
+        const message = JSON.parse(data);
+        if (message.type === "peer-joined") mark("guest announced");
+        if (message.type === "signal" && message.data.description) mark("offer arrives");
+      });
+    }
+    send(data) {
+      const message = JSON.parse(data);
+      if (message.type === "signal" && message.data.description) mark("answer sent");
+      super.send(data);
+    }
+  };
+  window.RTCPeerConnection = class extends RTCPeerConnection {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("connectionstatechange", () => mark(`connection ${this.connectionState}`));
+    }
   };
 })();
 """
@@ -196,11 +239,15 @@ def open_and_wait(browser: Browser, url: str, scripts: list[str], prefix: str) -
     return text
 
 
-def open_host(browser: Browser, base: str) -> None:
+def open_host(browser: Browser, base: str, scripts: tuple[str, ...] = ()) -> Page:
     """The call page that every case's guest joins (room "bench"), set up."""
-    host = browser.new_context(permissions=["camera", "microphone"]).new_page()
+    context = browser.new_context(permissions=["camera", "microphone"])
+    for script in scripts:
+        context.add_init_script(script)
+    host = context.new_page()
     host.goto(f"{base}/r/bench?name=host")
-    host.wait_for_selector("body[data-joined=true]")
+    host.wait_for_selector("body[data-joined=true]", state="attached")
+    return host
 
 
 def measure(runs: int, breakdown: bool = False, marks: bool = False) -> dict[str, list[Any]]:
@@ -220,16 +267,20 @@ def measure(runs: int, breakdown: bool = False, marks: bool = False) -> dict[str
         """ms from navigation to the first remote frame, or with `marks` each step's."""
         scripts = [probe] if probe else []
         if marks:
+            host.evaluate("window.rtcroomBenchHostMarks.length = 0")
             marked: dict[str, float] = json.loads(
                 open_and_wait(browser, url, [MARKS, *scripts], "marks ")
             )
+            origin = marked.pop("timeOrigin")
+            for step, time in host.evaluate("window.rtcroomBenchHostMarks"):
+                marked.setdefault(step, time - origin)
             return marked
         return float(open_and_wait(browser, url, scripts, "first-frame "))
 
     results: dict[str, list[Any]] = {name: [] for name in cases}
     with rtcroom_server(pages) as base, sync_playwright() as playwright:
         browser = launch(playwright)
-        open_host(browser, base)
+        host = open_host(browser, base, (HOST_MARKS,) if marks else ())
         # One warm-up of each, not counted (first JIT, first codec init).
         for path, probe in cases.values():
             sample(browser, base + path, probe)

@@ -69,6 +69,11 @@ def test_first_frame_marks_smoke() -> None:
     # join a room, so only they send an offer.
     assert re.fullmatch(r"\| first remote frame( \| \d+){4} \|", rows["first remote frame"])
     assert re.fullmatch(r"\| offer sent \| \d+ \| - \| \d+ \| \d+ \|", rows["offer sent"])
+    # The host's steps, on the guest's clock: after the guest's offer.
+    answer = rows["host: answer sent"]
+    assert re.fullmatch(r"\| host: answer sent \| \d+ \| - \| \d+ \| \d+ \|", answer)
+    assert int(answer.split(" | ")[1]) > int(rows["offer sent"].split(" | ")[1])
+    assert re.fullmatch(r"\| first video packets( \| \d+){4} \|", rows["first video packets"])
 
 
 def test_file_transfer_benchmark_smoke() -> None:
