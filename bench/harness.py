@@ -14,7 +14,7 @@ from pathlib import Path
 from playwright.sync_api import Browser, Playwright
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -53,11 +53,16 @@ def _serve_variants(app: Starlette, variants: dict[str, Path]) -> None:
         name = request.query_params.get("variant")
         if name is None:
             return await room_page.endpoint(request)
+        if name not in assets:
+            return PlainTextResponse(f"no variant {name!r}", status_code=404)
         page = assets[name].assets["room.html"].body.replace(b"/static/", f"/v/{name}/".encode())
         return HTMLResponse(page)
 
     async def static(request: Request) -> Response:
-        return assets[request.path_params["variant"]].response(request, request.path_params["name"])
+        variant = assets.get(request.path_params["variant"])
+        if variant is None:
+            return PlainTextResponse("no such variant", status_code=404)
+        return variant.response(request, request.path_params["name"])
 
     # Before the app's own routes, which would take these paths.
     app.router.routes[:0] = [Route("/r/{room}", room), Route("/v/{variant}/{name}", static)]
