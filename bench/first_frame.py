@@ -23,7 +23,7 @@ Runs alternate between the cases so that machine noise hits them alike.
 With --marks, the median time of each step instead, on the guest's clock:
 the guest's socket, join, offer, answer, connection, first packets and
 frame, and the host's (the guest announced, the offer in, the answer out,
-connected).
+connected, the guest's first packets and frame).
 
     scripts/netns python bench/first_frame.py --runs 15 [--breakdown] [--marks]
 
@@ -125,15 +125,20 @@ new MutationObserver((_, observer) => {
 """
 
 
-# With --marks: when each step of the call setup happens, in ms since
-# navigation (wrappers around WebSocket, getUserMedia and RTCPeerConnection;
-# the page's first presented remote frame logs them all, with its time
-# origin, so that the host's steps can be put on the same clock). The wrappers
-# cost the pages a little: these runs are separate from the timed ones.
+# With --marks: when each step of the call setup happens, in ms since the
+# page's navigation (wrappers around WebSocket, getUserMedia and
+# RTCPeerConnection). The same script runs in the guest, whose first presented
+# remote frame logs its steps, and in the host, whose steps measure() reads
+# after each sample (window.rtcroomBenchMarks), named "host: ..."; each page's
+# time origin puts them on the guest's clock. The wrappers cost the pages a
+# little: these runs are separate from the timed ones.
 MARKS = """
 (() => {
-  const marks = {};
-  const mark = (name) => { if (!(name in marks)) marks[name] = performance.now(); };
+  const marks = window.rtcroomBenchMarks = {};
+  const mark = (step) => {
+    const name = PREFIX + step;
+    if (!(name in marks)) marks[name] = performance.now();
+  };
   const NativeSocket = window.WebSocket;
   window.WebSocket = class extends NativeSocket {
     constructor(...args) {
@@ -143,13 +148,18 @@ MARKS = """
       this.addEventListener("message", ({data}) => {
         const message = JSON.parse(data);
         if (message.type === "joined") mark("joined handled by the page");
-        if (message.type === "signal" && message.data.description) mark("answer arrives");
+        if (message.type === "peer-joined") mark("peer announced");
+        if (message.type === "signal" && message.data.description) {
+          mark(`${message.data.description.type} arrives`);
+        }
       });
     }
     send(data) {
       const message = JSON.parse(data);
       if (message.type === "join") mark("join sent");
-      if (message.type === "signal" && message.data.description) mark("offer sent");
+      if (message.type === "signal" && message.data.description) {
+        mark(`${message.data.description.type} sent`);
+      }
       super.send(data);
     }
   };
@@ -185,37 +195,17 @@ MARKS = """
 """
 
 
-# With --marks, in the host page: when it handles the guest's arrival and
-# offer, answers and connects, on the wall clock (timeOrigin + now), as
-# [step, time] pairs that measure() takes after each sample.
-HOST_MARKS = """
-(() => {
-  const marks = window.rtcroomBenchHostMarks = [];
-  const mark = (name) => marks.push([`host: ${name}`, performance.timeOrigin + performance.now()]);
-  const NativeSocket = window.WebSocket;
-  window.WebSocket = class extends NativeSocket {
-    constructor(...args) {
-      super(...args);
-      this.addEventListener("message", ({data}) => {
-        const message = JSON.parse(data);
-        if (message.type === "peer-joined") mark("guest announced");
-        if (message.type === "signal" && message.data.description) mark("offer arrives");
-      });
-    }
-    send(data) {
-      const message = JSON.parse(data);
-      if (message.type === "signal" && message.data.description) mark("answer sent");
-      super.send(data);
-    }
-  };
-  window.RTCPeerConnection = class extends RTCPeerConnection {
-    constructor(...args) {
-      super(...args);
-      this.addEventListener("connectionstatechange", () => mark(`connection ${this.connectionState}`));
-    }
-  };
-})();
-"""
+def marks_script(prefix: str = "") -> str:
+    """MARKS for one page, its steps' names starting with `prefix`."""
+    return MARKS.replace("PREFIX", json.dumps(prefix))
+
+
+# The host's steps so far and its time origin; then forget them, for the next sample.
+HOST_STEPS = """() => {
+  const marks = {...window.rtcroomBenchMarks};
+  for (const name in window.rtcroomBenchMarks) delete window.rtcroomBenchMarks[name];
+  return [marks, performance.timeOrigin];
+}"""
 
 
 def open_and_wait(browser: Browser, url: str, scripts: list[str], prefix: str) -> str:
@@ -267,20 +257,21 @@ def measure(runs: int, breakdown: bool = False, marks: bool = False) -> dict[str
         """ms from navigation to the first remote frame, or with `marks` each step's."""
         scripts = [probe] if probe else []
         if marks:
-            host.evaluate("window.rtcroomBenchHostMarks.length = 0")
+            host.evaluate(HOST_STEPS)  # what the host did before this sample
             marked: dict[str, float] = json.loads(
-                open_and_wait(browser, url, [MARKS, *scripts], "marks ")
+                open_and_wait(browser, url, [marks_script(), *scripts], "marks ")
             )
             origin = marked.pop("timeOrigin")
-            for step, time in host.evaluate("window.rtcroomBenchHostMarks"):
-                marked.setdefault(step, time - origin)
+            host_marks, host_origin = host.evaluate(HOST_STEPS)
+            for step, time in host_marks.items():
+                marked[step] = time + host_origin - origin
             return marked
         return float(open_and_wait(browser, url, scripts, "first-frame "))
 
     results: dict[str, list[Any]] = {name: [] for name in cases}
     with rtcroom_server(pages) as base, sync_playwright() as playwright:
         browser = launch(playwright)
-        host = open_host(browser, base, (HOST_MARKS,) if marks else ())
+        host = open_host(browser, base, (marks_script("host: "),) if marks else ())
         # One warm-up of each, not counted (first JIT, first codec init).
         for path, probe in cases.values():
             sample(browser, base + path, probe)
