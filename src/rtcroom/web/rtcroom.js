@@ -92,6 +92,53 @@ export const FILE_CHANNEL = { label: "file", protocol: "rtcroom-file/1" };
  * @typedef {{from: string, name: string, text: string, time: number, own: boolean}} ChatMessage
  */
 
+/** The downlink budget (kbps) that the video sent to us starts within, shared by our connections. */
+export const START_BITRATE_KBPS = 1500;
+
+/** Formats of a video section that carry no picture of their own. */
+const NOT_A_PICTURE = new Set(["rtx", "red", "ulpfec", "flexfec-03"]);
+
+/**
+ * `sdp` (a description we send) asking the other side to start its video to
+ * us at `kbps`: `x-google-start-bitrate` on each video format. Chromium starts
+ * at 300 kbps otherwise, and paces the first key frame at that rate: the
+ * first picture of a call arrives later and blurrier. Senders that do not
+ * know the parameter ignore it (RFC 8866, section 6.15), and so does every
+ * receiver: it changes nothing on our side. An existing value is left alone.
+ * @param {string} sdp
+ * @param {number} kbps
+ * @returns {string}
+ */
+export function withStartBitrate(sdp, kbps) {
+  const lines = sdp.split("\r\n");
+  const param = `x-google-start-bitrate=${Math.round(kbps)}`;
+  /** @type {{formats: string[], rtpmap: Map<string, number>, fmtp: Map<string, number>}[]} */
+  const videos = [];
+  let current = null;
+  for (const [i, line] of lines.entries()) {
+    if (line.startsWith("m=")) {
+      current = line.startsWith("m=video ") ? { formats: line.split(" ").slice(3), rtpmap: new Map(), fmtp: new Map() } : null;
+      if (current) videos.push(current);
+    } else if (current) {
+      const attribute = /^a=(rtpmap|fmtp):(\d+) /.exec(line);
+      if (attribute) current[/** @type {"rtpmap" | "fmtp"} */ (attribute[1])].set(attribute[2], i);
+    }
+  }
+  /** @type {Map<number, string>} lines to add after line i */
+  const after = new Map();
+  for (const video of videos) {
+    for (const format of video.formats) {
+      const rtpmap = video.rtpmap.get(format);
+      const name = rtpmap === undefined ? "" : lines[rtpmap].split(" ")[1].split("/")[0].toLowerCase();
+      if (rtpmap === undefined || NOT_A_PICTURE.has(name)) continue;
+      const fmtp = video.fmtp.get(format);
+      if (fmtp === undefined) after.set(rtpmap, `a=fmtp:${format} ${param}`);
+      else if (!lines[fmtp].includes("x-google-start-bitrate=")) lines[fmtp] += `;${param}`;
+    }
+  }
+  return lines.flatMap((line, i) => (after.has(i) ? [line, /** @type {string} */ (after.get(i))] : [line])).join("\r\n");
+}
+
 /**
  * One other participant: its RTCPeerConnection and the perfect-negotiation
  * state that goes with it (W3C WebRTC 1.0, section 10.7, "Perfect negotiation").
@@ -126,6 +173,8 @@ export class RemotePeer {
     /** @type {Map<MediaStream, RTCRtpSender[]>} senders of our published extra streams */
     this.extraSenders = new Map();
     this.client = client;
+    /** @type {number | undefined} the start bitrate (kbps) our descriptions ask for, once decided */
+    this.startKbps = undefined;
     this.pc = new RTCPeerConnection({
       iceServers: client.iceServers,
       // Relay only: never reveal our addresses to the other peer (privacy).
@@ -312,6 +361,21 @@ export class RemotePeer {
     this.client.send({ type: "signal", to: this.id, data });
   }
 
+  /**
+   * A description of ours as we send it: asking for a start bitrate of the
+   * video to us (withStartBitrate), the client's budget shared by the peers
+   * there are when we first describe; the same in every later description
+   * (a new value would reset the sender's bandwidth estimate).
+   * @param {RTCSessionDescription} description
+   * @returns {RTCSessionDescriptionInit}
+   */
+  #describe(description) {
+    const budget = this.client.startBitrate;
+    this.startKbps ??= Math.max(300, budget / Math.max(1, this.client.peers.size));
+    if (!budget) return description.toJSON();
+    return { type: description.type, sdp: withStartBitrate(description.sdp, this.startKbps) };
+  }
+
   /** Our labelled streams, sent along with each description (docs/protocol.md). */
   #labels() {
     /** @type {Record<string, string>} */
@@ -326,7 +390,7 @@ export class RemotePeer {
       this.makingOffer = true;
       await this.pc.setLocalDescription();
       if (this.pc.localDescription) {
-        this.#send({ description: this.pc.localDescription.toJSON(), streams: this.#labels() });
+        this.#send({ description: this.#describe(this.pc.localDescription), streams: this.#labels() });
       }
     } catch (err) {
       this.client.reportError(err);
@@ -354,7 +418,7 @@ export class RemotePeer {
       await pc.setRemoteDescription(description);
       if (description.type === "offer") {
         await pc.setLocalDescription();
-        if (pc.localDescription) this.#send({ description: pc.localDescription.toJSON(), streams: this.#labels() });
+        if (pc.localDescription) this.#send({ description: this.#describe(pc.localDescription), streams: this.#labels() });
       }
       // After the first exchange either side may renegotiate.
       this.mayOffer = true;
@@ -405,13 +469,27 @@ export class RoomClient extends EventTarget {
    * this room with this name and token, and otherwise closes it.
    * @param {{room: string, name: string, url?: string,
    *          localStream?: MediaStream | null | Promise<MediaStream | null>,
-   *          early?: EarlyConnection | null, relayOnly?: boolean, token?: string | null}} options
+   *          early?: EarlyConnection | null, relayOnly?: boolean, token?: string | null,
+   *          startBitrate?: number}} options
    * `relayOnly` sends all media and data through the TURN server
    * (iceTransportPolicy "relay"): the others never learn our IP addresses.
    * `token` is the access token, when the server requires one.
+   * `startBitrate` (kbps) is what the video sent to us starts at in all, shared
+   * by the connections (at least 300 each; 0 leaves it to the senders):
+   * see withStartBitrate.
    */
-  constructor({ room, name, url = defaultServerUrl(), localStream = null, early = null, relayOnly = false, token = null }) {
+  constructor({
+    room,
+    name,
+    url = defaultServerUrl(),
+    localStream = null,
+    early = null,
+    relayOnly = false,
+    token = null,
+    startBitrate = START_BITRATE_KBPS,
+  }) {
     super();
+    this.startBitrate = startBitrate;
     this.token = token;
     /** @type {Grant[]} what we may do: from `joined`, or from the token until then */
     this.grants = tokenGrants(token) ?? ["publish", "subscribe", "data", "admin"];
