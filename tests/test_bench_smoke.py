@@ -40,6 +40,7 @@ def test_first_frame_benchmark_smoke() -> None:
     assert ratio(output, "ratio rtcroom / floor") > 0
     assert ratio(output, "ratio client library alone / floor") > 0
     assert ratio(output, "ratio room page, library script / floor") > 0
+    assert ratio(output, "ratio rtcroom / floor with the same start bitrate") > 0
 
 
 def test_first_frame_ab_smoke(tmp_path: Path) -> None:
@@ -66,14 +67,14 @@ def test_first_frame_marks_smoke() -> None:
     output = run_bench("first_frame.py", "--runs", "1", "--breakdown", "--marks")
     rows = {line.split(" | ")[0].lstrip("| "): line for line in output.splitlines()}
     # Every case reaches its first frame; only the app and the library pages
-    # join a room, so only they send an offer.
-    assert re.fullmatch(r"\| first remote frame( \| \d+){4} \|", rows["first remote frame"])
-    assert re.fullmatch(r"\| offer sent \| \d+ \| - \| \d+ \| \d+ \|", rows["offer sent"])
+    # join a room, so only they send an offer (not the two floors).
+    assert re.fullmatch(r"\| first remote frame( \| \d+){5} \|", rows["first remote frame"])
+    assert re.fullmatch(r"\| offer sent \| \d+ \| - \| \d+ \| \d+ \| - \|", rows["offer sent"])
     # The host's steps, on the guest's clock: after the guest's offer.
     answer = rows["host: answer sent"]
-    assert re.fullmatch(r"\| host: answer sent \| \d+ \| - \| \d+ \| \d+ \|", answer)
+    assert re.fullmatch(r"\| host: answer sent \| \d+ \| - \| \d+ \| \d+ \| - \|", answer)
     assert int(answer.split(" | ")[1]) > int(rows["offer sent"].split(" | ")[1])
-    assert re.fullmatch(r"\| first video packets( \| \d+){4} \|", rows["first video packets"])
+    assert re.fullmatch(r"\| first video packets( \| \d+){5} \|", rows["first video packets"])
 
 
 def test_file_transfer_benchmark_smoke() -> None:
