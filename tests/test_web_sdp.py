@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,14 +53,22 @@ OFFER = "\r\n".join(
 )
 
 SCRIPT = """
-import { withStartBitrate } from %s;
+import { RoomClient, withStartBitrate } from %s;
 const offer = %s;
 const once = withStartBitrate(offer, 1500);
-console.log(JSON.stringify({once, twice: withStartBitrate(once, 900)}));
+const refused = [];
+for (const startBitrate of [-1, "1500", NaN, Infinity]) {
+  try {
+    new RoomClient({room: "r", name: "n", url: "ws://127.0.0.1:9/ws", startBitrate});
+  } catch (err) {
+    refused.push(`${err.name}: ${err.message}`);
+  }
+}
+console.log(JSON.stringify({once, twice: withStartBitrate(once, 900), refused}));
 """
 
 
-def start_bitrate(offer: str) -> dict[str, str]:
+def start_bitrate(offer: str) -> dict[str, Any]:
     node = shutil.which("node")
     if node is None:
         pytest.fail("node is missing: scripts/test installs it (nodejs)")
@@ -71,7 +80,7 @@ def start_bitrate(offer: str) -> dict[str, str]:
         check=True,
         timeout=60,
     )
-    out: dict[str, str] = json.loads(result.stdout)
+    out: dict[str, Any] = json.loads(result.stdout)
     return out
 
 
@@ -101,3 +110,12 @@ def test_each_video_format_asks_for_the_start_bitrate() -> None:
 def test_a_description_that_asks_already_is_left_alone() -> None:
     result = start_bitrate(OFFER)
     assert result["twice"] == result["once"]
+
+
+def test_a_start_bitrate_that_is_not_kbps_is_refused() -> None:
+    assert start_bitrate(OFFER)["refused"] == [
+        "TypeError: startBitrate is a number of kbps, 0 or more: not number -1",
+        "TypeError: startBitrate is a number of kbps, 0 or more: not string 1500",
+        "TypeError: startBitrate is a number of kbps, 0 or more: not number NaN",
+        "TypeError: startBitrate is a number of kbps, 0 or more: not number Infinity",
+    ]

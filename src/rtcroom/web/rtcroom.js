@@ -102,9 +102,10 @@ const NOT_A_PICTURE = new Set(["rtx", "red", "ulpfec", "flexfec-03"]);
  * `sdp` (a description we send) asking the other side to start its video to
  * us at `kbps`: `x-google-start-bitrate` on each video format. Chromium starts
  * at 300 kbps otherwise, and paces the first key frame at that rate: the
- * first picture of a call arrives later and blurrier. Senders that do not
- * know the parameter ignore it (RFC 8866, section 6.15), and so does every
- * receiver: it changes nothing on our side. An existing value is left alone.
+ * first picture of a call arrives later and blurrier. Other senders ignore a
+ * format parameter they do not know (aiortc does: tests/test_aiortc_interop.py),
+ * and a receiver's own parameters change nothing on its side. An existing
+ * value is left alone.
  * @param {string} sdp
  * @param {number} kbps
  * @returns {string}
@@ -371,8 +372,8 @@ export class RemotePeer {
    */
   #describe(description) {
     const budget = this.client.startBitrate;
-    this.startKbps ??= Math.max(300, budget / Math.max(1, this.client.peers.size));
     if (!budget) return description.toJSON();
+    this.startKbps ??= Math.max(300, budget / Math.max(1, this.client.peers.size));
     return { type: description.type, sdp: withStartBitrate(description.sdp, this.startKbps) };
   }
 
@@ -489,6 +490,9 @@ export class RoomClient extends EventTarget {
     startBitrate = START_BITRATE_KBPS,
   }) {
     super();
+    if (typeof startBitrate !== "number" || !(startBitrate >= 0 && startBitrate < Infinity)) {
+      throw new TypeError(`startBitrate is a number of kbps, 0 or more: not ${typeof startBitrate} ${startBitrate}`);
+    }
     this.startBitrate = startBitrate;
     this.token = token;
     /** @type {Grant[]} what we may do: from `joined`, or from the token until then */
