@@ -4,14 +4,9 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-RTCROOM_JS = Path(__file__).resolve().parent.parent / "src" / "rtcroom" / "web" / "rtcroom.js"
+from node import run_module, web_module
 
 # A Chromium offer, shortened: audio, video with two video sections (camera
 # and screen) whose formats have an fmtp line or not, and the data channel.
@@ -69,19 +64,8 @@ console.log(JSON.stringify({once, twice: withStartBitrate(once, 900), refused}))
 
 
 def start_bitrate(offer: str) -> dict[str, Any]:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node is missing: scripts/test installs it (nodejs)")
-    script = SCRIPT % (json.dumps(RTCROOM_JS.as_uri()), json.dumps(offer))
-    result = subprocess.run(
-        [node, "--input-type=module", "-e", script],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    out: dict[str, Any] = json.loads(result.stdout)
-    return out
+    result: dict[str, Any] = run_module(SCRIPT % (web_module("rtcroom.js"), json.dumps(offer)))
+    return result
 
 
 def test_each_video_format_asks_for_the_start_bitrate() -> None:

@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import json
-import shutil
-import subprocess
-from pathlib import Path
 
-import pytest
-
-SHA256_JS = Path(__file__).resolve().parent.parent / "src" / "rtcroom" / "web" / "sha256.js"
+from node import run_module, web_module
 
 # Lengths around the block (64) and padding (56) boundaries, and one large
 # input; each is fed in uneven pieces so that partial blocks carry over.
@@ -30,18 +24,7 @@ console.log(JSON.stringify(out));
 
 
 def test_incremental_sha256_matches_hashlib() -> None:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node is missing: scripts/test installs it (nodejs)")
-    script = SCRIPT % json.dumps(SHA256_JS.as_uri())
-    result = subprocess.run(
-        [node, "--input-type=module", "-e", script],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    digests = json.loads(result.stdout)
+    digests = run_module(SCRIPT % web_module("sha256.js"))
     for n, digest in digests.items():
         data = bytes((i * 131 + 7) & 255 for i in range(int(n)))
         assert digest == hashlib.sha256(data).hexdigest(), f"length {n}"
