@@ -113,31 +113,28 @@ const NOT_A_PICTURE = new Set(["rtx", "red", "ulpfec", "flexfec-03"]);
 export function withStartBitrate(sdp, kbps) {
   const lines = sdp.split("\r\n");
   const param = `x-google-start-bitrate=${Math.round(kbps)}`;
-  /** @type {{formats: string[], rtpmap: Map<string, number>, fmtp: Map<string, number>}[]} */
+  /** @type {{rtpmap: Map<string, number>, fmtp: Map<string, number>}[]} each video section's lines, by format */
   const videos = [];
-  let current = null;
+  let video = null;
   for (const [i, line] of lines.entries()) {
     if (line.startsWith("m=")) {
-      current = line.startsWith("m=video ") ? { formats: line.split(" ").slice(3), rtpmap: new Map(), fmtp: new Map() } : null;
-      if (current) videos.push(current);
-    } else if (current) {
+      video = line.startsWith("m=video ") ? { rtpmap: new Map(), fmtp: new Map() } : null;
+      if (video) videos.push(video);
+    } else if (video) {
       const attribute = /^a=(rtpmap|fmtp):(\d+) /.exec(line);
-      if (attribute) current[/** @type {"rtpmap" | "fmtp"} */ (attribute[1])].set(attribute[2], i);
+      if (attribute) video[/** @type {"rtpmap" | "fmtp"} */ (attribute[1])].set(attribute[2], i);
     }
   }
-  /** @type {Map<number, string>} lines to add after line i */
-  const after = new Map();
-  for (const video of videos) {
-    for (const format of video.formats) {
-      const rtpmap = video.rtpmap.get(format);
-      const name = rtpmap === undefined ? "" : lines[rtpmap].split(" ")[1].split("/")[0].toLowerCase();
-      if (rtpmap === undefined || NOT_A_PICTURE.has(name)) continue;
-      const fmtp = video.fmtp.get(format);
-      if (fmtp === undefined) after.set(rtpmap, `a=fmtp:${format} ${param}`);
-      else if (!lines[fmtp].includes("x-google-start-bitrate=")) lines[fmtp] += `;${param}`;
+  for (const { rtpmap, fmtp } of videos) {
+    for (const [format, at] of rtpmap) {
+      if (NOT_A_PICTURE.has(lines[at].split(" ")[1].split("/")[0].toLowerCase())) continue;
+      const parameters = fmtp.get(format);
+      // A format without parameters gets a line of its own, after its rtpmap.
+      if (parameters === undefined) lines[at] += `\r\na=fmtp:${format} ${param}`;
+      else if (!lines[parameters].includes("x-google-start-bitrate=")) lines[parameters] += `;${param}`;
     }
   }
-  return lines.flatMap((line, i) => (after.has(i) ? [line, /** @type {string} */ (after.get(i))] : [line])).join("\r\n");
+  return lines.join("\r\n");
 }
 
 /**
