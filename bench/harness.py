@@ -22,7 +22,8 @@ from browser import NO_DEVICES, renderer_memory
 from conftest import CHROMIUM, CHROMIUM_ARGS
 
 from rtcroom.config import Config
-from rtcroom.server import create_app, run
+from rtcroom.app import create_app
+from rtcroom.serve import run
 from rtcroom.webapp import WebAssets
 
 # The tests' helpers that the benchmarks use too.

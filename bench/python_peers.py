@@ -31,7 +31,7 @@ from aiortc import RTCDataChannel, RTCPeerConnection
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from conftest import free_port
 
-from rtcroom.bots.media import PatternTrack
+from rtcroom.commands.media import PatternTrack
 from rtcroom.client import RemotePeer, Room
 
 CHUNK = 64 * 1024

@@ -8,7 +8,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from rtcroom.config import Config
-from rtcroom.server import create_app
+from rtcroom.app import create_app
 from rtcroom.webapp import WebAssets
 
 
@@ -86,7 +86,7 @@ def test_assets_revalidate_with_etag(client: TestClient) -> None:
     again = client.get("/static/app.js", headers={"If-None-Match": first.headers["etag"]})
     assert again.status_code == 304
     assert again.content == b""
-    assert client.get("/static/../server.py").status_code == 404
+    assert client.get("/static/../app.py").status_code == 404
 
 
 def test_turn_credentials_are_renewed_while_in_a_room() -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from rtcroom.broker import MemoryBroker
 from rtcroom.protocol import ErrorCode, PeerInfo
-from rtcroom.pump import execute
+from rtcroom.connection import Executor
 from rtcroom.session import Enter, Exit, Publish, Relay, Reply, Session
 from rtcroom.state import InvalidTransition, PeerState, transition
 from rtcroom.turn import IceConfig
@@ -49,10 +49,11 @@ class Client:
         self.broker = broker
         self.inbox = Inbox()
         self.session = Session(peer_id_factory=lambda: f"p{next(ids)}", **options)
+        self.executor = Executor(self.session, broker, self.inbox)
 
     async def feed(self, message: dict[str, Any] | str) -> None:
         frame = message if isinstance(message, str) else json.dumps(message)
-        await execute(self.session.receive(frame), self.session, self.broker, self.inbox)
+        await self.executor.run(self.session.receive(frame))
 
     async def send(self, message: dict[str, Any] | str) -> list[dict[str, Any]]:
         """Feed one message; return what this client received, in order."""
@@ -65,7 +66,7 @@ class Client:
         return joined
 
     async def disconnect(self) -> None:
-        await execute(self.session.close(), self.session, self.broker, self.inbox)
+        await self.executor.run(self.session.close())
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from test_session import Client
 
 from rtcroom.broker import MemoryBroker
 from rtcroom.protocol import decode_server
-from rtcroom.pump import execute
+from rtcroom.connection import Executor
 
 ROOMS = ["a", "b"]
 CLIENTS = 4
@@ -120,9 +120,7 @@ async def _run(ops: list[Any]) -> None:
                     views[index].room = None
                     views[index].others = []
             case ("disconnect",):
-                await execute(
-                    client.session.close(resumable=False), client.session, broker, client.inbox
-                )
+                await client.executor.run(client.session.close(resumable=False))
                 gone.add(index)
             case ("drop",):
                 peer, joined_key = client.session.peer, keys.get(index)

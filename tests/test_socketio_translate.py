@@ -12,8 +12,8 @@ from typing import Any
 from test_session import Inbox
 
 from rtcroom.broker import MemoryBroker
-from rtcroom.compat.socketio import SOCKET_IO, Emit, Translator
-from rtcroom.pump import execute
+from rtcroom.tutorials import SOCKET_IO, Emit, Translator
+from rtcroom.connection import Executor
 from rtcroom.session import Session
 
 OFFER = {"type": "offer", "sdp": "v=0\r\n"}
@@ -91,7 +91,7 @@ class Client:
 
     async def send(self, frames_: list[str]) -> None:
         for frame in frames_:
-            await execute(self.session.receive(frame), self.session, self.broker, self.inbox)
+            await Executor(self.session, self.broker, self.inbox).run(self.session.receive(frame))
 
     def received(self) -> list[Any]:
         """What the client got: v1 messages, or Socket.IO events through the translator."""

@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return turn_config(args)
     if args.command == "token":
         return mint(args)
-    from .bots import files, media
+    from .commands import files, media
 
     try:
         if args.command == "bot" and args.bot == "echo":
@@ -140,7 +140,8 @@ def _config(args: argparse.Namespace) -> Config | None:
 def serve(args: argparse.Namespace) -> int:
     from urllib.parse import urlsplit
 
-    from .server import create_app, run
+    from .app import create_app
+    from .serve import run
 
     config = _config(args)
     if config is None:

@@ -28,6 +28,7 @@ _STUN_URL = re.compile(r"^stuns?:[^\s]+$")
 _TURN_URL = re.compile(r"^turns?:[^\s]+$")
 _ORIGIN = re.compile(r"^https?://[^/\s]+$")
 _ROOM = re.compile(ROOM_PATTERN)
+WEBSOCKET_PATHS = ("fast", "asgi")
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,10 @@ class Config:
     socketio: bool = True
     # The room that Socket.IO clients of the single-room tutorial join.
     socketio_room: str = "room"
+    # How `rtcroom serve` serves /ws: "fast" on the transport itself
+    # (endpoints/websocket.py), "asgi" through uvicorn's WebSocket protocol
+    # and the ASGI route, as any other ASGI server does (endpoints/asgi.py).
+    websocket: str = "fast"
     # Addresses of reverse proxies and load balancers whose X-Forwarded-For
     # names the client (for the per-address limits); "*": any.
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
@@ -180,6 +185,11 @@ class Config:
             raise ConfigError(
                 f"--socketio-room / RTCROOM_SOCKETIO_ROOM: {self.socketio_room!r} is not a room "
                 "name (1 to 64 letters, digits, - and _)"
+            )
+        if self.websocket not in WEBSOCKET_PATHS:
+            raise ConfigError(
+                f"--websocket / RTCROOM_WEBSOCKET: {self.websocket!r} is not one of "
+                + ", ".join(WEBSOCKET_PATHS)
             )
         for proxy in self.trusted_proxies:
             if proxy != "*":
@@ -300,6 +310,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="the room that clients of the single-room Socket.IO tutorial join "
         "(RTCROOM_SOCKETIO_ROOM, default room)",
     )
+    parser.add_argument(
+        "--websocket",
+        help="how /ws is served: fast (on the transport itself) or asgi (through "
+        "uvicorn's WebSocket protocol and the ASGI route, as under any ASGI server) "
+        "(RTCROOM_WEBSOCKET, default fast)",
+    )
     for setting in SETTINGS:
         parser.add_argument(
             setting.flag,
@@ -407,6 +423,9 @@ def from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) ->
                 env.get("RTCROOM_SOCKETIO_ROOM"),
                 defaults.socketio_room,
             )
+        ),
+        websocket=str(
+            pick(getattr(args, "websocket", None), env.get("RTCROOM_WEBSOCKET"), defaults.websocket)
         ),
         turn_ttl=int(str(pick(args.turn_ttl, _int(env, "RTCROOM_TURN_TTL"), defaults.turn_ttl))),
         log_level=str(pick(args.log_level, env.get("RTCROOM_LOG_LEVEL"), defaults.log_level)),

@@ -40,7 +40,8 @@ def _worker(config: Config) -> None:
     # Its own process group: a Ctrl-C in the terminal reaches the parent
     # only, which passes it on once.
     os.setpgrp()
-    from .server import create_app, run
+    from .app import create_app
+    from .serve import run
 
     sock = bind(config.host, config.port)
     sock.listen(2048)

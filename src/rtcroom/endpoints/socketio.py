@@ -1,9 +1,9 @@
-"""The Socket.IO endpoint: python-socketio around the Translator, at /socket.io/.
+"""The Socket.IO door: python-socketio around the Translator, at /socket.io/.
 
-Each Socket.IO client is a Connection like a /ws client (same Session, so
-the same limits, tokens and broker), with a Translator between its events
-and protocol v1 frames, and a writer task that turns the frames its Outbox
-holds into Socket.IO events.
+Each Socket.IO client is a Connection like a /ws client (connection.py: the
+same Session, so the same limits, tokens and broker), whose Link puts a
+Translator (tutorials.py) between its events and protocol v1 frames, and a
+writer task that turns the frames its Outbox holds into Socket.IO events.
 
 Which tutorial a client follows is known from what it does: the Flask one
 emits `join` right after connecting; the aiohttp one never does, so a
@@ -25,10 +25,11 @@ from typing import Any
 import msgspec
 import socketio
 
+from ..admission import Admission
 from ..broker import Broker
+from ..connection import Connection
 from ..protocol import ErrorCode, error
-from ..server import Connection, Hub
-from .socketio import SOCKET_IO, Translator
+from ..tutorials import SOCKET_IO, Translator
 
 log = logging.getLogger("rtcroom")
 _library_log = logging.getLogger("rtcroom.socketio")
@@ -58,52 +59,52 @@ class _MsgspecJSON:
             raise ValueError(str(exc)) from None
 
 
-class SocketIOConnection(Connection):
-    """One Socket.IO client: its Translator and the writer that emits its events."""
+class SocketIOLink:
+    """One Socket.IO client: its Translator, and the writer that emits its events."""
 
-    def __init__(
-        self, server: socketio.AsyncServer, sid: str, broker: Broker, hub: Hub, address: str,
-        token: str | None,
-    ) -> None:  # fmt: skip
-        # Tutorial clients never resume: when they go, they are gone.
-        super().__init__(broker, hub, address, via=SOCKET_IO, resumable=False)
+    # engine.io pings its clients itself.
+    pings = False
+
+    def __init__(self, server: socketio.AsyncServer, sid: str, token: str | None) -> None:
         self.server = server
         self.sid = sid
         self.translator = Translator(token=token)
-        self.outbox.on_drop = self.outbox.ready.set
+        self.ready = asyncio.Event()  # something waits in the Outbox
+        self.readable = asyncio.Event()  # not paused by the Connection's backlog
+        self.readable.set()
+        self.connection: Connection
 
-    def start(self) -> None:
-        super().start()
-        self._tasks.append(asyncio.create_task(self._write()))
-
-    def wait_for_join(self, room: str, wait: float) -> None:
-        """Join `room` unless the client emits `join` within `wait` seconds."""
+    def start(self, connection: Connection, room: str, wait: float) -> None:
+        """Start the writer; join `room` unless the client emits `join` within `wait` seconds."""
+        self.connection = connection
+        connection.spawn(self._write())
 
         async def join_implicitly() -> None:
             await asyncio.sleep(wait)
-            if self.translator.implicit_room is None and self.session.room is None:
+            if self.translator.implicit_room is None and connection.session.room is None:
                 await self._feed(self.translator.implicit_join(room))
 
-        self._tasks.append(asyncio.create_task(join_implicitly()))
+        connection.spawn(join_implicitly())
 
     async def event(self, event: str, payload: Any) -> None:
         await self._feed(self.translator.event(event, payload))
 
     async def _feed(self, frames: list[str]) -> None:
         for frame in frames:
-            await self.receive(frame)
+            self.connection.receive(frame)
+            if not self.readable.is_set():
+                await self.readable.wait()
 
     async def _write(self) -> None:
-        outbox, translate = self.outbox, self.translator.frame
+        outbox, translate = self.connection.outbox, self.translator.frame
         # Straight to this client's Engine.IO socket: an EVENT packet
         # (Socket.IO protocol 5: "2" and the JSON array [event, data...] for
         # the default namespace), without python-socketio's routing by room.
         send, eio_sid = self.server.eio.send, self.server.manager.eio_sid_from_sid(self.sid, "/")
         while True:
-            await outbox.ready.wait()
-            outbox.ready.clear()
-            if outbox.overflowed:
-                log.info("dropped a Socket.IO client that reads too slowly")
+            await self.ready.wait()
+            self.ready.clear()
+            if outbox.overflowed or outbox.evicted:
                 break
             while outbox.frames:
                 for out in translate(outbox.frames.popleft()):
@@ -113,13 +114,33 @@ class SocketIOConnection(Connection):
                 break
         await self.server.disconnect(self.sid)
 
+    # Link
+
+    def wake(self) -> None:
+        self.ready.set()
+
+    def drop(self, code: int, reason: str) -> None:
+        self.ready.set()  # the writer sees the overflow and disconnects
+
+    def ping(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        self.ready.set()
+
+    def pause_reading(self) -> None:
+        self.readable.clear()
+
+    def resume_reading(self) -> None:
+        self.readable.set()
+
 
 class SocketIOEndpoint:
     """The python-socketio server and the Connections of its clients."""
 
-    def __init__(self, hub: Hub, broker: Broker, join_wait: float = JOIN_WAIT) -> None:
-        config = hub.config
-        self.hub = hub
+    def __init__(self, admission: Admission, broker: Broker, join_wait: float = JOIN_WAIT) -> None:
+        config = admission.config
+        self.admission = admission
         self.broker = broker
         self.join_wait = join_wait
         self.server = socketio.AsyncServer(
@@ -143,7 +164,7 @@ class SocketIOEndpoint:
             logger=_library_log,
             engineio_logger=_library_log,
         )
-        self.connections: dict[str, SocketIOConnection] = {}
+        self.links: dict[str, SocketIOLink] = {}
         self.server.on("connect", self._connect)
         self.server.on("disconnect", self._disconnect)
         self.server.on("*", self._event)
@@ -151,50 +172,46 @@ class SocketIOEndpoint:
         self.app = socketio.ASGIApp(self.server, socketio_path=None)
 
     def _origin_allowed(self, origin: str | None, environ: dict[str, Any]) -> bool:
-        return self.hub.origin_allowed(origin, environ.get("HTTP_HOST"))
+        return self.admission.origin_allowed(origin, environ.get("HTTP_HOST"))
 
     async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        hub = self.hub
-        if hub.draining:
+        admission = self.admission
+        if admission.draining:
             raise socketio.exceptions.ConnectionRefusedError("the server is restarting")
-        # The ASGI scope's client, which uvicorn set from X-Forwarded-For for
-        # trusted proxies (engine.io's REMOTE_ADDR is always 127.0.0.1).
+        # The ASGI scope's client (engine.io's REMOTE_ADDR is always 127.0.0.1).
         client = environ["asgi.scope"].get("client")
-        address = client[0] if client else "unknown"
-        if not hub.clients.connect(address):
-            limit = hub.config.max_connections_per_address
+        host = client[0] if client else "unknown"
+        address = admission.client_address(host, environ.get("HTTP_X_FORWARDED_FOR"))
+        too_many = admission.admit(address)
+        if too_many is not None:
+            limit = admission.config.max_connections_per_address
             raise socketio.exceptions.ConnectionRefusedError(
                 f"{ErrorCode.RATE_LIMITED}: more than {limit} connections from your address"
             )
         token = auth.get("token") if isinstance(auth, dict) else None
-        connection = SocketIOConnection(
-            self.server, sid, self.broker, hub, address, token if isinstance(token, str) else None
+        link = SocketIOLink(self.server, sid, token if isinstance(token, str) else None)
+        # Tutorial clients never resume: when they go, they are gone.
+        connection = Connection(
+            admission, self.broker, link, address, via=SOCKET_IO, resumable=False
         )
-        self.connections[sid] = connection
-        hub.connections.add(connection)
-        connection.start()
-        connection.wait_for_join(hub.config.socketio_room, self.join_wait)
+        self.links[sid] = link
+        link.start(connection, admission.config.socketio_room, self.join_wait)
 
     async def _disconnect(self, sid: str, reason: str = "") -> None:
-        connection = self.connections.pop(sid, None)
-        if connection is None:
-            return
-        try:
-            await connection.close(resumable=False)
-        finally:
-            self.hub.connections.discard(connection)
-            self.hub.clients.disconnect(connection.address)
+        link = self.links.pop(sid, None)
+        if link is not None:
+            await link.connection.ended(1000)
 
     async def _event(self, event: str, sid: str, *args: Any) -> None:
-        connection = self.connections.get(sid)
-        if connection is None:
+        link = self.links.get(sid)
+        if link is None:
             return
         if len(args) != 1:
-            connection.outbox.deliver(
+            link.connection.outbox.deliver(
                 error(ErrorCode.BAD_MESSAGE, f"{event!r} takes exactly one argument")
             )
             return
-        await connection.event(event, args[0])
+        await link.event(event, args[0])
 
     async def close(self) -> None:
         """Stop python-socketio's background tasks."""

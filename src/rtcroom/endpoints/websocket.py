@@ -2,14 +2,15 @@
 
 `rtcroom serve` hands uvicorn `WebSocketUpgrade` as its WebSocket protocol.
 An upgrade to /ws becomes a `SignalingProtocol`: an asyncio.Protocol around
-websockets' sans-I/O ServerProtocol and the same Connection (Session,
-Outbox, timers) as every other endpoint, with no ASGI in between. A frame is
+websockets' sans-I/O ServerProtocol, the Link of a Connection (the same core
+as every other endpoint: connection.py), with no ASGI in between. A frame is
 parsed, handed to the Session and relayed inside `data_received`, and the
 recipient's frame is written to its transport from there: no task, queue or
 future per message, and a few kilobytes per connection. Only what must wait
 (joining through Redis, say) runs in a task, and the frames behind it wait
-their turn. Any other upgrade (/socket.io/) goes to uvicorn's own protocol
-and the ASGI app, as does /ws under any other ASGI server (server.py).
+their turn (Connection.receive). Any other upgrade (/socket.io/) goes to
+uvicorn's own protocol and the ASGI app, as does /ws under any other ASGI
+server (endpoints/asgi.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections import deque
 from typing import Any, cast
 
 from websockets.frames import Frame, Opcode
@@ -30,17 +30,9 @@ from websockets.http11 import Request
 from websockets.protocol import OPEN
 from websockets.server import ServerProtocol
 
-from .broker import Broker
-from .server import (
-    _BINARY_REFUSED,
-    CLOSE_POLICY,
-    CLOSE_RESTART,
-    CLOSE_RESUMED,
-    DEPARTURES,
-    Connection,
-    Hub,
-)
-from .session import Action
+from ..admission import Admission
+from ..broker import Broker
+from ..connection import CLOSE_ABNORMAL, CLOSE_POLICY, CLOSE_RESTART, Connection
 
 log = logging.getLogger("rtcroom")
 # websockets' own logging: at debug level it would log frames, tokens among
@@ -48,8 +40,6 @@ log = logging.getLogger("rtcroom")
 _ws_log = logging.getLogger("rtcroom.websockets")
 _ws_log.setLevel(logging.INFO)
 
-# Frames received while an earlier one waits (on Redis, say) before reading pauses.
-BACKLOG = 64
 # Seconds to wait for the client's answer to a close frame before dropping it.
 CLOSE_TIMEOUT = 2.0
 
@@ -77,9 +67,9 @@ class WebSocketUpgrade(asyncio.Protocol):
     """uvicorn's WebSocket protocol class for `rtcroom serve`: /ws here, the rest to uvicorn.
 
     uvicorn creates it for an upgrade request, calls connection_made() and
-    data_received() with the request, then makes it the transport's
-    protocol. It becomes the chosen protocol's front: the callbacks are
-    the chosen protocol's own bound methods, so nothing is forwarded per call.
+    data_received() with the request, and makes it the transport's protocol.
+    At the request, it hands the transport to the chosen protocol: nothing
+    is forwarded per call.
     """
 
     def __init__(
@@ -88,13 +78,13 @@ class WebSocketUpgrade(asyncio.Protocol):
         server_state: Any,
         app_state: dict[str, Any],
         *,
-        hub: Hub,
+        admission: Admission,
         broker: Broker,
     ) -> None:
         self.config = config
         self.server_state = server_state
         self.app_state = app_state
-        self.hub = hub
+        self.admission = admission
         self.broker = broker
         self.transport: asyncio.Transport | None = None
 
@@ -107,7 +97,7 @@ class WebSocketUpgrade(asyncio.Protocol):
         target = data.split(b" ", 2)[1].split(b"?", 1)[0]
         inner: asyncio.Protocol
         if target == b"/ws":
-            inner = SignalingProtocol(self.hub, self.broker, self.server_state)
+            inner = SignalingProtocol(self.admission, self.broker, self.server_state)
         else:
             from uvicorn.protocols.websockets.websockets_sansio_impl import (
                 WebSocketsSansIOProtocol,
@@ -116,21 +106,28 @@ class WebSocketUpgrade(asyncio.Protocol):
             inner = WebSocketsSansIOProtocol(
                 config=self.config, server_state=self.server_state, app_state=self.app_state
             )
+        # The transport calls the chosen protocol directly from now on.
+        # uvicorn makes this object the transport's protocol before or after
+        # this call (0.55 before, earlier versions after): in the second case
+        # the transport takes these attributes, the chosen protocol's methods.
         callbacks = ("data_received", "eof_received", "connection_lost")
         for name in (*callbacks, "pause_writing", "resume_writing"):
             setattr(self, name, getattr(inner, name))
+        self.transport.set_protocol(inner)
         inner.connection_made(self.transport)
         inner.data_received(data)
 
 
 class SignalingProtocol(asyncio.Protocol):
-    """One /ws client, from its upgrade request to its last frame."""
+    """One /ws client, from its upgrade request to its last frame: its Connection's Link."""
 
-    def __init__(self, hub: Hub, broker: Broker, server_state: Any) -> None:
-        self.hub = hub
+    pings = True
+
+    def __init__(self, admission: Admission, broker: Broker, server_state: Any) -> None:
+        self.admission = admission
         self.broker = broker
         self.server_state = server_state
-        config = hub.config
+        config = admission.config
         # Frames above the protocol limit get a `too-large` error and the
         # connection stays open; only far larger ones end the connection.
         self.max_size = max(4 * config.max_message_size, 1 << 20)
@@ -138,16 +135,9 @@ class SignalingProtocol(asyncio.Protocol):
         self.buffer = b""  # the start of a frame, until the rest arrives
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.connection: Connection | None = None
-        self.address = ""
         self.fragments: list[bytes] = []
         self.fragmented: Opcode | None = None
         self.paused = False  # the transport's buffer is full
-        # A frame's actions that had to wait run in `busy`; later frames wait in `backlog`.
-        self.busy: asyncio.Task[None] | None = None
-        self.backlog: deque[str] = deque()
-        self.reading_paused = False
-        self.ping_timer: asyncio.TimerHandle | None = None
-        self.pong_timer: asyncio.TimerHandle | None = None
         self.close_timer: asyncio.TimerHandle | None = None
         self.close_sent = False
         self.ended = False
@@ -229,8 +219,8 @@ class SignalingProtocol(asyncio.Protocol):
                     opcode, self.fragmented = self.fragmented, None
                     self._message(opcode, b"".join(self.fragments))
                     self.fragments = []
-            elif opcode is _PONG:
-                self._pong()
+            elif opcode is _PONG and self.connection is not None:
+                self.connection.pong()
         self._write_protocol_data()
 
     def eof_received(self) -> bool | None:
@@ -240,38 +230,45 @@ class SignalingProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server_state.connections.discard(self)
-        for timer in (self.ping_timer, self.pong_timer, self.close_timer):
-            if timer is not None:
-                timer.cancel()
+        if self.close_timer is not None:
+            self.close_timer.cancel()
         if self.ended:
             return
         self.ended = True
-        close = self.ws.close_rcvd
-        code = close.code if close is not None else 1006
-        task = asyncio.get_running_loop().create_task(self._end(code))
+        if self.connection is None:
+            return
+        task = asyncio.get_running_loop().create_task(self.connection.ended(self._end_code()))
         self.server_state.tasks.add(task)
         task.add_done_callback(self.server_state.tasks.discard)
+
+    def _end_code(self) -> int:
+        """The first close frame's code, whoever sent it (1006 if none)."""
+        ws = self.ws
+        sent, received = ws.close_sent, ws.close_rcvd
+        if sent is not None and (received is None or not ws.close_rcvd_then_sent):
+            return sent.code
+        return received.code if received is not None else CLOSE_ABNORMAL
 
     def pause_writing(self) -> None:
         self.paused = True
 
     def resume_writing(self) -> None:
         self.paused = False
-        self.flush()
+        self.wake()
 
     def shutdown(self) -> None:
         """uvicorn's shutdown: the drain is over, end what is left."""
         if self.connection is not None:
-            self.connection.outbox.end(CLOSE_RESTART, "the server is restarting")
+            self.connection.close(CLOSE_RESTART, "the server is restarting")
         else:
             self.transport.close()
 
     # The handshake
 
     def _handshake(self, request: Request) -> None:
-        hub, ws = self.hub, self.ws
+        admission, ws = self.admission, self.ws
         headers = request.headers
-        refusal = hub.refusal(headers.get("Origin"), headers.get("Host"))
+        refusal = admission.refusal(headers.get("Origin"), headers.get("Host"))
         response = ws.reject(403, refusal + "\n") if refusal else ws.accept(request)
         ws.send_response(response)
         if response.status_code != 101:
@@ -280,18 +277,14 @@ class SignalingProtocol(asyncio.Protocol):
             return
         peer = self.transport.get_extra_info("peername")
         host = str(peer[0]) if peer else "unknown"
-        self.address = hub.client_address(host, headers.get("X-Forwarded-For"))
-        if not hub.clients.connect(self.address):
+        address = admission.client_address(host, headers.get("X-Forwarded-For"))
+        too_many = admission.admit(address)
+        if too_many is not None:
             self._write_protocol_data()
-            self.transport.write(text_frame(hub.too_many_connections().encode()))
+            self.transport.write(text_frame(too_many.encode()))
             self._close(CLOSE_POLICY, "too many connections")
             return
-        connection = Connection(self.broker, hub, self.address, wake=self.flush)
-        connection.outbox.on_drop = self._drop
-        self.connection = connection
-        hub.connections.add(connection)
-        connection.start()
-        self._schedule_ping()
+        self.connection = Connection(admission, self.broker, self, address)
 
     # Frames in
 
@@ -300,42 +293,22 @@ class SignalingProtocol(asyncio.Protocol):
         if connection is None or self.close_sent:
             return
         if opcode is _BINARY:
-            connection.outbox.deliver(_BINARY_REFUSED)
+            connection.receive_binary()
             return
         try:
             text = payload.decode()
         except UnicodeDecodeError:
             self.ws.fail(1007, "invalid UTF-8")
             return
-        if self.busy is not None:
-            self.backlog.append(text)
-            if len(self.backlog) >= BACKLOG and not self.reading_paused:
-                self.reading_paused = True
-                self.transport.pause_reading()
-            return
-        rest = connection.receive_now(text)
-        if rest:
-            self.busy = asyncio.get_running_loop().create_task(self._finish(connection, rest))
-
-    async def _finish(self, connection: Connection, actions: list[Action]) -> None:
-        """Complete a frame's actions that had to wait, then the frames behind it, in order."""
-        try:
-            await connection.finish(actions)
-            while self.backlog and not self.ended:
-                await connection.receive(self.backlog.popleft())
-                if self.reading_paused and len(self.backlog) < BACKLOG // 2:
-                    self.reading_paused = False
-                    self.transport.resume_reading()
-        finally:
-            self.busy = None
+        connection.receive(text)
 
     # Frames out
 
-    def flush(self) -> None:
-        """Write what the Outbox holds (Outbox.wake); then its close, if it asks for one."""
-        if self.paused or self.close_sent:
+    def wake(self) -> None:
+        """Write what the Outbox holds; then its close, if it asks for one."""
+        if self.paused or self.close_sent or self.connection is None:
             return
-        outbox = self.connection.outbox  # type: ignore[union-attr]
+        outbox = self.connection.outbox
         frames = outbox.frames
         if frames:
             if len(frames) == 1:
@@ -367,62 +340,24 @@ class SignalingProtocol(asyncio.Protocol):
         # The client should answer and let go; if it does not, drop it.
         self.close_timer = asyncio.get_running_loop().call_later(timeout, self.transport.abort)
 
-    def _drop(self) -> None:
-        """The Outbox gave up on this client (too slow, or resumed elsewhere)."""
-        outbox = self.connection.outbox  # type: ignore[union-attr]
-        if outbox.overflowed:
-            log.info("dropped a client that reads too slowly")
-            code, reason = CLOSE_POLICY, "too slow to keep up"
-        else:
-            code, reason = CLOSE_RESUMED, "resumed on another connection"
+    def drop(self, code: int, reason: str) -> None:
+        """End at once (too slow, or resumed elsewhere)."""
         # Its socket may still be full: say why, but do not wait long on it.
         self._close(code, reason, timeout=1.0)
         self.transport.close()
 
-    # Keepalive
-
-    def _schedule_ping(self) -> None:
-        interval = self.hub.config.ping_interval
-        if interval > 0:
-            self.ping_timer = asyncio.get_running_loop().call_later(interval, self._ping)
-
-    def _ping(self) -> None:
-        self.ping_timer = None
-        if self.close_sent or self.transport.is_closing():
-            return
-        self.ws.send_ping(os.urandom(4))
-        self._write_protocol_data()
-        timeout = self.hub.config.ping_timeout
-        self.pong_timer = asyncio.get_running_loop().call_later(timeout, self._no_pong)
-
-    def _pong(self) -> None:
-        if self.pong_timer is not None:
-            self.pong_timer.cancel()
-            self.pong_timer = None
-            self._schedule_ping()
-
-    def _no_pong(self) -> None:
-        log.info("no pong from a client within %g s: dropping it", self.hub.config.ping_timeout)
+    def abort(self) -> None:
         self.transport.abort()
 
-    # The end
+    def pause_reading(self) -> None:
+        self.transport.pause_reading()
 
-    async def _end(self, code: int) -> None:
-        """The client is gone: finish its pending work, then leave or suspend."""
-        connection = self.connection
-        try:
-            if connection is not None:
-                busy = self.busy
-                if busy is not None:
-                    try:
-                        await busy
-                    except Exception:
-                        log.exception("a frame's actions failed")
-                self.backlog.clear()
-                try:
-                    await connection.close(resumable=code not in DEPARTURES)
-                finally:
-                    self.hub.connections.discard(connection)
-        finally:
-            if connection is not None:  # counted by hub.clients.connect()
-                self.hub.clients.disconnect(self.address)
+    def resume_reading(self) -> None:
+        self.transport.resume_reading()
+
+    # Keepalive: Connection asks for pings
+
+    def ping(self) -> None:
+        if not self.close_sent and not self.transport.is_closing():
+            self.ws.send_ping(os.urandom(4))
+            self._write_protocol_data()

@@ -1,1 +1,0 @@
-"""Command-line peers built on rtcroom.client: `rtcroom send`, `rtcroom receive`."""

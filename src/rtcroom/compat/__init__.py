@@ -1,1 +1,0 @@
-"""Compatibility with clients written for other signaling servers."""
