@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from browser import NO_DEVICES, renderer_memory
 from conftest import CHROMIUM, CHROMIUM_ARGS
 
-from rtcroom.config import Config
 from rtcroom.app import create_app
+from rtcroom.config import Config
 from rtcroom.serve import run
 from rtcroom.webapp import WebAssets
 

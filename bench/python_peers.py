@@ -31,8 +31,8 @@ from aiortc import RTCDataChannel, RTCPeerConnection
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from conftest import free_port
 
-from rtcroom.commands.media import PatternTrack
 from rtcroom.client import RemotePeer, Room
+from rtcroom.commands.media import PatternTrack
 
 CHUNK = 64 * 1024
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from rtcroom.config import Config
 from rtcroom.app import create_app
+from rtcroom.config import Config
 from rtcroom.webapp import WebAssets
 
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from rtcroom.broker import MemoryBroker
-from rtcroom.protocol import ErrorCode, PeerInfo
 from rtcroom.connection import Executor
+from rtcroom.protocol import ErrorCode, PeerInfo
 from rtcroom.session import Enter, Exit, Publish, Relay, Reply, Session
 from rtcroom.state import InvalidTransition, PeerState, transition
 from rtcroom.turn import IceConfig

@@ -13,7 +13,6 @@ from test_session import Client
 
 from rtcroom.broker import MemoryBroker
 from rtcroom.protocol import decode_server
-from rtcroom.connection import Executor
 
 ROOMS = ["a", "b"]
 CLIENTS = 4

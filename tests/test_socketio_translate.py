@@ -12,9 +12,9 @@ from typing import Any
 from test_session import Inbox
 
 from rtcroom.broker import MemoryBroker
-from rtcroom.tutorials import SOCKET_IO, Emit, Translator
 from rtcroom.connection import Executor
 from rtcroom.session import Session
+from rtcroom.tutorials import SOCKET_IO, Emit, Translator
 
 OFFER = {"type": "offer", "sdp": "v=0\r\n"}
 CANDIDATE = {"type": "candidate", "candidate": {"candidate": "candidate:1", "sdpMid": "0"}}
