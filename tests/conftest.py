@@ -86,8 +86,28 @@ def wait_healthy(server: RunningServer, timeout: float = 15.0) -> None:
     raise RuntimeError(f"rtcroom serve not healthy after {timeout}s:\n{server.log.read_text()}")
 
 
+# The ways /ws is served (`rtcroom serve --websocket`): on the transport
+# itself, and through uvicorn's WebSocket protocol and the ASGI route (what
+# any other ASGI server runs). Tests marked `every_websocket_path` that start
+# servers run once against each.
+WEBSOCKET_PATHS = ["fast", "asgi"]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("every_websocket_path") and (
+        "start_server" in metafunc.fixturenames
+    ):
+        metafunc.parametrize("websocket", WEBSOCKET_PATHS)
+
+
 @pytest.fixture
-def start_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
+def websocket() -> str:
+    """How the servers of a test serve /ws (see WEBSOCKET_PATHS)."""
+    return "fast"
+
+
+@pytest.fixture
+def start_server(tmp_path: Path, websocket: str) -> Iterator[Callable[..., RunningServer]]:
     """Start `rtcroom serve` as a user does, on a free loopback port."""
     started: list[RunningServer] = []
 
@@ -99,7 +119,7 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
                 [sys.executable, "-m", "rtcroom", "serve", "--port", str(port), *args],
                 stdout=output,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, **(env or {})},
+                env={**os.environ, "RTCROOM_WEBSOCKET": websocket, **(env or {})},
             )
         server = RunningServer(process, port, log)
         started.append(server)

@@ -17,6 +17,9 @@ import pytest
 import websockets
 from conftest import RunningServer
 
+# Every case against /ws on the fast path and through the ASGI route.
+pytestmark = pytest.mark.every_websocket_path
+
 
 class Peer:
     def __init__(self, ws: websockets.ClientConnection) -> None:

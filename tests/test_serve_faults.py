@@ -24,6 +24,9 @@ from test_serve import Peer, raw_join
 
 from rtcroom.auth import mint_token
 
+# Every case against /ws on the fast path and through the ASGI route.
+pytestmark = pytest.mark.every_websocket_path
+
 SECRET = "fault-suite-secret-long-enough-for-hs256"
 
 

@@ -13,11 +13,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..admission import Admission
 from ..broker import Broker
 from ..connection import CLOSE_ABNORMAL, CLOSE_POLICY, Connection
+
+CLOSE_NO_STATUS = 1005
+
+
+def end_code(disconnect: Message) -> int:
+    """The close code of an ASGI disconnect: the client's close frame's, or 1006 if none came.
+
+    ASGI has no code for a connection lost without a close frame: uvicorn
+    says 1005 (as for a close frame without a code) but leaves out the
+    `reason` that every close frame's disconnect carries. Told apart, a
+    dropped network may resume (connection.may_resume) and a close is a
+    departure, as on the fast path.
+    """
+    code: int = disconnect.get("code", CLOSE_NO_STATUS)
+    if code == CLOSE_NO_STATUS and "reason" not in disconnect:
+        return CLOSE_ABNORMAL
+    return code
 
 
 class SignalingRoute:
@@ -91,8 +109,7 @@ class ASGILink:
         while True:
             message = await receive()
             if message["type"] == "websocket.disconnect":
-                code: int = message.get("code", CLOSE_ABNORMAL)
-                return code
+                return end_code(message)
             text = message.get("text")
             if text is not None:
                 connection.receive(text)

@@ -1,6 +1,6 @@
-"""/ws's own frame handling (wsserver.py), byte by byte, against `rtcroom serve`.
+"""/ws frame handling, byte by byte, against `rtcroom serve` (both ways of serving /ws).
 
-The fast path parses the frames clients send most; everything else goes
+The fast path (endpoints/websocket.py) parses the frames clients send most; everything else goes
 through websockets' parser. These tests write raw RFC 6455 frames on a
 socket: several in one write, one split over many, fragments with a ping
 between them, and the malformed ones that must end the connection.
@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import struct
 from typing import Any
 
+import pytest
 import websockets
 from conftest import RunningServer
+
+# Every case against /ws on the fast path and through the ASGI route.
+pytestmark = pytest.mark.every_websocket_path
 
 
 def frame(payload: bytes, opcode: int = 0x1, fin: bool = True, masked: bool = True) -> bytes:
@@ -149,20 +154,36 @@ async def test_fragments_ping_and_binary(server: RunningServer) -> None:
             client.close()
 
 
-async def test_malformed_frames_end_the_connection(server: RunningServer) -> None:
-    cases = [
+async def test_malformed_frames_end_the_connection_and_the_room_hears_at_once(
+    server: RunningServer,
+) -> None:
+    """An end the server decides is a departure: no resume grace (20 s here), no ghost."""
+    cases: list[tuple[bytes, int | None]] = [
         (frame(b'{"type":"leave"}', masked=False), 1002),  # clients must mask
         (frame(b"\xff\xfe not UTF-8"), 1007),
         # Announces 2**40 bytes: refused from the header, nothing buffered.
         (b"\x81\xff" + struct.pack("!Q", 1 << 40) + os.urandom(4), 1009),
+        # Over the hard limit (4x the protocol's, at least 1 MiB) for real: the
+        # server may reset the connection before its close frame is read.
+        (frame(b'{"type":"broadcast","data":"' + b"x" * (2 << 20) + b'"}'), None),
     ]
-    for data, expected in cases:
-        client = await RawClient.connect(server)
-        try:
-            await client.write(data)
-            assert await client.close_code() == expected, data[:10]
-        finally:
-            client.close()
+    async with websockets.connect(server.ws_url) as watcher:
+        await watcher.send(json.dumps({"type": "join", "room": "bad", "name": "watcher"}))
+        assert json.loads(await watcher.recv())["type"] == "joined"
+        for data, expected in cases:
+            client = await RawClient.connect(server)
+            try:
+                await client.write(text({"type": "join", "room": "bad", "name": "raw"}))
+                joined = await client.recv()
+                assert json.loads(await watcher.recv())["type"] == "peer-joined"
+                with contextlib.suppress(ConnectionError):
+                    await client.write(data)
+                if expected is not None:
+                    assert await client.close_code() == expected, data[:10]
+            finally:
+                client.close()
+            left = json.loads(await asyncio.wait_for(watcher.recv(), 1.0))
+            assert left == {"type": "peer-left", "id": joined["id"]}, data[:10]
     # The server is none the worse.
     async with websockets.connect(server.ws_url) as ws:
         await ws.send(json.dumps({"type": "join", "room": "after", "name": "x"}))
