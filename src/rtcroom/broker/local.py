@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from ..protocol import PeerInfo
-from . import Mailbox, Resumed, RoomFull, ServerFull
+from .interface import Mailbox, Resumed, RoomFull, ServerFull
 
 
 class Held:

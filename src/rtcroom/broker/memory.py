@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..protocol import PeerInfo
-from . import Mailbox
+from .interface import Mailbox
 from .local import Held, LocalMembers, Member, Room
 
 __all__ = ["Held", "Member", "MemoryBroker", "Room"]

@@ -25,13 +25,14 @@ Faults:
   node TTL + reap interval.
 - While Redis is unreachable, joins and cross-node frames fail at once with
   Unavailable (the client gets `unavailable`); local peers keep talking.
-  When Redis is back the node writes its presence back (`_SYNC`), so it
+  When Redis is back the node writes its presence back (sync.lua), so it
   survives a Redis that lost its data; a node that was reaped meanwhile
   ends its connections instead, and their clients join again.
 - A client resuming on another node: that node claims the peer in Redis and
   asks the old node over pub/sub for the frames it held (a handoff).
 
-Not Redis Cluster ready: the scripts touch keys they compute.
+The Lua scripts are the .lua files of this package (scripts.py). Not Redis
+Cluster ready: the scripts touch keys they compute.
 """
 
 from __future__ import annotations
@@ -49,184 +50,15 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from ..protocol import PeerInfo, PeerLeft, encode
-from . import Mailbox, Resumed, Unavailable
-from .local import Held, LocalMembers
+from ...protocol import PeerInfo, PeerLeft, encode
+from ..interface import Mailbox, Resumed, Unavailable
+from ..local import Held, LocalMembers
+from .scripts import source
 
 log = logging.getLogger("rtcroom.redis")
 
 PREFIX = "rtcroom:"
 
-# Every change of presence gets a number from one sequence: microseconds of
-# Redis's clock, or one more than the last if the clock lags, so that it
-# keeps growing even when Redis lost its data. A member is told of changes
-# numbered after its own entry only: a peer-joined (or peer-left) that
-# reaches a node after a later newcomer was admitted there is not delivered
-# to that newcomer, whose joined.peers already had it right.
-_SEQ = """
-local function next_seq()
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-  local seq = math.max(now, tonumber(redis.call('GET', 'rtcroom:seq') or '0') + 1)
-  redis.call('SET', 'rtcroom:seq', string.format('%.0f', seq))
-  return seq
-end
-"""
-
-# KEYS: room zset, rooms set, peer hash, node members, resume key
-# ARGV: room, peer id, name, identity, node, max peers, max rooms, key digest, via
-# Returns the entry's number, then id, name, identity, via of each peer already
-# there; {-1} if the room is full, {-2} if the server is.
-_ENTER = (
-    _SEQ
-    + """
-local size = redis.call('ZCARD', KEYS[1])
-if size >= tonumber(ARGV[6]) then return {-1} end
-if size == 0 and redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[7]) then return {-2} end
-local seq = next_seq()
-local result = {seq}
-for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local info = redis.call('HMGET', 'rtcroom:peer:' .. id, 'name', 'identity', 'via')
-  table.insert(result, id)
-  table.insert(result, info[1] or '')
-  table.insert(result, info[2] or '')
-  table.insert(result, info[3] or '')
-end
-redis.call('ZADD', KEYS[1], seq, ARGV[2])
-redis.call('HSET', KEYS[3], 'room', ARGV[1], 'name', ARGV[3], 'identity', ARGV[4],
-  'node', ARGV[5], 'key', ARGV[8], 'via', ARGV[9])
-redis.call('SADD', KEYS[4], ARGV[2])
-redis.call('SET', KEYS[5], ARGV[2])
-redis.call('SADD', KEYS[2], ARGV[1])
-return result
-"""
-)
-
-# Shared by the scripts that remove a peer: its presence, its resume key,
-# its node's member entry; the room leaves the rooms set when it empties.
-# Returns the room and the change's number, or false if it was not there.
-_DROP = (
-    _SEQ
-    + """
-local function drop(id, node)
-  local peer = 'rtcroom:peer:' .. id
-  local room = redis.call('HGET', peer, 'room')
-  local digest = redis.call('HGET', peer, 'key')
-  if digest then redis.call('DEL', 'rtcroom:resume:' .. digest) end
-  redis.call('DEL', peer)
-  redis.call('SREM', 'rtcroom:members:' .. node, id)
-  if not room then return false end
-  local removed = redis.call('ZREM', 'rtcroom:room:' .. room, id)
-  if redis.call('ZCARD', 'rtcroom:room:' .. room) == 0 then
-    redis.call('SREM', 'rtcroom:rooms', room)
-  end
-  if removed == 0 then return false end
-  return {room, next_seq()}
-end
-
--- Drop the node's peers but those in `keep`; room, peer id, number of each.
-local function drop_all(node, keep)
-  local result = {}
-  for _, id in ipairs(redis.call('SMEMBERS', 'rtcroom:members:' .. node)) do
-    local gone = not keep[id] and drop(id, node)
-    if gone then
-      table.insert(result, gone[1])
-      table.insert(result, id)
-      table.insert(result, gone[2])
-    end
-  end
-  return result
-end
-"""
-)
-
-# ARGV: peer id, node. Returns the change's number, 0 if nothing changed.
-# Only the node that holds the peer removes it (after a handoff to another
-# node, the old one's late exit must change nothing).
-_EXIT = (
-    _DROP
-    + """
-local owner = redis.call('HGET', 'rtcroom:peer:' .. ARGV[1], 'node')
-if owner and owner ~= ARGV[2] then return 0 end
-local gone = drop(ARGV[1], ARGV[2])
-if gone then return gone[2] end
-return 0
-"""
-)
-
-# KEYS: nodes set, alive key, tombstone; ARGV: node, TTL in ms.
-# 0: known; 1: unknown (first beat, or Redis lost its data); 2: reaped.
-_HEARTBEAT = """
-redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
-if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
-if redis.call('EXISTS', KEYS[3]) == 1 then return 2 end
-return 1
-"""
-
-# ARGV: the dead node. Returns room, peer id, number for each peer to
-# announce as left; empty if the node is alive or another node reaped it first.
-_REAP = (
-    _DROP
-    + """
-local node = ARGV[1]
-if redis.call('EXISTS', 'rtcroom:alive:' .. node) == 1 then return {} end
-if redis.call('SREM', 'rtcroom:nodes', node) == 0 then return {} end
-redis.call('SET', 'rtcroom:reaped:' .. node, '1', 'EX', 86400)
-local result = drop_all(node, {})
-redis.call('DEL', 'rtcroom:members:' .. node)
-return result
-"""
-)
-
-# ARGV: node, then room, id, name, identity, key digest, number, via for each
-# local peer. Makes Redis agree with the node: writes back missing peers,
-# removes the node's peers that are no longer local; returns those as room,
-# peer id, number.
-_SYNC = (
-    _DROP
-    + """
-local node = ARGV[1]
-local here = {}
-for i = 2, #ARGV, 7 do
-  local room, id = ARGV[i], ARGV[i + 1]
-  here[id] = true
-  local peer = 'rtcroom:peer:' .. id
-  if not redis.call('HGET', peer, 'node') then
-    redis.call('ZADD', 'rtcroom:room:' .. room, ARGV[i + 5], id)
-    redis.call('HSET', peer, 'room', room, 'name', ARGV[i + 2], 'identity', ARGV[i + 3],
-      'node', node, 'key', ARGV[i + 4], 'via', ARGV[i + 6])
-    redis.call('SET', 'rtcroom:resume:' .. ARGV[i + 4], id)
-    redis.call('SADD', 'rtcroom:rooms', room)
-    redis.call('SADD', 'rtcroom:members:' .. node, id)
-  end
-end
-return drop_all(node, here)
-"""
-)
-
-# ARGV: peer id, room, envelope. One round trip: where the peer is, and the
-# envelope published to its node. 0 if it is not in that room.
-_RELAY = """
-local info = redis.call('HMGET', 'rtcroom:peer:' .. ARGV[1], 'room', 'node')
-if info[1] ~= ARGV[2] or not info[2] then return 0 end
-redis.call('PUBLISH', 'rtcroom:node:' .. info[2], ARGV[3])
-return 1
-"""
-
-# KEYS: resume key; ARGV: room, claiming node. Returns peer id, old node,
-# name, identity, the number of its entry and via; empty if there is nothing to claim.
-_CLAIM = """
-local id = redis.call('GET', KEYS[1])
-if not id then return {} end
-local peer = 'rtcroom:peer:' .. id
-local info = redis.call('HMGET', peer, 'room', 'node', 'name', 'identity', 'via')
-if info[1] ~= ARGV[1] or not info[2] or info[2] == ARGV[2] then return {} end
-redis.call('HSET', peer, 'node', ARGV[2])
-redis.call('SREM', 'rtcroom:members:' .. info[2], id)
-redis.call('SADD', 'rtcroom:members:' .. ARGV[2], id)
-local seq = redis.call('ZSCORE', 'rtcroom:room:' .. ARGV[1], id)
-return {id, info[2], info[3] or '', info[4] or '', seq or '0', info[5] or ''}
-"""
 
 # Envelope kinds on pub/sub.
 FRAME = 0  # `frame` for peer `to`, or for all of `room` but `sender`
@@ -243,7 +75,7 @@ class Envelope(msgspec.Struct, array_like=True):
     sender: str
     frame: str
     kind: int = FRAME
-    # For announcements: the number of the change of presence (see _SEQ).
+    # For announcements: the number of the change of presence (see seq.lua).
     seq: int = 0
 
 
@@ -290,16 +122,8 @@ class RedisBroker(LocalMembers):
         )
         self.pubsub = self.redis.pubsub()
         self._scripts = {
-            name: self.redis.register_script(source)
-            for name, source in [
-                ("enter", _ENTER),
-                ("exit", _EXIT),
-                ("heartbeat", _HEARTBEAT),
-                ("reap", _REAP),
-                ("sync", _SYNC),
-                ("claim", _CLAIM),
-                ("relay", _RELAY),
-            ]
+            name: self.redis.register_script(source(name))
+            for name in ("enter", "exit", "heartbeat", "reap", "sync", "claim", "relay")
         }
         self._tasks: list[asyncio.Task[None]] = []
         self._encoder = msgspec.json.Encoder()

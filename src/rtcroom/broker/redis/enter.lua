@@ -1,0 +1,24 @@
+-- KEYS: room zset, rooms set, peer hash, node members, resume key
+-- ARGV: room, peer id, name, identity, node, max peers, max rooms, key digest, via
+-- Returns the entry's number, then id, name, identity, via of each peer already
+-- there; {-1} if the room is full, {-2} if the server is.
+-- needs: seq
+local size = redis.call('ZCARD', KEYS[1])
+if size >= tonumber(ARGV[6]) then return {-1} end
+if size == 0 and redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[7]) then return {-2} end
+local seq = next_seq()
+local result = {seq}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local info = redis.call('HMGET', 'rtcroom:peer:' .. id, 'name', 'identity', 'via')
+  table.insert(result, id)
+  table.insert(result, info[1] or '')
+  table.insert(result, info[2] or '')
+  table.insert(result, info[3] or '')
+end
+redis.call('ZADD', KEYS[1], seq, ARGV[2])
+redis.call('HSET', KEYS[3], 'room', ARGV[1], 'name', ARGV[3], 'identity', ARGV[4],
+  'node', ARGV[5], 'key', ARGV[8], 'via', ARGV[9])
+redis.call('SADD', KEYS[4], ARGV[2])
+redis.call('SET', KEYS[5], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[1])
+return result
