@@ -34,7 +34,13 @@ def test_flask_join_and_data_become_v1_frames() -> None:
     assert frames(with_token.event("join", {"username": "ann", "room": "r1"}))[0]["token"] == "T"
     t.frame(
         json.dumps(
-            {"type": "joined", "id": "me", "room": "r1", "peers": [{"id": "p", "name": "P"}]}
+            {
+                "type": "joined",
+                "id": "me",
+                "room": "r1",
+                "peers": [{"id": "p", "name": "P"}],
+                "iceServers": [],
+            }
         )
     )
     # Flask payloads wrap the data; descriptions and candidates become signals.
@@ -54,7 +60,9 @@ def test_implicit_room_joins_on_connect_and_takes_raw_data() -> None:
     t = Translator(implicit_room="room")
     assert frames(t.connected()) == [{"type": "join", "room": "room", "name": "guest"}]
     assert t.event("join", {"username": "x", "room": "other"}) == []  # no join in this contract
-    t.frame(json.dumps({"type": "joined", "id": "me", "room": "room", "peers": []}))
+    t.frame(
+        json.dumps({"type": "joined", "id": "me", "room": "room", "peers": [], "iceServers": []})
+    )
     t.frame(json.dumps({"type": "peer-joined", "peer": {"id": "p", "name": "g", "via": SOCKET_IO}}))
     assert frames(t.event("data", OFFER)) == [
         {"type": "signal", "to": "p", "data": {"description": OFFER}}
@@ -152,7 +160,7 @@ async def test_tutorial_client_meets_a_v1_peer_either_way() -> None:
 
 def test_descriptions_and_candidates_go_to_the_one_partner() -> None:
     t = Translator()
-    t.frame(json.dumps({"type": "joined", "id": "me", "room": "r", "peers": []}))
+    t.frame(json.dumps({"type": "joined", "id": "me", "room": "r", "peers": [], "iceServers": []}))
     sio = {"type": "peer-joined", "peer": {"id": "s", "name": "s", "via": SOCKET_IO}}
     assert t.frame(json.dumps(sio)) == [Emit("ready", {"username": "s"})]
     t.frame(json.dumps({"type": "peer-joined", "peer": {"id": "w", "name": "w"}}))
@@ -166,6 +174,12 @@ def test_descriptions_and_candidates_go_to_the_one_partner() -> None:
     assert [m["to"] for m in frames(t.event("data", {"data": CANDIDATE}))] == ["s"]
     # A newcomer among v1 peers offers to the latest of them.
     n = Translator()
-    joined = {"type": "joined", "id": "me", "room": "r", "peers": [{"id": "a"}, {"id": "b"}]}
+    joined = {
+        "type": "joined",
+        "id": "me",
+        "room": "r",
+        "peers": [{"id": "a", "name": "A"}, {"id": "b", "name": "B"}],
+        "iceServers": [],
+    }
     assert n.frame(json.dumps(joined)) == [Emit("ready", {"username": "guest"})]
     assert [m["to"] for m in frames(n.event("data", {"data": OFFER}))] == ["b"]

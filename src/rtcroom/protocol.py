@@ -41,6 +41,31 @@ class ErrorCode(StrEnum):
     UNAVAILABLE = "unavailable"
 
 
+# What clients share with the server and with each other, written once here.
+# The browser's client library (web/rtcroom.js) has its copies, checked
+# against these by tests/test_web_constants.py.
+
+# Errors after which joining again later may succeed: a client retries them.
+TRANSIENT_ERRORS: Final = frozenset(
+    {ErrorCode.UNAVAILABLE, ErrorCode.RATE_LIMITED, ErrorCode.SERVER_FULL}
+)
+# What a client itself reports when it cannot reach the server or the
+# connection ends before an answer (never sent by the server): retried too.
+CONNECTION_ERRORS: Final = frozenset({"unreachable", "closed"})
+# Signals a reconnecting client keeps for its peers, sent if it resumes.
+HELD_SIGNALS: Final = 500
+# Reconnection backoff: BACKOFF_BASE s, doubling up to BACKOFF_CAP s, each
+# times a random 0.5 to 1.5 (jitter, so that clients dropped together do
+# not come back together).
+BACKOFF_BASE: Final = 0.25
+BACKOFF_CAP: Final = 8.0
+
+
+def reconnect_delay(attempt: int, random: float) -> float:
+    """Seconds to wait before reconnection attempt `attempt` (1, 2, ...); `random` in [0, 1)."""
+    return min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** (attempt - 1)) * (0.5 + random)
+
+
 class ProtocolError(Exception):
     """A client message broke a protocol rule; the connection stays usable."""
 
@@ -53,7 +78,7 @@ class ProtocolError(Exception):
 # Client to server ---------------------------------------------------------
 
 
-class Join(msgspec.Struct, tag_field="type", tag="join", frozen=True):
+class Join(msgspec.Struct, tag_field="type", tag="join", frozen=True, omit_defaults=True):
     """Enter a room, with an access token when the server asks for one.
 
     `resume` is the key of an earlier `joined`: within the grace period the
@@ -85,6 +110,17 @@ class Leave(msgspec.Struct, tag_field="type", tag="leave", frozen=True):
 
 ClientMessage = Join | Signal | Broadcast | Leave
 CLIENT_TYPES: Final = frozenset({"join", "signal", "broadcast", "leave"})
+
+
+def raw(value: object) -> msgspec.Raw:
+    """`value` as the JSON of a message's opaque `data`."""
+    return msgspec.Raw(_encoder.encode(value))
+
+
+def encode_client(message: ClientMessage) -> str:
+    """Encode a client message (for clients, the Socket.IO door and tests)."""
+    return _encoder.encode(message).decode()
+
 
 _client_decoder: Final[msgspec.json.Decoder[ClientMessage]] = msgspec.json.Decoder(ClientMessage)
 _any_decoder: Final = msgspec.json.Decoder()

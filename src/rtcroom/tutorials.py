@@ -40,6 +40,22 @@ from typing import Any
 
 import msgspec
 
+from .protocol import (
+    Broadcast,
+    BroadcastFrom,
+    Error,
+    Join,
+    Joined,
+    Leave,
+    PeerJoined,
+    PeerLeft,
+    Signal,
+    SignalFrom,
+    decode_server,
+    encode_client,
+    raw,
+)
+
 SOCKET_IO = "socket.io"
 
 
@@ -93,11 +109,11 @@ class Translator:
         if event == "join" and (self.implicit_room is None or self.guessed):
             # A Flask-variant client after all (it joined late): out of the
             # single room, into its own.
-            leave = [_frame({"type": "leave"})] if self.implicit_room is not None else []
+            leave = [encode_client(Leave())] if self.implicit_room is not None else []
             self.implicit_room = None
             self.guessed = False
             if not isinstance(payload, dict):
-                return [*leave, _frame({"type": "join"})]  # the Session answers bad-message
+                return [*leave, _NO_JOIN]  # the Session answers bad-message
             self.name = str(payload.get("username") or "guest")[:64]
             return [*leave, self._join(payload.get("room"))]
         if event == "data":
@@ -108,56 +124,51 @@ class Translator:
         return []
 
     def _join(self, room: Any) -> str:
-        join: dict[str, Any] = {"type": "join", "room": room, "name": self.name}
-        if self.token:
-            join["token"] = self.token
-        return _frame(join)
+        # Not validated here: the Session answers a bad room as for any client.
+        return encode_client(Join(room=room, name=self.name, token=self.token or None))
 
     def _relay(self, data: Any) -> list[str]:
         signal = _to_signal(data)
         if signal is None or not self.peers:
-            return [_frame({"type": "broadcast", "data": data})]
+            return [encode_client(Broadcast(data=raw(data)))]
         to = [self.partner] if self.partner in self.peers else list(self.peers)
-        return [_frame({"type": "signal", "to": peer, "data": signal}) for peer in to]
+        payload = raw(signal)
+        return [encode_client(Signal(to=peer, data=payload)) for peer in to]
 
     # To the client ----------------------------------------------------------
 
     def frame(self, frame: str) -> list[Emit]:
         """Socket.IO events for one frame that the Session sends to its client."""
-        message = _decode(frame)
-        kind = message.get("type")
-        if kind == "joined":
-            self.id = message["id"]
-            self.peers = {p["id"]: p.get("via") for p in message["peers"]}
-            v1 = [peer for peer, via in self.peers.items() if via != SOCKET_IO]
-            if v1:
-                # v1 peers wait for the newcomer's offer: make it offer, to
-                # the latest of them (it holds one connection).
-                self.partner = v1[-1]
-                return [self._ready(self.name)]
-            return []
-        if kind == "peer-joined":
-            peer = message["peer"]
-            self.peers[peer["id"]] = peer.get("via")
-            if peer.get("via") == SOCKET_IO:
-                self.partner = peer["id"]
-                return [self._ready(peer["name"])]
-            return []  # a v1 newcomer offers to us
-        if kind == "peer-left":
-            self.peers.pop(message["id"], None)
-            if self.partner == message["id"]:
-                self.partner = None
-            return []
-        if kind == "signal":
-            data = _from_signal(message["data"])
-            if isinstance(data, dict) and data.get("type") in ("offer", "answer"):
-                # Its answer and candidates go back to whoever it negotiates with.
-                self.partner = message["from"]
-            return [] if data is None else [Emit("data", data)]
-        if kind == "broadcast":
-            return [Emit("data", message["data"])]
-        if kind == "error":
-            return [Emit("rtcroom-error", {"code": message["code"], "message": message["message"]})]
+        match decode_server(frame):
+            case Joined(id=own, peers=peers):
+                self.id = own
+                self.peers = {peer.id: peer.via for peer in peers}
+                v1 = [peer for peer, via in self.peers.items() if via != SOCKET_IO]
+                if v1:
+                    # v1 peers wait for the newcomer's offer: make it offer, to
+                    # the latest of them (it holds one connection).
+                    self.partner = v1[-1]
+                    return [self._ready(self.name)]
+            case PeerJoined(peer=peer):
+                self.peers[peer.id] = peer.via
+                if peer.via == SOCKET_IO:
+                    self.partner = peer.id
+                    return [self._ready(peer.name)]
+                # A v1 newcomer offers to us.
+            case PeerLeft(id=gone):
+                self.peers.pop(gone, None)
+                if self.partner == gone:
+                    self.partner = None
+            case SignalFrom(sender=sender, data=payload):
+                data = _from_signal(msgspec.json.decode(payload))
+                if isinstance(data, dict) and data.get("type") in ("offer", "answer"):
+                    # Its answer and candidates go back to whoever it negotiates with.
+                    self.partner = sender
+                return [] if data is None else [Emit("data", data)]
+            case BroadcastFrom(data=payload):
+                return [Emit("data", msgspec.json.decode(payload))]
+            case Error(code=code, message=message):
+                return [Emit("rtcroom-error", {"code": str(code), "message": message})]
         return []  # ice-servers, bye: nothing in the tutorials' contract
 
     def _ready(self, username: str) -> Emit:
@@ -191,9 +202,5 @@ def _from_signal(data: Any) -> Any:
     return data
 
 
-_encode = msgspec.json.Encoder().encode
-_decode = msgspec.json.Decoder().decode
-
-
-def _frame(message: dict[str, Any]) -> str:
-    return _encode(message).decode()
+# A join without room or name, for a `join` event whose payload is no object.
+_NO_JOIN = '{"type":"join"}'

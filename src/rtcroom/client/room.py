@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import msgspec
 import websockets
 from aiortc import (
     RTCConfiguration,
@@ -43,14 +44,35 @@ from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 from pyee.asyncio import AsyncIOEventEmitter
 
+from ..protocol import (
+    CONNECTION_ERRORS,
+    HELD_SIGNALS,
+    TRANSIENT_ERRORS,
+    Broadcast,
+    BroadcastFrom,
+    ClientMessage,
+    Error,
+    IceServer,
+    IceServers,
+    Join,
+    Joined,
+    Leave,
+    PeerJoined,
+    PeerLeft,
+    Signal,
+    SignalFrom,
+    decode_server,
+    encode_client,
+    raw,
+    reconnect_delay,
+)
+
 log = logging.getLogger("rtcroom.client")
 
 CHAT_CHANNEL_ID = 0
 
 # Errors after which rejoining later may succeed (docs/protocol.md).
-TRANSIENT = frozenset({"unavailable", "rate-limited", "server-full", "unreachable", "closed"})
-# Signals sent while reconnecting are kept for the peers if we resume.
-HELD_LIMIT = 500
+RETRIED = TRANSIENT_ERRORS | CONNECTION_ERRORS
 
 
 class RoomError(Exception):
@@ -80,13 +102,9 @@ def signaling_url(url: str) -> str:
     return urlunsplit((scheme, parts.netloc, path, "", ""))
 
 
-def _ice_servers(servers: list[dict[str, Any]]) -> list[RTCIceServer]:
+def _ice_servers(servers: list[IceServer]) -> list[RTCIceServer]:
     return [
-        RTCIceServer(
-            urls=server["urls"],
-            username=server.get("username"),
-            credential=server.get("credential"),
-        )
+        RTCIceServer(urls=server.urls, username=server.username, credential=server.credential)
         for server in servers
     ]
 
@@ -222,13 +240,8 @@ class RemotePeer(AsyncIOEventEmitter):
 
     async def _send_description(self) -> None:
         local = self.pc.localDescription
-        await self.room.send(
-            {
-                "type": "signal",
-                "to": self.id,
-                "data": {"description": {"type": local.type, "sdp": local.sdp}},
-            }
-        )
+        data = {"description": {"type": local.type, "sdp": local.sdp}}
+        await self.room.send(Signal(to=self.id, data=raw(data)))
 
     async def close(self) -> None:
         if self._renegotiation is not None:
@@ -265,7 +278,7 @@ class Room(AsyncIOEventEmitter):
         self.peers: dict[str, RemotePeer] = {}
         # True while the server connection is down and being re-established.
         self.reconnecting = False
-        self._held: list[dict[str, Any]] = []
+        self._held: list[Signal] = []
         self._leaving = False
         self._ws: websockets.ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -299,39 +312,41 @@ class Room(AsyncIOEventEmitter):
         self._reader = asyncio.create_task(self._read())
         return self
 
-    async def _connect(self, resume: str = "") -> dict[str, Any]:
+    async def _connect(self, resume: str = "") -> Joined:
         """Open a connection and join (resuming with `resume`); `joined`, or RoomError."""
         try:
             self._ws = await asyncio.wait_for(websockets.connect(self.url), self.timeout)
         except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:
             raise RoomError("unreachable", f"cannot reach {self.url}: {exc}") from exc
-        join: dict[str, Any] = {"type": "join", "room": self.room, "name": self.name}
-        if self.token is not None:
-            join["token"] = self.token
-        if resume:
-            join["resume"] = resume
+        join = Join(room=self.room, name=self.name, token=self.token, resume=resume or None)
         try:
-            await self._ws.send(json.dumps(join))
-            joined = json.loads(await asyncio.wait_for(self._ws.recv(), self.timeout))
+            await self._ws.send(encode_client(join))
+            answer = decode_server(await asyncio.wait_for(self._ws.recv(), self.timeout))
         except (websockets.ConnectionClosed, TimeoutError) as exc:
             await self._ws.close()
             raise RoomError("closed", f"the connection to {self.url} ended: {exc}") from exc
-        if joined.get("type") == "error":
+        except msgspec.ValidationError as exc:
             await self._ws.close()
-            raise RoomError(joined["code"], joined["message"])
-        return dict(joined)
+            raise RoomError("closed", f"{self.url} answered the join with {exc}") from exc
+        if isinstance(answer, Error):
+            await self._ws.close()
+            raise RoomError(answer.code, answer.message)
+        if not isinstance(answer, Joined):
+            await self._ws.close()
+            raise RoomError("closed", f"{self.url} answered the join with {type(answer).__name__}")
+        return answer
 
-    def _take(self, joined: dict[str, Any]) -> None:
+    def _take(self, joined: Joined) -> None:
         """Who we are in the room, from `joined`: id, resume key, ICE servers."""
-        self.id = joined["id"]
-        self.resume_key = joined.get("resume", "")
-        self.ice_servers = _ice_servers(joined.get("iceServers", []))
+        self.id = joined.id
+        self.resume_key = joined.resume
+        self.ice_servers = _ice_servers(joined.ice_servers)
 
-    def _on_joined(self, joined: dict[str, Any]) -> None:
+    def _on_joined(self, joined: Joined) -> None:
         """In the room as someone new: call everyone already there."""
         self._take(joined)
-        for info in joined["peers"]:
-            peer = self._add_peer(info["id"], info["name"], newcomer=True)
+        for info in joined.peers:
+            peer = self._add_peer(info.id, info.name, newcomer=True)
             self._spawn(peer.offer())
 
     @property
@@ -341,14 +356,19 @@ class Room(AsyncIOEventEmitter):
     async def wait_closed(self) -> None:
         await self._closed.wait()
 
-    async def send(self, message: dict[str, Any]) -> None:
+    async def send(self, message: ClientMessage) -> None:
+        """Send a protocol message (rtcroom.protocol) to the server."""
         if self.reconnecting:
             # Kept for the peer if we resume; dropped if we come back as someone new.
-            if message.get("type") == "signal" and len(self._held) < HELD_LIMIT:
+            if isinstance(message, Signal) and len(self._held) < HELD_SIGNALS:
                 self._held.append(message)
         elif self._ws is not None:
             with contextlib.suppress(websockets.ConnectionClosed):
-                await self._ws.send(json.dumps(message))
+                await self._ws.send(encode_client(message))
+
+    async def broadcast(self, data: Any) -> None:
+        """Send `data` (anything JSON) to every other peer, through the server."""
+        await self.send(Broadcast(data=raw(data)))
 
     def send_chat(self, text: str) -> ChatMessage:
         """Send a chat message to everyone, over the data channels."""
@@ -413,32 +433,37 @@ class Room(AsyncIOEventEmitter):
                 assert self._ws is not None
                 with contextlib.suppress(websockets.ConnectionClosed):
                     async for frame in self._ws:
-                        self._dispatch(json.loads(frame))
+                        try:
+                            message = decode_server(frame)
+                        except msgspec.ValidationError:
+                            # A message type newer than this client: not ours to handle.
+                            log.debug("rtcroom client: ignoring %.80r", frame)
+                            continue
+                        self._dispatch(message)
                 if self._leaving or not self.reconnect or not await self._come_back():
                     break
         finally:
             await self._shutdown()
 
-    def _dispatch(self, message: dict[str, Any]) -> None:
-        kind = message.get("type")
-        if kind == "peer-joined":
-            info = message["peer"]
-            if info["id"] not in self.peers:
-                self._add_peer(info["id"], info["name"], newcomer=False)
-        elif kind == "peer-left":
-            self._drop_peer(message["id"])
-        elif kind == "signal":
-            peer = self.peers.get(message["from"]) or self._add_peer(
-                message["from"], "", newcomer=False
-            )
-            self._spawn(peer.handle(message["data"]))
-        elif kind == "ice-servers":
-            # Fresh TURN credentials: used by connections made from now on.
-            self.ice_servers = _ice_servers(message["iceServers"])
-        elif kind == "broadcast":
-            self.emit("broadcast", message["from"], message["data"])
-        elif kind == "error":
-            self.emit("error", RoomError(message["code"], message["message"]))
+    def _dispatch(self, message: object) -> None:
+        match message:
+            case PeerJoined(peer=info):
+                if info.id not in self.peers:
+                    self._add_peer(info.id, info.name, newcomer=False)
+            case PeerLeft(id=peer_id):
+                self._drop_peer(peer_id)
+            case SignalFrom(sender=sender, data=data):
+                peer = self.peers.get(sender) or self._add_peer(sender, "", newcomer=False)
+                signal = msgspec.json.decode(data)
+                if isinstance(signal, dict):
+                    self._spawn(peer.handle(signal))
+            case IceServers(ice_servers=servers):
+                # Fresh TURN credentials: used by connections made from now on.
+                self.ice_servers = _ice_servers(servers)
+            case BroadcastFrom(sender=sender, data=data):
+                self.emit("broadcast", sender, msgspec.json.decode(data))
+            case Error(code=code, message=text):
+                self.emit("error", RoomError(code, text))
 
     def _drop_peer(self, peer_id: str) -> None:
         peer = self.peers.pop(peer_id, None)
@@ -457,19 +482,18 @@ class Room(AsyncIOEventEmitter):
         while not self._leaving:
             attempt += 1
             self.emit("reconnecting", attempt)
-            # 0.25 s, 0.5 s, 1 s ... up to 8 s, each times a random 0.5 to 1.5.
-            await asyncio.sleep(min(8.0, 0.25 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5))
+            await asyncio.sleep(reconnect_delay(attempt, random.random()))
             try:
                 joined = await self._connect(self.resume_key)
             except RoomError as exc:
-                if exc.code in TRANSIENT:
+                if exc.code in RETRIED:
                     continue
                 log.warning("rtcroom client: cannot rejoin %s: %s", self.room, exc)
                 self.emit("error", exc)
                 return False
             self.reconnecting = False
             held, self._held = self._held, []
-            resumed = joined["id"] == self.id
+            resumed = joined.id == self.id
             if resumed:
                 self._take(joined)
                 for message in held:
@@ -488,7 +512,7 @@ class Room(AsyncIOEventEmitter):
         """Leave the room and close every peer connection. Idempotent."""
         self._leaving = True
         if self._ws is not None and not self.reconnecting:
-            await self.send({"type": "leave"})
+            await self.send(Leave())
             await self._ws.close()
         if self._reader is not None:
             if self.reconnecting:

@@ -34,8 +34,35 @@
  * @typedef {{socket: WebSocket, join: JoinRequest | null, received: string[]}} EarlyConnection
  */
 
+// What clients share with the server, written once in Python (rtcroom/protocol.py);
+// tests/test_web_constants.py checks that these copies agree with it.
+
 /** Room names the server accepts (protocol v1). */
 export const ROOM_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Errors after which joining again later may succeed. */
+export const TRANSIENT_ERRORS = new Set(["rate-limited", "server-full", "unavailable"]);
+
+/** What the client itself reports when the server cannot be reached or the connection ends first. */
+export const CONNECTION_ERRORS = new Set(["closed", "unreachable"]);
+
+/** Signals a reconnecting client keeps for its peers, sent if it resumes. */
+export const HELD_SIGNALS = 500;
+
+/** Reconnection backoff: BACKOFF_BASE_MS, doubling up to BACKOFF_CAP_MS. */
+export const BACKOFF_BASE_MS = 250;
+export const BACKOFF_CAP_MS = 8000;
+
+/**
+ * Milliseconds before reconnection attempt `attempt` (1, 2, ...): the
+ * backoff times a random 0.5 to 1.5, so that clients dropped together do not
+ * come back together.
+ * @param {number} attempt
+ * @param {number} [random] in [0, 1)
+ */
+export function reconnectDelay(attempt, random = Math.random()) {
+  return Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** (attempt - 1)) * (0.5 + random);
+}
 
 /** An error the server reported, or a failure to reach it. */
 export class RoomError extends Error {
@@ -74,8 +101,6 @@ export function tokenGrants(token) {
   }
 }
 
-/** Errors after which trying to rejoin again later may succeed. */
-const TRANSIENT = new Set(["unavailable", "rate-limited", "server-full"]);
 
 /** Label and id of the negotiated chat channel every peer connection has (docs/protocol.md). */
 export const CHAT_CHANNEL = { label: "chat", id: 0 };
@@ -591,9 +616,7 @@ export class RoomClient extends EventTarget {
     this.reconnecting = true;
     for (let attempt = 1; !this.closed; attempt++) {
       this.dispatchEvent(new CustomEvent("reconnecting", { detail: { attempt } }));
-      // 0.25 s, 0.5 s, 1 s ... up to 8 s, each times a random 0.5 to 1.5.
-      const delay = Math.min(8000, 250 * 2 ** (attempt - 1)) * (0.5 + Math.random());
-      await new Promise((resolve) => setTimeout(resolve, delay));
+      await new Promise((resolve) => setTimeout(resolve, reconnectDelay(attempt)));
       if (this.closed) return;
       try {
         await this.#open(new WebSocket(this.url));
@@ -602,7 +625,7 @@ export class RoomClient extends EventTarget {
         this.#onRejoined(joined);
         return;
       } catch (err) {
-        if (err instanceof RoomError && !TRANSIENT.has(err.code) && err.code !== "closed" && err.code !== "unreachable") {
+        if (err instanceof RoomError && !TRANSIENT_ERRORS.has(err.code) && !CONNECTION_ERRORS.has(err.code)) {
           // Refused for good (the token expired, say): say so and stop.
           this.reconnecting = false;
           this.closed = true;
@@ -714,7 +737,7 @@ export class RoomClient extends EventTarget {
   send(message) {
     if (this.ws && this.ws.readyState === WebSocket.OPEN && !(this.reconnecting && message.type !== "join")) {
       this.ws.send(JSON.stringify(message));
-    } else if (this.reconnecting && message.type === "signal" && this.#held.length < 500) {
+    } else if (this.reconnecting && message.type === "signal" && this.#held.length < HELD_SIGNALS) {
       // Kept for the peer if we resume; dropped if we come back as someone new.
       this.#held.push(message);
     }
