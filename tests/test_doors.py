@@ -17,8 +17,8 @@ import pytest
 import socketio
 import websockets
 from conftest import RunningServer
+from test_endpoints_socketio import Tutorial
 from test_serve import Peer
-from test_socketio_server import Tutorial
 
 DOORS = ["fast", "asgi", "socketio"]
 

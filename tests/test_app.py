@@ -1,4 +1,4 @@
-"""The ASGI app in process (Starlette's TestClient): routes and the /ws pump."""
+"""The ASGI app in process (Starlette's TestClient): routes, pages and /ws through the ASGI route."""
 
 from __future__ import annotations
 

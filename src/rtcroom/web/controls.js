@@ -1,0 +1,120 @@
+// The call page's controls: mute, camera, screen sharing, invite, leave and keyboard shortcuts.
+import { $, addTile, button, describe, layout, play, setToggle, showNotice, statusLine } from "./ui.js";
+
+/**
+ * @typedef {import("./rtcroom.js").RoomClient} RoomClient
+ * @typedef {import("./ui.js").Tile} Tile
+ */
+
+/**
+ * Mute and camera buttons; they act on whatever tracks we send now.
+ * @param {RoomClient} client
+ * @param {Tile} local
+ */
+export function mediaControls(client, local) {
+  const mic = button("toggle-mic");
+  const cam = button("toggle-camera");
+  const track = (/** @type {string} */ kind) =>
+    client.localStream?.getTracks().find((t) => t.kind === kind);
+  const refresh = () => {
+    const audio = track("audio");
+    const video = track("video");
+    mic.disabled = !audio;
+    cam.disabled = !video;
+    setToggle(mic, !!audio && !audio.enabled, "Unmute", "Mute");
+    setToggle(cam, !!video && !video.enabled, "Camera on", "Camera off");
+    local.figure.classList.toggle("camera-off", !!video && !video.enabled);
+  };
+  mic.addEventListener("click", () => {
+    const audio = track("audio");
+    if (audio) audio.enabled = !audio.enabled;
+    refresh();
+  });
+  cam.addEventListener("click", () => {
+    const video = track("video");
+    if (video) video.enabled = !video.enabled;
+    refresh();
+  });
+  client.addEventListener("localstream", refresh);
+  refresh();
+}
+
+/**
+ * Share a screen or a window as an extra stream, next to the camera.
+ * @param {RoomClient} client
+ * @param {string} name
+ * @param {Map<MediaStream, Tile>} screenTiles
+ */
+export function screenShare(client, name, screenTiles) {
+  const toggle = button("toggle-screen");
+  if (!navigator.mediaDevices?.getDisplayMedia) {
+    toggle.disabled = true;
+    toggle.title = "This browser cannot share its screen";
+    return;
+  }
+  /** @type {MediaStream | null} */
+  let sharing = null;
+  const stop = () => {
+    if (!sharing) return;
+    client.unpublish(sharing);
+    for (const track of sharing.getTracks()) track.stop();
+    screenTiles.get(sharing)?.figure.remove();
+    screenTiles.delete(sharing);
+    sharing = null;
+    layout();
+    setToggle(toggle, false, "Stop sharing", "Share screen");
+  };
+  toggle.addEventListener("click", async () => {
+    if (sharing) return stop();
+    try {
+      const stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+      sharing = stream;
+      const tile = addTile({ name: `${name} (your screen)`, local: true, screen: true });
+      tile.video.srcObject = stream;
+      play(tile.video);
+      screenTiles.set(stream, tile);
+      // The browser's own "Stop sharing" button ends the track.
+      for (const track of stream.getTracks()) track.addEventListener("ended", stop);
+      client.publish(stream, "screen");
+      setToggle(toggle, true, "Stop sharing", "Share screen");
+    } catch (err) {
+      if (!(err instanceof DOMException && err.name === "NotAllowedError")) {
+        showNotice(`Screen sharing failed: ${describe(err)}`);
+      }
+    }
+  });
+}
+
+/**
+ * The invite link, the leave button and the keyboard shortcuts.
+ * @param {RoomClient} client
+ * @param {string} room
+ */
+export function callControls(client, room) {
+  const invite = `${location.origin}/r/${encodeURIComponent(room)}`;
+  $("copy-link").addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(invite);
+      statusLine.textContent = "Invite link copied";
+    } catch {
+      window.prompt("Copy this link and send it:", invite);
+    }
+  });
+  $("leave").addEventListener("click", () => {
+    client.leave();
+    for (const track of client.localStream?.getTracks() ?? []) track.stop();
+    location.assign("/");
+  });
+  window.addEventListener("pagehide", () => client.leave());
+  /** @type {Record<string, string>} */
+  const shortcuts = { m: "toggle-mic", v: "toggle-camera", c: "toggle-chat", s: "toggle-stats", p: "toggle-screen" };
+  document.addEventListener("keydown", (event) => {
+    const target = /** @type {HTMLElement} */ (event.target);
+    if (target.closest("input, select, textarea, dialog") || event.ctrlKey || event.metaKey || event.altKey) return;
+    const id = shortcuts[event.key];
+    if (id) {
+      event.preventDefault();
+      button(id).click();
+    }
+  });
+}

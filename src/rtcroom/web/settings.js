@@ -1,0 +1,94 @@
+// The call page's settings dialog: camera, microphone, speaker, relay only.
+import { $, button, describe, grid, select, showNotice, speaker } from "./ui.js";
+
+/**
+ * @typedef {import("./rtcroom.js").RoomClient} RoomClient
+ * @typedef {import("./ui.js").Tile} Tile
+ */
+
+/**
+ * Pick camera, microphone and speaker; switch live and remember them.
+ * @param {RoomClient} client
+ * @param {Tile} local
+ */
+export function settings(client, local) {
+  const dialog = /** @type {HTMLDialogElement} */ ($("settings-dialog"));
+  const camera = select("camera-select");
+  const microphone = select("microphone-select");
+  const output = select("speaker-select");
+  const relay = /** @type {HTMLInputElement} */ ($("relay-only"));
+  relay.checked = client.relayOnly;
+  relay.addEventListener("change", () => {
+    localStorage.setItem("rtcroom.relay", relay.checked ? "1" : "0");
+    showNotice(
+      relay.checked
+        ? "Relay only takes effect when you join again: reload the page."
+        : "Direct connections take effect when you join again: reload the page.",
+      "info",
+    );
+  });
+
+  const fill = async () => {
+    const devices = await navigator.mediaDevices.enumerateDevices();
+    const current = (/** @type {string} */ kind) =>
+      client.localStream?.getTracks().find((t) => t.kind === kind)?.getSettings().deviceId ?? "";
+    /**
+     * @param {HTMLSelectElement} list
+     * @param {MediaDeviceKind} kind
+     * @param {string} chosen
+     * @param {string} none
+     */
+    const options = (list, kind, chosen, none) => {
+      const found = devices.filter((d) => d.kind === kind);
+      list.replaceChildren(
+        ...found.map((device, i) => {
+          const option = document.createElement("option");
+          option.value = device.deviceId;
+          option.textContent = device.label || `${kind} ${i + 1}`;
+          option.selected = device.deviceId === chosen;
+          return option;
+        }),
+      );
+      if (found.length === 0) list.append(new Option(none, ""));
+      list.disabled = found.length === 0;
+    };
+    options(camera, "videoinput", current("video"), "No camera");
+    options(microphone, "audioinput", current("audio"), "No microphone");
+    options(output, "audiooutput", speaker.id, "Default speaker");
+    if (!("setSinkId" in HTMLMediaElement.prototype)) output.disabled = true;
+  };
+
+  /** @param {"audio" | "video"} kind @param {string} deviceId */
+  const switchDevice = async (kind, deviceId) => {
+    try {
+      const fresh = await navigator.mediaDevices.getUserMedia({ [kind]: { deviceId: { exact: deviceId } } });
+      const track = fresh.getTracks()[0];
+      const old = client.localStream?.getTracks().find((t) => t.kind === kind);
+      if (old) track.enabled = old.enabled;
+      const others = client.localStream?.getTracks().filter((t) => t.kind !== kind) ?? [];
+      const stream = new MediaStream([...others, track]);
+      // replaceTrack inside: the calls go on without renegotiation.
+      client.setLocalStream(stream);
+      old?.stop();
+      local.video.srcObject = stream;
+      local.figure.classList.remove("no-media");
+      localStorage.setItem(kind === "video" ? "rtcroom.camera" : "rtcroom.microphone", deviceId);
+    } catch (err) {
+      showNotice(`Could not switch to that device: ${describe(err)}`);
+    }
+  };
+
+  button("open-settings").addEventListener("click", async () => {
+    await fill().catch(() => {});
+    dialog.showModal();
+  });
+  camera.addEventListener("change", () => switchDevice("video", camera.value));
+  microphone.addEventListener("change", () => switchDevice("audio", microphone.value));
+  output.addEventListener("change", () => {
+    speaker.id = output.value;
+    localStorage.setItem("rtcroom.speaker", speaker.id);
+    for (const video of grid.querySelectorAll("video:not([data-local])")) {
+      /** @type {any} */ (video).setSinkId?.(speaker.id).catch(() => {});
+    }
+  });
+}

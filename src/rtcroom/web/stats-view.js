@@ -1,0 +1,99 @@
+// What the tiles show of each connection: live statistics, and who speaks.
+import { button, loadStats } from "./ui.js";
+
+/**
+ * @typedef {import("./rtcroom.js").RoomClient} RoomClient
+ * @typedef {import("./stats.js").StatsSample} StatsSample
+ * @typedef {import("./ui.js").Tile} Tile
+ */
+
+/**
+ * Live connection statistics over each remote tile, with a 60 s bitrate chart.
+ * @param {RoomClient} client
+ * @param {Map<string, Tile>} tiles
+ */
+export function statsOverlay(client, tiles) {
+  const toggle = button("toggle-stats");
+  /** @type {Map<string, StatsSample[]>} */
+  const history = new Map();
+  /** @type {ReturnType<typeof setInterval> | null} */
+  let timer = null;
+  const render = async () => {
+    const { drawBitrateChart, formatBitrate, sampleStats } = await loadStats();
+    for (const [id, peer] of client.peers) {
+      const tile = tiles.get(id);
+      if (!tile) continue;
+      const samples = history.get(id) ?? [];
+      const sample = await sampleStats(peer.pc, samples.at(-1) ?? null);
+      samples.push(sample);
+      if (samples.length > 61) samples.shift();
+      history.set(id, samples);
+      let overlay = /** @type {HTMLElement | null} */ (tile.figure.querySelector(".stats"));
+      if (!overlay) {
+        overlay = document.createElement("div");
+        overlay.className = "stats";
+        overlay.innerHTML = '<dl></dl><canvas width="160" height="36" aria-label="Bitrate in (green) and out (blue), last 60 s"></canvas>';
+        tile.figure.append(overlay);
+      }
+      const rows = [
+        ["Connection", sample.localCandidate ? `${sample.localCandidate} ↔ ${sample.remoteCandidate}` : "…"],
+        ["RTT", sample.rtt === null ? "–" : `${Math.round(sample.rtt * 1000)} ms`],
+        ["In", formatBitrate(sample.bitrateIn)],
+        ["Out", formatBitrate(sample.bitrateOut)],
+        ["FPS", sample.fps === null ? "–" : String(Math.round(sample.fps))],
+        ["Loss", sample.packetLoss === null ? "–" : `${(sample.packetLoss * 100).toFixed(1)} %`],
+        ["Codec", sample.codec || "–"],
+      ];
+      const list = /** @type {HTMLElement} */ (overlay.querySelector("dl"));
+      list.replaceChildren(
+        ...rows.flatMap(([term, value]) => {
+          const dt = document.createElement("dt");
+          dt.textContent = term;
+          const dd = document.createElement("dd");
+          dd.textContent = value;
+          dd.dataset.stat = term.toLowerCase();
+          return [dt, dd];
+        }),
+      );
+      drawBitrateChart(/** @type {HTMLCanvasElement} */ (overlay.querySelector("canvas")), samples.slice(1));
+    }
+  };
+  // Sample all the time (the chart covers the last 60 s), show on demand.
+  timer = setInterval(() => render().catch(() => {}), 1000);
+  toggle.addEventListener("click", () => {
+    const on = !document.body.classList.contains("show-stats");
+    document.body.classList.toggle("show-stats", on);
+    toggle.setAttribute("aria-pressed", String(on));
+  });
+  client.addEventListener("peerleft", (event) => history.delete(/** @type {CustomEvent} */ (event).detail.peer.id));
+  client.addEventListener("close", () => timer && clearInterval(timer));
+}
+
+/**
+ * Highlight the tile of whoever speaks loudest, from the audio levels of the
+ * incoming RTP streams (RTCRtpReceiver.getSynchronizationSources).
+ * @param {RoomClient} client
+ * @param {Map<string, Tile>} tiles
+ */
+export function activeSpeaker(client, tiles) {
+  let current = "";
+  setInterval(() => {
+    let loudest = "";
+    let level = 0.02; // below this, nobody is speaking
+    for (const [id, peer] of client.peers) {
+      for (const receiver of peer.pc.getReceivers()) {
+        if (receiver.track.kind !== "audio") continue;
+        for (const source of receiver.getSynchronizationSources()) {
+          if ((source.audioLevel ?? 0) > level) {
+            level = source.audioLevel ?? 0;
+            loudest = id;
+          }
+        }
+      }
+    }
+    if (loudest === current) return;
+    tiles.get(current)?.figure.classList.remove("speaking");
+    tiles.get(loudest)?.figure.classList.add("speaking");
+    current = loudest;
+  }, 300);
+}
