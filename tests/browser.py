@@ -12,6 +12,22 @@ from playwright.sync_api import Browser, Page
 
 ARTIFACT_DIR = Path(__file__).resolve().parent.parent / "test-artifacts"
 
+# Every wait of the browser tests scales with this one factor: set
+# RTCROOM_TEST_SLOWDOWN above 1 on a machine slower than CI's. The waits
+# themselves are sized for a CI machine with one of its two cores busy.
+SLOWDOWN = float(os.environ.get("RTCROOM_TEST_SLOWDOWN", "1"))
+
+
+def ms(milliseconds: float) -> float:
+    """A Playwright timeout, scaled by SLOWDOWN."""
+    return milliseconds * SLOWDOWN
+
+
+def seconds(value: float) -> float:
+    """A wait in seconds, scaled by SLOWDOWN."""
+    return value * SLOWDOWN
+
+
 # An init script: a user who has no camera or microphone (getUserMedia finds
 # none), for a context that may use them.
 NO_DEVICES = """navigator.mediaDevices.getUserMedia = () =>
@@ -41,11 +57,12 @@ def open_call(
         permissions=["camera", "microphone"] if media else [],
         viewport={"width": 960, "height": 600},
     )
+    context.set_default_timeout(ms(30_000))
     if init_script:
         context.add_init_script(init_script)
     page = context.new_page()
     page.goto(f"{base_url}/r/{quote(room)}?{urlencode({'name': name, **(query or {})})}")
-    page.wait_for_selector("body[data-joined=true]", timeout=15_000)
+    page.wait_for_selector("body[data-joined=true]", timeout=ms(20_000))
     return page
 
 
@@ -88,7 +105,7 @@ CONNECTIONS = """async () => {
 
 def wait_frames_advancing(page: Page, expected_peers: set[str], timeout: float = 30.0) -> None:
     """Wait until `page` plays video of exactly `expected_peers`, frames advancing."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + seconds(timeout)
     last: dict[str, Any] = {}
     advanced: set[str] = set()
     while time.monotonic() < deadline:

@@ -144,6 +144,11 @@ def chromium() -> Iterator[object]:
 
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
         raise RuntimeError(f"Chromium not found at {CHROMIUM}: run scripts/test, which installs it")
+    from browser import ms
+    from playwright.sync_api import expect
+
+    # Assertions wait up to 10 s (Playwright's default is 5), scaled.
+    expect.set_options(timeout=ms(10_000))
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from browser import NO_DEVICES, close, open_call, peer_id, wait_frames_advancing
+from browser import NO_DEVICES, close, ms, open_call, peer_id, wait_frames_advancing
 from conftest import RunningServer
 from playwright.sync_api import Browser, Page, expect
 
@@ -144,7 +144,7 @@ def test_unreachable_and_lost_server_are_shown(chromium: Browser, server: Runnin
     server.stop()
     expect(page.locator("#status")).to_have_text("Reconnecting…")
     expect(page.locator("#notice")).to_contain_text(
-        "connection to the server was lost", timeout=20_000
+        "connection to the server was lost", timeout=ms(20_000)
     )
     close(page)
 

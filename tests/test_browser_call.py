@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from browser import ARTIFACT_DIR, close, open_call, peer_id, wait_frames_advancing
+from browser import ARTIFACT_DIR, close, ms, open_call, peer_id, wait_frames_advancing
 from conftest import RunningServer
 from playwright.sync_api import Browser
 
@@ -32,7 +32,7 @@ def test_everyone_sees_everyone(chromium: Browser, server: RunningServer, partie
     leaver.click("#leave")
     started = time.monotonic()
     for page in pages:
-        page.wait_for_selector(f'video[data-peer-id="{gone}"]', state="detached", timeout=3000)
+        page.wait_for_selector(f'video[data-peer-id="{gone}"]', state="detached", timeout=ms(3000))
     assert time.monotonic() - started < 2.0
     close(leaver)
     for page in pages:

@@ -13,6 +13,7 @@ from browser import (
     ARTIFACT_DIR,
     NO_DEVICES,
     close,
+    ms,
     open_call,
     peer_id,
     renderer_memory,
@@ -114,15 +115,17 @@ def test_file_goes_to_one_peer_with_the_right_hash(
 ) -> None:
     a, b, c = call(chromium, server, "files", "Ann", "Bo", "Cy")
     data = os.urandom(20 * 1024 * 1024)
+    # Picked from disk, as a user does (a buffer would cross Playwright's
+    # pipe as base64 first: seconds on a busy machine).
+    picked = tmp_path / "picked" / "report.bin"
+    picked.parent.mkdir()
+    picked.write_bytes(data)
     open_chat(a)
     a.select_option("#file-to", peer_id(b))
-    a.set_input_files(
-        "#file-input",
-        files=[{"name": "report.bin", "mimeType": "application/octet-stream", "buffer": data}],
-    )
+    a.set_input_files("#file-input", picked)
     sent = a.locator(".transfer.send")
     a.evaluate(WATCH_SENDER)
-    expect(sent).to_have_attribute("data-state", "done", timeout=60_000)
+    expect(sent).to_have_attribute("data-state", "done", timeout=ms(60_000))
     expect(sent).to_contain_text("SHA-256 verified")
     # Done means the whole file: the bar is full at once, and the entry then
     # stays still (nothing keeps updating a finished transfer).
@@ -242,7 +245,7 @@ def test_screen_share_appears_and_disappears(chromium: Browser, server: RunningS
     expect(a.locator("#toggle-screen")).to_have_attribute("aria-pressed", "true")
     owner = peer_id(a)
     tile = b.locator(f'video[data-screen="{owner}"]')
-    expect(tile).to_have_count(1, timeout=15_000)
+    expect(tile).to_have_count(1, timeout=ms(15_000))
     expect(b.locator("figure.screen figcaption")).to_have_text("Ann (screen)")
     b.wait_for_function(
         "(o) => { const v = document.querySelector(`video[data-screen='${o}']`);"
@@ -255,7 +258,7 @@ def test_screen_share_appears_and_disappears(chromium: Browser, server: RunningS
     # The camera keeps playing next to it: still one camera tile of Ann.
     wait_frames_advancing(b, {owner})
     a.click("#toggle-screen")
-    expect(tile).to_have_count(0, timeout=10_000)
+    expect(tile).to_have_count(0, timeout=ms(10_000))
     wait_frames_advancing(b, {owner})
     close(a)
     close(b)
@@ -303,7 +306,7 @@ def test_stats_overlay_shows_candidate_type_and_bitrate(
     overlay = a.locator(f'figure[data-peer-id="{peer_id(b)}"] .stats')
     expect(overlay).to_be_visible()
     expect(overlay.locator('dd[data-stat="connection"]')).to_have_text(
-        "host ↔ host", timeout=10_000
+        "host ↔ host", timeout=ms(10_000)
     )
     a.wait_for_function(
         "() => { const dd = document.querySelector('.stats dd[data-stat=\"in\"]');"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from browser import close, open_call, peer_id, wait_frames_advancing
+from browser import close, ms, open_call, peer_id, wait_frames_advancing
 from conftest import RunningRedis, RunningServer
 from playwright.sync_api import Browser
 
@@ -24,6 +24,6 @@ def test_call_across_two_processes(
     wait_frames_advancing(b, {peer_id(a)})
     # Leaving on one process removes the tile on the other.
     b.click("#leave")
-    a.wait_for_selector(f'video[data-peer-id="{b_id}"]', state="detached", timeout=3000)
+    a.wait_for_selector(f'video[data-peer-id="{b_id}"]', state="detached", timeout=ms(3000))
     close(a)
     close(b)

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from browser import FRAME_COUNTS, close, open_call, peer_id, wait_frames_advancing
+from browser import FRAME_COUNTS, close, ms, open_call, peer_id, wait_frames_advancing
 from conftest import RunningServer
 from playwright.sync_api import Browser, Page
 from proxy import Proxy
@@ -38,7 +38,7 @@ def test_a_dropped_socket_resumes_and_the_call_never_stops(
     # The network between b and the server fails, and stays down for 3 s.
     proxy.refuse = True
     assert proxy.drop() >= 1
-    b.wait_for_selector("body[data-reconnecting=true]", timeout=5000)
+    b.wait_for_selector("body[data-reconnecting=true]", timeout=ms(5000))
     assert "Reconnecting" in b.inner_text("#status")
     before = (frames(a, b_id), frames(b, a_id))
     time.sleep(3)
@@ -48,7 +48,7 @@ def test_a_dropped_socket_resumes_and_the_call_never_stops(
     assert a.locator(f'video[data-peer-id="{b_id}"]').count() == 1
 
     proxy.refuse = False
-    b.wait_for_selector("body:not([data-reconnecting])", timeout=15_000)
+    b.wait_for_selector("body:not([data-reconnecting])", timeout=ms(15_000))
     assert peer_id(b) == b_id  # resumed, same id
     assert "2 in the call" in b.inner_text("#status")
     # Nobody saw b leave or come back.
@@ -70,10 +70,10 @@ def test_after_a_server_restart_pages_reconnect_and_call_again(
     b = open_call(chromium, server.url, "restart", "Bo")
     wait_frames_advancing(a, {peer_id(b)})
     server.stop()  # SIGTERM: clients get bye and close code 1012
-    a.wait_for_selector("body[data-reconnecting=true]", timeout=5000)
+    a.wait_for_selector("body[data-reconnecting=true]", timeout=ms(5000))
     restarted = start_server(port=server.port)
     for page in (a, b):
-        page.wait_for_selector("body:not([data-reconnecting])", timeout=20_000)
+        page.wait_for_selector("body:not([data-reconnecting])", timeout=ms(20_000))
     # A new process knows nobody: each page joined afresh and the calls were set up again.
     a_id, b_id = peer_id(a), peer_id(b)
     wait_frames_advancing(a, {b_id})

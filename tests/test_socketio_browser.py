@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from browser import close, open_call, peer_id, wait_frames_advancing
+from browser import close, ms, open_call, peer_id, wait_frames_advancing
 from conftest import RunningServer, free_port, stop_process
 from playwright.sync_api import Browser, Page
 
@@ -142,7 +142,7 @@ def test_tutorial_page_and_web_app_in_one_call(
     web = open_call(chromium, server.url, "room", "web")
     tutorial = open_tutorial(chromium, aiohttp_page(pages_url, server))
     try:
-        web.wait_for_function("() => window.rtcroom.peers.size === 1", timeout=10_000)
+        web.wait_for_function("() => window.rtcroom.peers.size === 1", timeout=ms(10_000))
         peers = web.evaluate("() => [...window.rtcroom.peers.values()].map(p => p.id)")
         wait_frames_advancing(web, set(peers))
         wait_remote_video(tutorial)

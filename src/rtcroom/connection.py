@@ -13,7 +13,6 @@ resumed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -370,8 +369,13 @@ class Connection:
             # An endpoint's own task (its writer, say) may be the one ending it.
             if task is not current:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
+                try:
                     await task
+                except asyncio.CancelledError:
+                    pass
+                except Exception:
+                    # Its failure is its own: the peer still leaves the room.
+                    log.exception("a connection's task failed")
         try:
             if self.busy is not None:
                 try:
