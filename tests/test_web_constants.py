@@ -1,5 +1,8 @@
 """What the browser's client library shares with Python, checked against rtcroom/protocol.py.
 
+And the room page's inline copies of the library's room pattern and token
+reading, checked against the library.
+
 The values are written once in Python; rtcroom.js has copies (no build
 step to generate them), and so have the two places that must work before
 any module loads: the lobby's form (index.html) and the room page's inline
@@ -42,6 +45,34 @@ def test_the_client_library_agrees_with_the_protocol() -> None:
         for random in (0, 0.25, 0.999)
     ]
     assert js["delays"] == expected
+
+
+TOKENS = """
+import { tokenGrants } from %s;
+%s
+const claims = (value) => Buffer.from(JSON.stringify(value)).toString("base64url");
+const tokens = [
+  null, "", "garbage", "a.b.c", "a.%%%%%%.c",
+  `h.${claims({grants: ["publish", "subscribe"]})}.s`,
+  `h.${claims({grants: ["subscribe"]})}.s`,
+  `h.${claims({identity: "no grants"})}.s`,
+  `h.${claims({grants: "not a list"})}.s`,
+  `h.${claims({grants: ["data"], name: "é~?"})}.sig`,
+];
+console.log(JSON.stringify(tokens.map((t) => [tokenGrants(t), pageTokenGrants(t)])));
+"""
+
+
+def test_the_room_page_reads_tokens_as_the_client_library_does() -> None:
+    page = (WEB / "room.html").read_text()
+    found = re.search(r"\n( +)(function tokenGrants\(token\) \{\n.*?\n\1\})\n", page, re.S)
+    assert found is not None, "room.html has no tokenGrants"
+    copy = found.group(2).replace("function tokenGrants(", "function pageTokenGrants(")
+    results = run_module(TOKENS % (web_module("rtcroom.js"), copy))
+    assert len(results) == 10
+    for library, page_copy in results:
+        assert page_copy == library
+    assert [r[0] for r in results[5:9]] == [["publish", "subscribe"], ["subscribe"], [], []]
 
 
 def test_the_pages_check_room_names_as_the_protocol_does() -> None:

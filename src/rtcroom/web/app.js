@@ -191,8 +191,9 @@ function keepUntilLoaded(client) {
     channel.binaryType = "arraybuffer";
     channel.onmessage = (message) => held.push(message);
     const file = { peer, channel, held };
-    if (receive) receive(file);
-    else files.push(file);
+    if (receive) return receive(file);
+    files.push(file);
+    loadTransfer().catch(() => {}); // wanted soon: fetched while files.js loads
   });
   return {
     /** The messages so far (chat.js listens from now on). */
