@@ -17,6 +17,7 @@ from browser import (
     open_call,
     peer_id,
     renderer_memory,
+    seconds,
     wait_frames_advancing,
 )
 from conftest import RunningServer
@@ -209,14 +210,17 @@ def test_a_1_gib_file_goes_out_in_bounded_memory(
     open_chat(a)
     a.set_input_files("#file-input", path)
     expect(a.locator(".transfer.send")).to_have_attribute("data-state", "sending")
-    # Until half of it has gone, no page holds more than a fraction of it (a
+    # Until 384 MiB have gone, no page holds more than a fraction of it (a
     # page reading the whole file, or keeping what it sent or received, would
-    # grow by at least that half).
+    # grow by at least those 384 MiB). 384, not half of the GiB as before: a
+    # machine with one core taken by stress-ng sends 11 MiB/s, and a CI
+    # machine busier than that once sent only 192 MiB in 120 s.
     grown = 0
-    deadline = time.monotonic() + 120
-    while (sent := a.evaluate(SENDING)) < 512 * 1024**2:
+    wait = seconds(150)
+    deadline = time.monotonic() + wait
+    while (sent := a.evaluate(SENDING)) < 384 * 1024**2:
         assert sent >= 0, "the transfer stopped"
-        assert time.monotonic() < deadline, f"only {sent / 1024**2:.0f} MiB sent in 120 s"
+        assert time.monotonic() < deadline, f"only {sent / 1024**2:.0f} MiB sent in {wait:g} s"
         now = renderer_memory()
         grown = max([grown, *(size - before.get(pid, size) for pid, size in now.items())])
         a.wait_for_timeout(250)
