@@ -37,6 +37,41 @@ def build_parser() -> argparse.ArgumentParser:
     turn.add_argument("--cert", help="TLS certificate for turns: (PEM)")
     turn.add_argument("--pkey", help="its private key (PEM)")
 
+    sfu = commands.add_parser(
+        "sfu-config", help="print or write a hardened Janus configuration (docs/sfu.md)"
+    )
+    sfu.add_argument(
+        "--api-ip",
+        required=True,
+        metavar="IP",
+        help="the loopback or private address Janus's API listens on (only rtcroom reaches it)",
+    )
+    sfu.add_argument("--api-port", type=int, default=8188, help="its WebSocket port (8188)")
+    sfu.add_argument("--sfu-secret", help="Janus's api_secret (RTCROOM_SFU_SECRET; never logged)")
+    sfu.add_argument(
+        "--sfu-secret-file", type=Path, metavar="PATH", help="(RTCROOM_SFU_SECRET_FILE)"
+    )
+    sfu.add_argument(
+        "--media-ip",
+        metavar="IP",
+        help="the address Janus gathers ICE candidates on (default: every interface)",
+    )
+    sfu.add_argument("--public-ip", metavar="IP", help="the public address, behind 1:1 NAT")
+    sfu.add_argument("--min-port", type=int, default=20000, help="first RTP/ICE UDP port")
+    sfu.add_argument("--max-port", type=int, default=40000, help="last RTP/ICE UDP port")
+    sfu.add_argument(
+        "--admin-secret",
+        help="turn the admin API on, on 127.0.0.1, with this secret of its own "
+        "(RTCROOM_SFU_ADMIN_SECRET)",
+    )
+    sfu.add_argument("--admin-port", type=int, default=7188, help="its WebSocket port (7188)")
+    sfu.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="write the files to DIR (for janus -F DIR -C DIR/janus.jcfg) instead of printing them",
+    )
+
     token = commands.add_parser(
         "token", help="mint an access token (the secret as for serve: --auth-secret or variables)"
     )
@@ -105,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return turn_config(args)
     if args.command == "token":
         return mint(args)
+    if args.command == "sfu-config":
+        return sfu_config(args)
     from .commands import files, media
 
     try:
@@ -229,6 +266,59 @@ def turn_config(args: argparse.Namespace) -> int:
             pkey=args.pkey,
         ),
         end="",
+    )
+    return 0
+
+
+def sfu_config(args: argparse.Namespace) -> int:
+    """Print (or write to --out) the Janus configuration files rtcroom's SFU mode expects."""
+    import os
+
+    from .config import ConfigError, secret_from
+    from .sfu.janus_config import JanusSettings, SfuConfigError, janus_files
+
+    try:
+        secret = secret_from(
+            args.sfu_secret, args.sfu_secret_file, os.environ, "RTCROOM_SFU_SECRET",
+            "--sfu-secret-file",
+        )  # fmt: skip
+        if not secret:
+            raise SfuConfigError(
+                "give Janus's API secret: --sfu-secret, RTCROOM_SFU_SECRET or --sfu-secret-file "
+                "(the same one rtcroom serve is given)"
+            )
+        admin_secret = secret_from(
+            args.admin_secret, None, os.environ, "RTCROOM_SFU_ADMIN_SECRET", "--admin-secret"
+        )
+        settings = JanusSettings(
+            api_ip=args.api_ip,
+            api_port=args.api_port,
+            api_secret=secret,
+            media_ip=args.media_ip,
+            public_ip=args.public_ip,
+            min_port=args.min_port,
+            max_port=args.max_port,
+            admin_secret=admin_secret,
+            admin_port=args.admin_port,
+            folder=str(args.out.resolve()) if args.out else "/etc/janus",
+        )
+    except (ConfigError, SfuConfigError) as exc:
+        print(f"rtcroom sfu-config: {exc}", file=sys.stderr)
+        return 2
+    files = janus_files(settings)
+    if args.out is None:
+        for name, text in files.items():
+            print(f"# ===== {settings.folder}/{name} =====\n{text}")
+        return 0
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        path = args.out / name
+        # The files hold the secrets: readable by their owner only.
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        path.write_text(text)
+    print(
+        f"wrote {', '.join(files)} to {args.out}: run janus -F {args.out} -C {args.out}/janus.jcfg"
     )
     return 0
 

@@ -1,0 +1,4 @@
+"""The selective forwarding unit behind rtcroom: Janus, from Debian (docs/sfu.md).
+
+janus_config.py writes a hardened Janus configuration (`rtcroom sfu-config`).
+"""
