@@ -302,3 +302,67 @@ def redis_server(tmp_path: Path) -> Iterator[RunningRedis]:
     redis.start()
     yield redis
     redis.stop()
+
+
+# Janus (the SFU), as `rtcroom sfu-config` configures it. It runs in the test
+# network (scripts/netns) on the veth's address: Janus never gathers
+# candidates on loopback.
+VETH = "10.77.0.1"
+JANUS_SECRET = "janus-api-secret-for-the-tests"
+JANUS_ADMIN_SECRET = "janus-admin-secret-of-its-own"
+
+
+@dataclass
+class RunningJanus:
+    process: subprocess.Popen[bytes]
+    port: int
+    admin_port: int
+    folder: Path
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"ws://{VETH}:{self.port}"
+
+
+@pytest.fixture
+def janus(tmp_path: Path) -> Iterator[RunningJanus]:
+    """Debian's Janus, configured by `rtcroom sfu-config --out`, on the veth's address."""
+    if not shutil.which("janus"):
+        raise RuntimeError("janus not found: run scripts/test, which installs it")
+    port, admin_port = free_port(), free_port()
+    folder = tmp_path / "janus"
+    env = {**os.environ, "RTCROOM_SFU_SECRET": JANUS_SECRET}
+    subprocess.run(
+        [
+            *(sys.executable, "-m", "rtcroom", "sfu-config", "--out", str(folder)),
+            *("--api-ip", VETH, "--api-port", str(port), "--media-ip", VETH),
+            *("--min-port", "41000", "--max-port", "41999"),
+            *("--admin-secret", JANUS_ADMIN_SECRET, "--admin-port", str(admin_port)),
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    log = tmp_path / "janus.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            ["janus", "-F", str(folder), "-C", str(folder / "janus.jcfg")],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            socket.create_connection((VETH, port), timeout=1).close()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                stop_process(process)
+                raise RuntimeError(
+                    f"Janus did not start (the tests run it in scripts/netns):\n"
+                    f"{log.read_text()[-3000:]}"
+                ) from None
+            time.sleep(0.1)
+    yield RunningJanus(process, port, admin_port, folder, log)
+    stop_process(process)

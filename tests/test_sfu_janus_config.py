@@ -13,18 +13,13 @@ import socket
 import stat
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import websockets
-from conftest import free_port, stop_process
-
-SECRET = "janus-api-secret-for-the-tests"
-ADMIN_SECRET = "janus-admin-secret-of-its-own"
-VETH = "10.77.0.1"  # scripts/netns
+from conftest import JANUS_ADMIN_SECRET as ADMIN_SECRET
+from conftest import JANUS_SECRET as SECRET
+from conftest import VETH, RunningJanus
 
 
 def sfu_config(*args: str, secret: str | None = SECRET) -> subprocess.CompletedProcess[str]:
@@ -82,40 +77,8 @@ def test_printed_configuration() -> None:
     assert "string_ids = true" in text
 
 
-@pytest.fixture
-def janus(tmp_path: Path) -> Iterator[tuple[int, int, Path]]:
-    """Debian's Janus, configured by `rtcroom sfu-config --out`, on the veth's address."""
-    port, admin_port = free_port(), free_port()
-    folder = tmp_path / "janus"
-    result = sfu_config(
-        *("--api-ip", VETH, "--api-port", str(port), "--media-ip", VETH),
-        *("--min-port", "41000", "--max-port", "41999", "--out", str(folder)),
-        *("--admin-secret", ADMIN_SECRET, "--admin-port", str(admin_port)),
-    )
-    assert result.returncode == 0, result.stderr
-    log = tmp_path / "janus.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            ["janus", "-F", str(folder), "-C", str(folder / "janus.jcfg")],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            socket.create_connection((VETH, port), timeout=1).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                stop_process(process)
-                raise RuntimeError(f"Janus did not start:\n{log.read_text()[-3000:]}") from None
-            time.sleep(0.1)
-    yield port, admin_port, folder
-    stop_process(process)
-
-
-async def test_janus_runs_as_configured(janus: tuple[int, int, Path]) -> None:
-    port, admin_port, folder = janus
+async def test_janus_runs_as_configured(janus: RunningJanus) -> None:
+    port, admin_port, folder = janus.port, janus.admin_port, janus.folder
     # The files hold secrets: their owner's only.
     for path in folder.iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
