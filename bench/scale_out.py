@@ -170,7 +170,13 @@ async def _round_trips(url_a: str, url_b: str, count: int, tag: str) -> list[flo
 
 
 async def _redis_memory(redis_port: int, url: str, peers: int) -> float:
-    """Bytes of Redis memory per joined peer (rooms of five)."""
+    """Bytes of Redis memory per joined peer (rooms of five).
+
+    Redis's dataset only (used_memory_dataset): the rest of used_memory is
+    mostly its clients' buffers, which grow and shrink between two readings
+    by more than a few peers' keys take (the smoke run's 20 peers once read
+    as -1,208 bytes each on a busy machine).
+    """
 
     async def used() -> int:
         reader, writer = await asyncio.open_connection("127.0.0.1", redis_port)
@@ -182,9 +188,9 @@ async def _redis_memory(redis_port: int, url: str, peers: int) -> float:
         writer.close()
         await writer.wait_closed()
         for line in body.decode().splitlines():
-            if line.startswith("used_memory:"):
+            if line.startswith("used_memory_dataset:"):
                 return int(line.split(":")[1])
-        raise RuntimeError("no used_memory in INFO")
+        raise RuntimeError("no used_memory_dataset in INFO")
 
     before = await used()
     connections = [await join(url, f"mem-{i // 5}", f"peer {i}") for i in range(peers)]
