@@ -17,7 +17,7 @@ import av
 import pytest
 from aiortc import VideoStreamTrack
 from aiortc.mediastreams import MediaStreamTrack
-from browser import close, open_call, peer_id, wait_frames_advancing
+from browser import close, ms, open_call, peer_id, wait_frames_advancing
 from conftest import RunningServer
 from playwright.sync_api import Browser, Page, Route, expect
 
@@ -272,6 +272,18 @@ def test_play_pattern_reaches_the_page(chromium: Browser, server: RunningServer)
         close(page)
 
 
+# True once the page's peer connections have sent 75 video frames in all.
+SENT_75_FRAMES = """async () => {
+  let frames = 0;
+  for (const peer of window.rtcroom.peers.values()) {
+    (await peer.pc.getStats()).forEach((s) => {
+      if (s.type === "outbound-rtp" && s.kind === "video") frames += s.framesSent ?? 0;
+    });
+  }
+  return frames >= 75;
+}"""
+
+
 def test_record_writes_a_playable_file_per_participant(
     chromium: Browser, server: RunningServer, tmp_path: Path
 ) -> None:
@@ -279,7 +291,11 @@ def test_record_writes_a_playable_file_per_participant(
     recorder = rtcroom_cli("record", server.url, "rec", "--out", str(tmp_path))
     try:
         wait_for_output_line(recorder, "Recording Ann")
+        # At least 4 s, and until the page has sent 75 video frames, however
+        # long a busy machine takes: the fixed wait alone once stopped the
+        # recorder before its file was playable.
         page.wait_for_timeout(4000)
+        page.wait_for_function(SENT_75_FRAMES, polling=250, timeout=ms(60_000))
     finally:
         output = stop(recorder)
         close(page)
