@@ -326,43 +326,60 @@ class RunningJanus:
 
 
 @pytest.fixture
-def janus(tmp_path: Path) -> Iterator[RunningJanus]:
-    """Debian's Janus, configured by `rtcroom sfu-config --out`, on the veth's address."""
+def start_janus(tmp_path: Path) -> Iterator[Callable[..., RunningJanus]]:
+    """Start Debian's Janus, configured by `rtcroom sfu-config --out`, on the veth's address.
+
+    Each node gets ports of its own (`node` 0, 1, ...).
+    """
     if not shutil.which("janus"):
         raise RuntimeError("janus not found: run scripts/test, which installs it")
-    port, admin_port = free_port(), free_port()
-    folder = tmp_path / "janus"
-    env = {**os.environ, "RTCROOM_SFU_SECRET": JANUS_SECRET}
-    subprocess.run(
-        [
-            *(sys.executable, "-m", "rtcroom", "sfu-config", "--out", str(folder)),
-            *("--api-ip", VETH, "--api-port", str(port), "--media-ip", VETH),
-            *("--min-port", "41000", "--max-port", "41999"),
-            *("--admin-secret", JANUS_ADMIN_SECRET, "--admin-port", str(admin_port)),
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    log = tmp_path / "janus.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            ["janus", "-F", str(folder), "-C", str(folder / "janus.jcfg")],
-            stdout=output,
-            stderr=subprocess.STDOUT,
+    started: list[RunningJanus] = []
+
+    def start(node: int = 0) -> RunningJanus:
+        port, admin_port = free_port(), free_port()
+        folder = tmp_path / f"janus-{node}"
+        env = {**os.environ, "RTCROOM_SFU_SECRET": JANUS_SECRET}
+        low = 41000 + 1000 * node
+        subprocess.run(
+            [
+                *(sys.executable, "-m", "rtcroom", "sfu-config", "--out", str(folder)),
+                *("--api-ip", VETH, "--api-port", str(port), "--media-ip", VETH),
+                *("--min-port", str(low), "--max-port", str(low + 999)),
+                *("--admin-secret", JANUS_ADMIN_SECRET, "--admin-port", str(admin_port)),
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
         )
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            socket.create_connection((VETH, port), timeout=1).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                stop_process(process)
-                raise RuntimeError(
-                    f"Janus did not start (the tests run it in scripts/netns):\n"
-                    f"{log.read_text()[-3000:]}"
-                ) from None
-            time.sleep(0.1)
-    yield RunningJanus(process, port, admin_port, folder, log)
-    stop_process(process)
+        log = tmp_path / f"janus-{node}.log"
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                ["janus", "-F", str(folder), "-C", str(folder / "janus.jcfg")],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        running = RunningJanus(process, port, admin_port, folder, log)
+        started.append(running)
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                socket.create_connection((VETH, port), timeout=1).close()
+                return running
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    stop_process(process)
+                    raise RuntimeError(
+                        f"Janus did not start (the tests run it in scripts/netns):\n"
+                        f"{log.read_text()[-3000:]}"
+                    ) from None
+                time.sleep(0.1)
+
+    yield start
+    for running in started:
+        stop_process(running.process)
+
+
+@pytest.fixture
+def janus(start_janus: Callable[..., RunningJanus]) -> RunningJanus:
+    """One Janus node (see start_janus)."""
+    return start_janus()

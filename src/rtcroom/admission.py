@@ -2,7 +2,8 @@
 
 The Origin check, the client's address behind trusted proxies, the
 per-address connection limit, the access-token checker, the ICE servers,
-the set of open connections, and the drain that empties it on a restart.
+the SFU, the set of open connections, and the drain that empties it on a
+restart.
 Every endpoint asks the same Admission, so a client meets the same rules
 through whichever door it comes.
 """
@@ -23,6 +24,7 @@ from .protocol import ErrorCode, error
 
 if TYPE_CHECKING:
     from .connection import Connection
+    from .sfu.gateway import Sfu
 
 log = logging.getLogger("rtcroom")
 
@@ -33,8 +35,10 @@ HANDOFF_WINDOW = 3.0
 class Admission:
     """The rules at the door and the connections inside, for one server."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, sfu: Sfu | None = None) -> None:
         self.config = config
+        # The SFU that serves large rooms (--sfu), shared by every connection.
+        self.sfu = sfu
         self.ice = config.ice_config()
         self.auth = Authenticator(config.auth_secret) if config.auth_secret else None
         self.clients = ClientLimits(

@@ -25,8 +25,12 @@ from .webapp import WebAssets
 
 def create_broker(config: Config) -> Broker:
     """The broker `config` asks for: Redis with --broker, else rooms in this process."""
+    max_peers = config.max_peers_per_room
+    if config.sfu_urls:
+        # Rooms that stay a mesh are bounded by the Session (max_mesh_peers).
+        max_peers = max(max_peers, config.max_sfu_peers)
     options = {
-        "max_peers_per_room": config.max_peers_per_room,
+        "max_peers_per_room": max_peers,
         "max_rooms": config.max_rooms,
         "resume_grace": config.resume_grace,
         "held_frames": config.send_queue_frames,
@@ -42,11 +46,22 @@ def create_app(config: Config | None = None, broker: Broker | None = None) -> St
     """Build the ASGI app. Tests call this directly; `rtcroom serve` runs it.
 
     `app.state.admission` and `app.state.broker` are what serve.py's fast
-    path and drain use.
+    path and drain use; with --sfu, `admission.sfu` drives Janus.
     """
     config = config or Config()
     broker = broker or create_broker(config)
-    admission = Admission(config)
+    sfu = None
+    if config.sfu_urls:
+        from .sfu.gateway import Sfu
+
+        assert config.sfu_secret is not None
+        sfu = Sfu(
+            config.sfu_urls,
+            config.sfu_secret,
+            max_peers=config.max_sfu_peers,
+            resume_grace=config.resume_grace,
+        )
+    admission = Admission(config, sfu)
     web = WebAssets()
 
     async def healthz(request: Request) -> Response:
@@ -82,9 +97,13 @@ def create_app(config: Config | None = None, broker: Broker | None = None) -> St
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await broker.start()
+        if sfu is not None:
+            await sfu.start()
         yield
         if socket_io is not None:
             await socket_io.close()
+        if sfu is not None:
+            await sfu.close()
         await broker.close()
 
     app = Starlette(routes=routes, lifespan=lifespan)

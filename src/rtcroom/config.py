@@ -26,6 +26,7 @@ class ConfigError(ValueError):
 _ICE_URL = re.compile(r"^(stun|stuns|turn|turns):[^\s]+$")
 _STUN_URL = re.compile(r"^stuns?:[^\s]+$")
 _TURN_URL = re.compile(r"^turns?:[^\s]+$")
+_SFU_URL = re.compile(r"^wss?://[^/\s]+(/[^\s]*)?$")
 _ORIGIN = re.compile(r"^https?://[^/\s]+$")
 _ROOM = re.compile(ROOM_PATTERN)
 WEBSOCKET_PATHS = ("fast", "asgi")
@@ -73,6 +74,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("node_ttl", "--node-ttl", "RTCROOM_NODE_TTL", float, 1,
             "with --broker: seconds after a process stops heartbeating before its "
             "peers are announced as left (default 10)"),
+    Setting("sfu_from", "--sfu-from", "RTCROOM_SFU_FROM", int, 1,
+            "with --sfu: room size from which a room is served by the SFU, 1 for every room "
+            "(default 4)"),
+    Setting("max_sfu_peers", "--max-sfu-peers", "RTCROOM_MAX_SFU_PEERS", int, 2,
+            "with --sfu: peers per room served by the SFU (default 50)"),
     Setting("shutdown_deadline", "--shutdown-deadline", "RTCROOM_SHUTDOWN_DEADLINE", float, 0,
             "seconds to drain connections on SIGTERM (default 10)"),
 )  # fmt: skip
@@ -92,6 +98,13 @@ class Config:
     turn_renew_after: float | None = None
     # Access tokens: None is open mode (anyone may join any room). Never printed.
     auth_secret: str | None = field(default=None, repr=False)
+    # Janus WebSocket API URLs (ws://10.0.0.5:8188): large rooms go through the SFU.
+    sfu_urls: tuple[str, ...] = ()
+    # Janus's api_secret. Never printed.
+    sfu_secret: str | None = field(default=None, repr=False)
+    # Rooms of at least this many peers are served by the SFU (1: all of them).
+    sfu_from: int = 4
+    max_sfu_peers: int = 50
     # redis://host:port/db: share rooms with other processes; None: rooms in memory.
     broker_url: str | None = None
     # Origins allowed to open /ws besides the server's own and localhost's; "*": any.
@@ -175,6 +188,19 @@ class Config:
             raise ConfigError(
                 f"--broker / RTCROOM_BROKER: {self.broker_url!r} is not a redis:// or rediss:// URL"
             )
+        for url in self.sfu_urls:
+            if not _SFU_URL.match(url):
+                raise ConfigError(
+                    f"--sfu / RTCROOM_SFU: {url!r} is not a ws:// or wss:// URL of Janus's "
+                    "WebSocket API (like ws://10.0.0.5:8188)"
+                )
+        if self.sfu_urls and not self.sfu_secret:
+            raise ConfigError(
+                "--sfu needs Janus's api_secret: --sfu-secret-file PATH or RTCROOM_SFU_SECRET "
+                "(the secret `rtcroom sfu-config` wrote into janus.jcfg)"
+            )
+        if self.sfu_secret is not None and len(self.sfu_secret) < 16:
+            raise ConfigError("--sfu-secret / RTCROOM_SFU_SECRET: use at least 16 characters")
         for origin in self.allowed_origins:
             if origin != "*" and not _ORIGIN.match(origin):
                 raise ConfigError(
@@ -280,6 +306,26 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="share rooms with other rtcroom processes through Redis, e.g. "
         "redis://127.0.0.1:6379/0 (RTCROOM_BROKER; default: rooms in this process)",
+    )
+    parser.add_argument(
+        "--sfu",
+        action="append",
+        dest="sfu_urls",
+        metavar="URL",
+        help="serve large rooms through Janus at this WebSocket API URL, repeatable for "
+        "several Janus nodes, e.g. ws://10.0.0.5:8188 (RTCROOM_SFU, space separated; "
+        "docs/sfu.md)",
+    )
+    parser.add_argument(
+        "--sfu-secret",
+        help="Janus's api_secret (prefer RTCROOM_SFU_SECRET or --sfu-secret-file: command "
+        "lines are visible to all)",
+    )
+    parser.add_argument(
+        "--sfu-secret-file",
+        type=Path,
+        metavar="PATH",
+        help="read Janus's api_secret from this file (RTCROOM_SFU_SECRET_FILE)",
     )
     parser.add_argument(
         "--allow-origin",
@@ -411,6 +457,14 @@ def from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) ->
             env,
             "RTCROOM_AUTH_SECRET",
             "--auth-secret-file",
+        ),
+        sfu_urls=urls(getattr(args, "sfu_urls", None), "RTCROOM_SFU"),
+        sfu_secret=secret_from(
+            getattr(args, "sfu_secret", None),
+            getattr(args, "sfu_secret_file", None),
+            env,
+            "RTCROOM_SFU_SECRET",
+            "--sfu-secret-file",
         ),
         broker_url=getattr(args, "broker", None) or env.get("RTCROOM_BROKER") or None,
         allowed_origins=urls(getattr(args, "allowed_origins", None), "RTCROOM_ALLOWED_ORIGINS"),

@@ -30,12 +30,15 @@ from .session import (
     Reply,
     Resume,
     Session,
+    SfuOpen,
     Suspend,
+    ToSfu,
 )
 from .state import PeerState
 
 if TYPE_CHECKING:
     from .admission import Admission
+    from .sfu.gateway import Sfu
 
 log = logging.getLogger("rtcroom")
 
@@ -157,10 +160,13 @@ class Executor:
     run_now).
     """
 
-    def __init__(self, session: Session, broker: Broker, mailbox: Mailbox) -> None:
+    def __init__(
+        self, session: Session, broker: Broker, mailbox: Mailbox, sfu: Sfu | None = None
+    ) -> None:
         self.session = session
         self.broker = broker
         self.mailbox = mailbox
+        self.sfu = sfu
 
     def run_now(self, actions: list[Action]) -> list[Action]:
         """Run `actions` in order up to the first that would have to wait; return the rest.
@@ -205,7 +211,7 @@ class Executor:
 
     async def _wait(self, action: Action) -> list[Action]:
         """Carry out one action, waiting on the broker; what the Session answers."""
-        session, broker, mailbox = self.session, self.broker, self.mailbox
+        session, broker, mailbox, sfu = self.session, self.broker, self.mailbox, self.sfu
         match action:
             case Reply(frame):
                 mailbox.deliver(frame)
@@ -215,23 +221,36 @@ class Executor:
             case Publish(room, sender, frame):
                 await broker.publish(room, sender, frame)
             case Enter(room, peer, resume_key):
-                return session.admitted(await broker.enter(room, peer, mailbox, resume_key))
+                peers = await broker.enter(room, peer, mailbox, resume_key)
+                return session.admitted(peers, sfu is not None and await sfu.running(room))
             case Resume(room, key):
                 resumed = await broker.resume(room, key, mailbox)
                 if resumed is None:
                     return session.not_resumed()
-                answer = session.resumed(resumed.peer, key, resumed.peers)
+                in_sfu = sfu is not None and sfu.resume(resumed.peer.id, mailbox)
+                answer = session.resumed(resumed.peer, key, resumed.peers, in_sfu)
                 # What arrived while it was away, after its view of the room.
                 return answer + [Reply(frame) for frame in resumed.held]
             case Suspend(room, peer_id, farewell):
                 await broker.suspend(room, peer_id, farewell)
+                if sfu is not None:
+                    sfu.suspend(peer_id)
             case Exit(room, peer_id):
                 await broker.exit(room, peer_id)
+                if sfu is not None:
+                    await sfu.leave(room, peer_id)
+            case SfuOpen(room):
+                assert sfu is not None
+                await sfu.open(room)
+                return session.sfu_opened()
+            case ToSfu(room, peer_id, name, grants, message):
+                assert sfu is not None
+                await sfu.handle(room, peer_id, name, grants, message, mailbox)
         return []
 
     def _refused(self, action: Action, exc: Refused) -> list[Action]:
-        """The broker refused `action`: a refused join, or an error for the client."""
-        if isinstance(action, Enter | Resume):
+        """The broker (or the SFU) refused `action`: a refused join, or an error for the client."""
+        if isinstance(action, Enter | Resume | SfuOpen):
             return self.session.refused(exc.code, str(exc))
         return [Reply(error(exc.code, str(exc)))]
 
@@ -266,9 +285,11 @@ class Connection:
             auth=admission.auth,
             resumable=resumable and config.resume_grace > 0,
             via=via,
+            sfu_from=config.sfu_from if admission.sfu is not None else None,
+            max_mesh_peers=config.max_peers_per_room,
         )
         self.outbox = Outbox(config.send_queue_frames, link.wake, self._dropped)
-        self.executor = Executor(self.session, broker, self.outbox)
+        self.executor = Executor(self.session, broker, self.outbox, admission.sfu)
         self.loop = asyncio.get_running_loop()
         # Since when the client has been outside any room (None: in one).
         self.idle_since: float | None = self.loop.time()

@@ -9,7 +9,7 @@ and the resulting text is shared by every recipient.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Final
+from typing import Annotated, Final, Literal
 
 import msgspec
 
@@ -39,6 +39,7 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "forbidden"
     JOIN_TIMEOUT = "join-timeout"
     UNAVAILABLE = "unavailable"
+    UNSUPPORTED = "unsupported"
 
 
 # What clients share with the server and with each other, written once here.
@@ -82,13 +83,16 @@ class Join(msgspec.Struct, tag_field="type", tag="join", frozen=True, omit_defau
     """Enter a room, with an access token when the server asks for one.
 
     `resume` is the key of an earlier `joined`: within the grace period the
-    client gets its old peer id back and the others see no change.
+    client gets its old peer id back and the others see no change. `sfu`
+    says the client can take part through the SFU (publish, subscription):
+    a room switches to SFU mode only when all its members can.
     """
 
     room: RoomName
     name: DisplayName
     token: Token | None = None
     resume: ResumeKey | None = None
+    sfu: bool = False
 
 
 class Signal(msgspec.Struct, tag_field="type", tag="signal", frozen=True):
@@ -108,8 +112,62 @@ class Leave(msgspec.Struct, tag_field="type", tag="leave", frozen=True):
     """Leave the room; the connection stays open and may join again."""
 
 
-ClientMessage = Join | Signal | Broadcast | Leave
-CLIENT_TYPES: Final = frozenset({"join", "signal", "broadcast", "leave"})
+# SFU mode (docs/protocol.md, "SFU rooms"): a client publishes on one peer
+# connection with the SFU (its offer, the SFU's answer) and receives
+# everyone on another (the SFU's offers, its answers).
+
+Sdp = Annotated[str, msgspec.Meta(min_length=1)]
+Mid = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+Substream = Annotated[int, msgspec.Meta(ge=0, le=2)]
+PcName = Literal["publish", "subscribe"]
+
+
+class PublishOffer(msgspec.Struct, tag_field="type", tag="publish", frozen=True):
+    """The offer of the publishing connection (first, or a renegotiation)."""
+
+    sdp: Sdp
+
+
+class Subscribe(msgspec.Struct, tag_field="type", tag="subscribe", frozen=True):
+    """Receive everyone's streams: the SFU sends `subscription` offers from now on."""
+
+
+class Answer(msgspec.Struct, tag_field="type", tag="answer", frozen=True):
+    """The answer to the SFU's latest `subscription` offer."""
+
+    sdp: Sdp
+
+
+class Candidate(msgspec.Struct, frozen=True, rename="camel", omit_defaults=True):
+    """An RTCIceCandidateInit."""
+
+    candidate: str
+    sdp_mid: str | None = None
+    sdp_m_line_index: int | None = None
+
+
+class Trickle(msgspec.Struct, tag_field="type", tag="trickle", frozen=True):
+    """A candidate of the `pc` connection with the SFU; null: gathering is over."""
+
+    pc: PcName
+    candidate: Candidate | None
+
+
+class Layer(msgspec.Struct, tag_field="type", tag="layer", frozen=True):
+    """Receive simulcast layer `substream` (0 lowest to 2 highest) on the subscription's `mid`."""
+
+    mid: Mid
+    substream: Substream
+
+
+ClientMessage = (
+    Join | Signal | Broadcast | Leave | PublishOffer | Subscribe | Answer | Trickle | Layer
+)
+CLIENT_TYPES: Final = frozenset(
+    {"join", "signal", "broadcast", "leave", "publish", "subscribe", "answer", "trickle", "layer"}
+)
+# The messages of SFU mode, refused outside an SFU room.
+SfuMessage = PublishOffer | Subscribe | Answer | Trickle | Layer
 
 
 def raw(value: object) -> msgspec.Raw:
@@ -167,6 +225,8 @@ class PeerInfo(msgspec.Struct, frozen=True, omit_defaults=True):
     # "socket.io" for a client of the Socket.IO compatibility endpoint, which
     # negotiates the tutorials' way (docs/protocol.md); absent for v1 clients.
     via: str | None = None
+    # Whether it can take part through the SFU (Join.sfu).
+    sfu: bool = False
 
 
 class IceServer(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -186,6 +246,8 @@ class Joined(msgspec.Struct, tag_field="type", tag="joined", rename={"ice_server
     resume: str = ""
     # What this peer may do: publish, subscribe, data, admin.
     grants: list[str] = msgspec.field(default_factory=list)
+    # "mesh": call every peer; "sfu": publish to and subscribe from the SFU.
+    mode: str = "mesh"
 
 
 class PeerJoined(msgspec.Struct, tag_field="type", tag="peer-joined"):
@@ -225,8 +287,61 @@ class Bye(msgspec.Struct, tag_field="type", tag="bye"):
     reason: str
 
 
+class Mode(msgspec.Struct, tag_field="type", tag="mode"):
+    """The room is in `mode` ("sfu") from now on: (re)connect to the SFU.
+
+    Sent when a room switches, and again when its SFU node changed (the old
+    one failed): close the connections with the SFU and publish and
+    subscribe anew.
+    """
+
+    mode: str
+
+
+class Published(msgspec.Struct, tag_field="type", tag="published"):
+    """The SFU's answer to a `publish` offer."""
+
+    sdp: str
+
+
+class Stream(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One media section of the subscription: whose it is."""
+
+    mid: str
+    kind: str  # "audio", "video" or "data"
+    peer: str  # the publisher's peer id
+    # The publisher's own mid for it (camera and screen are two video streams).
+    source: str | None = None
+    simulcast: bool = False
+
+
+class Subscription(msgspec.Struct, tag_field="type", tag="subscription"):
+    """The SFU's offer for the subscribing connection: answer with `answer`."""
+
+    sdp: str
+    streams: list[Stream]
+
+
+class Talking(msgspec.Struct, tag_field="type", tag="talking"):
+    """Peer `peer` started (or stopped) speaking, from the SFU's audio levels."""
+
+    peer: str
+    talking: bool
+
+
 ServerMessage = (
-    Joined | PeerJoined | PeerLeft | SignalFrom | BroadcastFrom | IceServers | Error | Bye
+    Joined
+    | PeerJoined
+    | PeerLeft
+    | SignalFrom
+    | BroadcastFrom
+    | IceServers
+    | Error
+    | Bye
+    | Mode
+    | Published
+    | Subscription
+    | Talking
 )
 
 _encoder: Final = msgspec.json.Encoder()

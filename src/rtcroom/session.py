@@ -19,19 +19,26 @@ from dataclasses import dataclass
 from .auth import ALL_GRANTS, DATA, PUBLISH, SUBSCRIBE, Authenticator, AuthError
 from .limits import TokenBucket
 from .protocol import (
+    Answer,
     Broadcast,
     BroadcastFrom,
     ErrorCode,
     IceServers,
     Join,
     Joined,
+    Layer,
     Leave,
+    Mode,
     PeerInfo,
     PeerJoined,
     PeerLeft,
     ProtocolError,
+    PublishOffer,
+    SfuMessage,
     Signal,
     SignalFrom,
+    Subscribe,
+    Trickle,
     decode_client,
     encode,
     error,
@@ -111,7 +118,31 @@ class Publish:
     frame: str
 
 
-Action = Reply | Enter | Resume | Suspend | Exit | Relay | Publish
+@dataclass(frozen=True, slots=True)
+class SfuOpen:
+    """Serve `room` through the SFU (place it on a node); answer with sfu_opened().
+
+    Refused (Unavailable) when no SFU node can take it.
+    """
+
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToSfu:
+    """Carry out an SFU-mode message of peer `peer_id` (publish, subscribe...).
+
+    Refused with the error for the client when the SFU cannot.
+    """
+
+    room: str
+    peer_id: str
+    name: str
+    grants: frozenset[str]
+    message: SfuMessage
+
+
+Action = Reply | Enter | Resume | Suspend | Exit | Relay | Publish | SfuOpen | ToSfu
 
 
 # A peer with all of these may signal anything: its descriptions are not inspected.
@@ -142,13 +173,18 @@ class Session:
         resumable: bool = True,
         clock: Callable[[], float] = time.time,
         via: str | None = None,
+        sfu_from: int | None = None,
+        max_mesh_peers: int | None = None,
     ) -> None:
         """
         `rate` bounds this connection's messages; `join_gate` its join
         attempts (shared by every connection of one client address); `auth`
         checks access tokens (None: open mode, every peer may do everything);
         `resumable` keeps a dropped peer for a later connection to resume;
-        `via` marks the peers of a compatibility endpoint (PeerInfo.via).
+        `via` marks the peers of a compatibility endpoint (PeerInfo.via);
+        `sfu_from` (None: the server has no SFU) is the room size from which
+        a room is served by the SFU, when every member can take part that
+        way (Join.sfu); `max_mesh_peers` bounds a room that stays a mesh.
         """
         self.max_message_size = max_message_size
         self.ice = ice or IceConfig()
@@ -159,6 +195,11 @@ class Session:
         self.resumable = resumable
         self.clock = clock
         self.via = via
+        self.sfu_from = sfu_from
+        self.max_mesh_peers = max_mesh_peers
+        self.sfu_capable = False
+        # The answer to the join, held while the room is placed on the SFU.
+        self._held_join: tuple[list[PeerInfo], bool] | None = None
         self.state = PeerState.CONNECTED
         self.room: str | None = None
         self.peer: PeerInfo | None = None
@@ -217,6 +258,8 @@ class Session:
                 return self._broadcast(message)
             case Leave():
                 return self._leave()
+            case _:
+                return self._sfu(message)
 
     def _join(self, message: Join) -> list[Action]:
         if self.state is not PeerState.CONNECTED:
@@ -242,14 +285,20 @@ class Session:
         self.state = transition(self.state, "join")
         self.room = message.room
         self.grants = grants
+        self.sfu_capable = message.sfu and self.sfu_from is not None
         if message.resume is not None and self.resumable:
-            self.peer = PeerInfo(id="", name=name, identity=identity, via=self.via)
+            self.peer = self._info("", name, identity)
             return [Resume(room=message.room, key=message.resume)]
         return self._enter(name, identity)
 
+    def _info(self, peer_id: str, name: str, identity: str | None) -> PeerInfo:
+        return PeerInfo(
+            id=peer_id, name=name, identity=identity, via=self.via, sfu=self.sfu_capable
+        )
+
     def _enter(self, name: str, identity: str | None) -> list[Action]:
         assert self.room is not None
-        self.peer = PeerInfo(id=self._new_id(), name=name, identity=identity, via=self.via)
+        self.peer = self._info(self._new_id(), name, identity)
         self.resume_key = new_resume_key()
         return [Enter(room=self.room, peer=self.peer, resume_key=self.resume_key)]
 
@@ -304,6 +353,54 @@ class Session:
         frame = encode(BroadcastFrom(sender=peer.id, data=message.data))
         return [Publish(room=room, sender=peer.id, frame=frame)]
 
+    def _sfu(self, message: SfuMessage) -> list[Action]:
+        member = self._member()
+        if member is None:
+            return [Reply(error(ErrorCode.NOT_JOINED, "join a room before using the SFU"))]
+        if self.sfu_from is None:
+            return [Reply(error(ErrorCode.UNSUPPORTED, "this server has no SFU (docs/sfu.md)"))]
+        refusal = self._check_sfu_grants(message)
+        if refusal is not None:
+            return [Reply(error(ErrorCode.FORBIDDEN, refusal))]
+        room, peer = member
+        return [
+            ToSfu(room=room, peer_id=peer.id, name=peer.name, grants=self.grants, message=message)
+        ]
+
+    def _check_sfu_grants(self, message: SfuMessage) -> str | None:
+        """Why an SFU message is refused with this peer's grants, or None.
+
+        Media passes through the server in SFU mode, so the rules hold for
+        everyone: what is not granted is never published or forwarded.
+        """
+        grants = self.grants
+        match message:
+            case PublishOffer(sdp=sdp):
+                intent = media_intent(sdp)
+                if intent.sends and PUBLISH not in grants:
+                    kinds = " and ".join(sorted(intent.sends))
+                    return f"your token does not grant publish: this offer sends {kinds}"
+                if intent.data and DATA not in grants:
+                    return "your token does not grant data: this offer opens a data channel"
+                if not intent.sends and not intent.data:
+                    return "a publish offer must send audio or video, or open a data channel"
+            case Subscribe() | Layer():
+                if SUBSCRIBE not in grants:
+                    return "your token does not grant subscribe"
+            case Answer(sdp=sdp):
+                if SUBSCRIBE not in grants:
+                    return "your token does not grant subscribe"
+                intent = media_intent(sdp)
+                if intent.sends and PUBLISH not in grants:
+                    kinds = " and ".join(sorted(intent.sends))
+                    return f"your token does not grant publish: this answer sends {kinds}"
+            case Trickle(pc=pc):
+                if pc == "subscribe" and SUBSCRIBE not in grants:
+                    return "your token does not grant subscribe"
+                if pc == "publish" and not grants & {PUBLISH, DATA}:
+                    return "your token does not grant publish"
+        return None
+
     def _leave(self) -> list[Action]:
         if self._member() is None:
             return [Reply(error(ErrorCode.NOT_JOINED, "not in a room"))]
@@ -329,16 +426,65 @@ class Session:
 
     # Answers from the broker ---------------------------------------------
 
-    def admitted(self, peers: Sequence[PeerInfo]) -> list[Action]:
-        """The broker admitted us; `peers` were already there, in join order."""
-        self.state = transition(self.state, "admitted")
+    def admitted(self, peers: Sequence[PeerInfo], sfu_running: bool = False) -> list[Action]:
+        """The broker admitted us; `peers` were already there, in join order.
+
+        `sfu_running`: the room is served by the SFU already. Whether it is
+        from now on is decided here: once it holds `sfu_from` peers who can
+        all take part through the SFU, it switches (and stays switched
+        while anyone is in it).
+        """
         assert self.room is not None and self.peer is not None
+        size = len(peers) + 1
+        if self.sfu_from is not None:
+            if sfu_running and not self.sfu_capable:
+                return self._turned_away(
+                    ErrorCode.UNSUPPORTED,
+                    "this room is served by the SFU, which your client cannot use "
+                    "(docs/protocol.md, SFU rooms)",
+                )
+            switch = (
+                not sfu_running
+                and size >= self.sfu_from
+                and self.sfu_capable
+                and all(peer.sfu for peer in peers)
+            )
+            if sfu_running or switch:
+                self._held_join = (list(peers), switch)
+                return [SfuOpen(room=self.room)]
+            if self.max_mesh_peers is not None and size > self.max_mesh_peers:
+                return self._turned_away(
+                    ErrorCode.ROOM_FULL,
+                    f"room {self.room!r} is full: {self.max_mesh_peers} peers call each other "
+                    "directly, and not all of them can use the SFU",
+                )
+        self.state = transition(self.state, "admitted")
         return [
             Reply(self._joined(peers)),
             Publish(room=self.room, sender=self.peer.id, frame=encode(PeerJoined(peer=self.peer))),
         ]
 
-    def _joined(self, peers: Sequence[PeerInfo]) -> str:
+    def sfu_opened(self) -> list[Action]:
+        """The SFU serves our room: in it, in SFU mode (and the others told, if we switched it)."""
+        assert self.room is not None and self.peer is not None and self._held_join is not None
+        peers, switch = self._held_join
+        self._held_join = None
+        self.state = transition(self.state, "admitted")
+        actions: list[Action] = [
+            Reply(self._joined(peers, "sfu")),
+            Publish(room=self.room, sender=self.peer.id, frame=encode(PeerJoined(peer=self.peer))),
+        ]
+        if switch:
+            actions.append(Publish(room=self.room, sender=self.peer.id, frame=encode(Mode("sfu"))))
+        return actions
+
+    def _turned_away(self, code: ErrorCode, message: str) -> list[Action]:
+        """Admitted by the broker, but not into this room: out again, and why."""
+        assert self.room is not None and self.peer is not None
+        exit_ = Exit(room=self.room, peer_id=self.peer.id)
+        return [exit_, *self._refuse(code, message)]
+
+    def _joined(self, peers: Sequence[PeerInfo], mode: str = "mesh") -> str:
         assert self.room is not None and self.peer is not None
         joined = Joined(
             id=self.peer.id,
@@ -347,15 +493,19 @@ class Session:
             ice_servers=self.ice.servers_for(self.peer.id),
             resume=self.resume_key if self.resumable else "",
             grants=sorted(self.grants),
+            mode=mode,
         )
         return encode(joined)
 
-    def resumed(self, peer: PeerInfo, key: str, peers: Sequence[PeerInfo]) -> list[Action]:
+    def resumed(
+        self, peer: PeerInfo, key: str, peers: Sequence[PeerInfo], sfu_running: bool = False
+    ) -> list[Action]:
         """The broker handed us `peer` back; the others saw nothing change."""
         self.state = transition(self.state, "resumed")
         self.peer = peer
         self.resume_key = key
-        return [Reply(self._joined(peers))]
+        self.sfu_capable = peer.sfu
+        return [Reply(self._joined(peers, "sfu" if sfu_running else "mesh"))]
 
     def not_resumed(self) -> list[Action]:
         """Nothing to resume (the grace period ended, another room): join afresh."""
@@ -363,7 +513,16 @@ class Session:
         return self._enter(self.peer.name, self.peer.identity)
 
     def refused(self, code: ErrorCode, message: str) -> list[Action]:
-        """The broker refused the join (for example the room is full)."""
+        """The broker refused the join (for example the room is full), or the SFU did."""
+        if self._held_join is not None:
+            # Admitted by the broker, but no SFU node could take the room.
+            self._held_join = None
+            assert self.room is not None and self.peer is not None
+            exit_ = Exit(room=self.room, peer_id=self.peer.id)
+            return [exit_, *self._refuse(code, message)]
+        return self._refuse(code, message)
+
+    def _refuse(self, code: ErrorCode, message: str) -> list[Action]:
         self.state = transition(self.state, "refused")
         self.room = None
         self.peer = None

@@ -57,15 +57,21 @@ from ..protocol import (
     Join,
     Joined,
     Leave,
+    Mode,
     PeerJoined,
     PeerLeft,
+    Published,
     Signal,
     SignalFrom,
+    Stream,
+    Subscription,
+    Talking,
     decode_server,
     encode_client,
     raw,
     reconnect_delay,
 )
+from .sfu import SfuConnection
 
 log = logging.getLogger("rtcroom.client")
 
@@ -274,6 +280,10 @@ class Room(AsyncIOEventEmitter):
         self.reconnect = reconnect
         self.id = ""
         self.resume_key = ""
+        self.grants: frozenset[str] = frozenset()
+        # "mesh": a peer connection with every other peer; "sfu": two with the SFU.
+        self.mode = "mesh"
+        self.sfu = SfuConnection(self)
         self.ice_servers: list[RTCIceServer] = []
         self.peers: dict[str, RemotePeer] = {}
         # True while the server connection is down and being re-established.
@@ -318,7 +328,9 @@ class Room(AsyncIOEventEmitter):
             self._ws = await asyncio.wait_for(websockets.connect(self.url), self.timeout)
         except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:
             raise RoomError("unreachable", f"cannot reach {self.url}: {exc}") from exc
-        join = Join(room=self.room, name=self.name, token=self.token, resume=resume or None)
+        join = Join(
+            room=self.room, name=self.name, token=self.token, resume=resume or None, sfu=True
+        )
         try:
             await self._ws.send(encode_client(join))
             answer = decode_server(await asyncio.wait_for(self._ws.recv(), self.timeout))
@@ -340,14 +352,19 @@ class Room(AsyncIOEventEmitter):
         """Who we are in the room, from `joined`: id, resume key, ICE servers."""
         self.id = joined.id
         self.resume_key = joined.resume
+        self.grants = frozenset(joined.grants)
+        self.mode = joined.mode
         self.ice_servers = _ice_servers(joined.ice_servers)
 
     def _on_joined(self, joined: Joined) -> None:
-        """In the room as someone new: call everyone already there."""
+        """In the room as someone new: call everyone already there, or publish to the SFU."""
         self._take(joined)
         for info in joined.peers:
             peer = self._add_peer(info.id, info.name, newcomer=True)
-            self._spawn(peer.offer())
+            if self.mode == "mesh":
+                self._spawn(peer.offer())
+        if self.mode == "sfu":
+            self._spawn(self.sfu.start())
 
     @property
     def closed(self) -> bool:
@@ -371,11 +388,15 @@ class Room(AsyncIOEventEmitter):
         await self.send(Broadcast(data=raw(data)))
 
     def send_chat(self, text: str) -> ChatMessage:
-        """Send a chat message to everyone, over the data channels."""
+        """Send a chat message to everyone: over the data channels, or the server in SFU mode."""
         stamp = time.time() * 1000
-        encoded = json.dumps({"type": "chat", "text": text, "time": stamp})
-        for peer in self.peers.values():
-            peer.send_chat(encoded)
+        wire = {"type": "chat", "text": text, "time": stamp}
+        if self.mode == "sfu":
+            self._spawn(self.broadcast(wire))
+        else:
+            encoded = json.dumps(wire)
+            for peer in self.peers.values():
+                peer.send_chat(encoded)
         return ChatMessage(sender=self.id, name=self.name, text=text, time=stamp)
 
     def peer_named(self, name: str) -> RemotePeer | None:
@@ -405,10 +426,10 @@ class Room(AsyncIOEventEmitter):
     def _add_peer(self, peer_id: str, name: str, *, newcomer: bool) -> RemotePeer:
         peer = RemotePeer(self, peer_id, name)
         kinds = set()
-        for track in self.tracks:
+        for track in self.tracks if self.mode == "mesh" else ():
             peer.pc.addTrack(track)
             kinds.add(track.kind)
-        if newcomer:
+        if newcomer and self.mode == "mesh":
             # Always offer audio and video sections, so the others can send theirs.
             for kind in ("audio", "video"):
                 if kind not in kinds:
@@ -461,9 +482,35 @@ class Room(AsyncIOEventEmitter):
                 # Fresh TURN credentials: used by connections made from now on.
                 self.ice_servers = _ice_servers(servers)
             case BroadcastFrom(sender=sender, data=data):
-                self.emit("broadcast", sender, msgspec.json.decode(data))
+                value = msgspec.json.decode(data)
+                chatter = self.peers.get(sender)
+                if chatter is not None and isinstance(value, dict) and value.get("type") == "chat":
+                    # Chat through the server, as SFU rooms send it.
+                    chatter._on_chat(msgspec.json.encode(value).decode())
+                self.emit("broadcast", sender, value)
             case Error(code=code, message=text):
                 self.emit("error", RoomError(code, text))
+            case Mode(mode=mode):
+                # The room is served by the SFU from now on (or by another SFU node).
+                self.mode = mode
+                if mode == "sfu":
+                    self._spawn(self.sfu.start())
+            case Published(sdp=sdp):
+                self._spawn(self.sfu.published(sdp))
+            case Subscription():
+                self._spawn(self.sfu.subscription(message))
+            case Talking(peer=peer_id, talking=talking):
+                speaker = self.peers.get(peer_id)
+                if speaker is not None:
+                    self.emit("talking", speaker, talking)
+
+    def _sfu_track(self, stream: Stream, track: MediaStreamTrack) -> None:
+        """A track from the SFU: `stream.peer`'s, as if it came from its own connection."""
+        peer = self.peers.get(stream.peer) or self._add_peer(stream.peer, "", newcomer=False)
+        if peer.pc.remoteDescription is not None and peer.pc.connectionState != "closed":
+            # Called in the mesh before the room switched: the SFU carries it now.
+            self._spawn(peer.pc.close())
+        self.emit("track", peer, track)
 
     def _drop_peer(self, peer_id: str) -> None:
         peer = self.peers.pop(peer_id, None)
@@ -498,6 +545,7 @@ class Room(AsyncIOEventEmitter):
                 self._take(joined)
                 for message in held:
                     await self.send(message)
+                # The SFU kept our media going; its latest offer comes again.
             else:
                 # Someone new (the server restarted, or the grace period ran
                 # out): the others know us no more. Drop the old calls, call anew.
@@ -532,6 +580,7 @@ class Room(AsyncIOEventEmitter):
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*(peer.close() for peer in peers), return_exceptions=True)
+        await self.sfu.close()
         self.emit("close")
 
     async def __aenter__(self) -> Room:
