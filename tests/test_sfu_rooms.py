@@ -17,7 +17,7 @@ from conftest import JANUS_SECRET, RunningJanus, RunningServer, free_port
 from rtcroom.auth import mint_token
 from rtcroom.client import RemotePeer, Room, RoomError
 from rtcroom.commands.media import PatternTrack
-from rtcroom.sfu.janus import Janus
+from rtcroom.sfu.janus import Janus, JanusError
 
 SECRET = "an-auth-secret-for-the-sfu-tests-0123456789"
 
@@ -40,11 +40,18 @@ class Receiver:
             self.tracks.setdefault(peer.name, []).append(track)
             self.arrived.set()
 
-    async def video_from(self, name: str, timeout: float = 30) -> MediaStreamTrack:
+    async def video_from(
+        self,
+        name: str,
+        timeout: float = 30,
+        skip: list[MediaStreamTrack] = (),  # type: ignore[assignment]
+    ) -> MediaStreamTrack:
+        """The first video track from `name` (but those in `skip`), waiting for it."""
+
         async def wait() -> MediaStreamTrack:
             while True:
                 for track in self.tracks.get(name, []):
-                    if track.kind == "video":
+                    if track.kind == "video" and track not in skip:
                         return track
                 self.arrived.clear()
                 await self.arrived.wait()
@@ -66,7 +73,12 @@ async def participants(janus: RunningJanus, room: str) -> list[dict[str, object]
     try:
         session = await client.create_session()
         handle = await session.attach("janus.plugin.videoroom")
-        listed = await handle.request({"request": "listparticipants", "room": room})
+        try:
+            listed = await handle.request({"request": "listparticipants", "room": room})
+        except JanusError as exc:
+            if exc.code == 426:  # no such room
+                return []
+            raise
         return list(listed.get("participants", []))
     finally:
         await client.close()
@@ -182,3 +194,48 @@ async def test_without_janus_mesh_rooms_work_and_sfu_rooms_are_unavailable(
     finally:
         await first.leave()
         await second.leave()
+
+
+async def test_a_room_moves_to_the_other_node_when_its_janus_is_killed(
+    start_server: Callable[..., RunningServer], start_janus: Callable[..., RunningJanus]
+) -> None:
+    nodes = [start_janus(0), start_janus(1)]
+    server = start_server(
+        *("--sfu", nodes[0].url, "--sfu", nodes[1].url, "--sfu-from", "1"),
+        env={"RTCROOM_SFU_SECRET": JANUS_SECRET},
+    )
+    sizes = {f"py{i}": (160 + 32 * i, 120 + 16 * i) for i in range(3)}
+    rooms = []
+    try:
+        for name, (width, height) in sizes.items():
+            room = await Room.join(server.url, "moving", name, tracks=[PatternTrack(width, height)])
+            rooms.append((room, Receiver(room)))
+        for room, receiver in rooms:
+            for name in sizes:
+                if name != room.name:
+                    await receiver.video_from(name)
+        hosting = [node for node in nodes if await participants(node, "moving")]
+        assert len(hosting) == 1
+        before = {
+            room.name: {name: list(tracks) for name, tracks in receiver.tracks.items()}
+            for room, receiver in rooms
+        }
+        hosting[0].process.kill()
+        loop = asyncio.get_running_loop()
+        killed_at = loop.time()
+        # Everyone gets everyone's video again, on new tracks from the other
+        # node, without anyone rejoining.
+        for room, receiver in rooms:
+            for name, size in sizes.items():
+                if name == room.name:
+                    continue
+                old = [t for t in before[room.name].get(name, []) if t.kind == "video"]
+                track = await receiver.video_from(name, skip=old, timeout=20)
+                assert await frame_sizes(track) == {size}
+        assert loop.time() - killed_at < 15
+        other = next(node for node in nodes if node is not hosting[0])
+        assert len(await participants(other, "moving")) == 3
+        assert all(room.id and not room.closed for room, _ in rooms)
+    finally:
+        for room, _ in rooms:
+            await room.leave()

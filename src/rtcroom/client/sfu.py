@@ -15,6 +15,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamTrack
 
 from ..auth import PUBLISH, SUBSCRIBE
@@ -35,6 +36,10 @@ class SfuConnection:
         self.subscriber: RTCPeerConnection | None = None
         # The subscription's media sections: mid -> whose stream it is.
         self.streams: dict[str, Stream] = {}
+        # Closing a connection ends the tracks it sent (aiortc): it sends
+        # relayed copies, so that our tracks outlive it (an SFU node that
+        # fails is replaced by a new connection).
+        self._relay = MediaRelay()
         self._lock = asyncio.Lock()
 
     def _configuration(self) -> RTCConfiguration:
@@ -49,7 +54,9 @@ class SfuConnection:
                 pc = RTCPeerConnection(self._configuration())
                 self.publisher = pc
                 for track in room.tracks:
-                    pc.addTransceiver(track, direction="sendonly")
+                    pc.addTransceiver(
+                        self._relay.subscribe(track, buffered=False), direction="sendonly"
+                    )
                 # aiortc gathers every candidate before the offer is set: no trickling.
                 await pc.setLocalDescription(await pc.createOffer())
                 await room.send(PublishOffer(sdp=pc.localDescription.sdp))
