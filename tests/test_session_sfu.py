@@ -40,11 +40,11 @@ def test_the_join_that_reaches_sfu_from_switches_the_room() -> None:
     assert s.admitted(peers(True, True)) == [SfuOpen(room="r")]
     assert s.state is PeerState.JOINING  # nothing said until the SFU has the room
     actions = s.sfu_opened()
-    joined, announced, mode = frames(actions)
+    joined, mode, announced = frames(actions)
     assert joined["type"] == "joined" and joined["mode"] == "sfu"
     assert [p["id"] for p in joined["peers"]] == ["p0", "p1"]
     assert announced == {"type": "peer-joined", "peer": {"id": "me", "name": "Ann", "sfu": True}}
-    # Everyone already there is told to connect to the SFU.
+    # Everyone already there is told to connect to the SFU, before they meet the newcomer.
     assert mode == {"type": "mode", "mode": "sfu"}
     assert s.state is PeerState.JOINED
 

@@ -122,10 +122,18 @@ Substream = Annotated[int, msgspec.Meta(ge=0, le=2)]
 PcName = Literal["publish", "subscribe"]
 
 
+Label = Annotated[str, msgspec.Meta(max_length=64)]
+
+
 class PublishOffer(msgspec.Struct, tag_field="type", tag="publish", frozen=True):
-    """The offer of the publishing connection (first, or a renegotiation)."""
+    """The offer of the publishing connection (first, or a renegotiation).
+
+    `labels` names streams by the offer's mids ("screen", say): the
+    subscribers get it as the Stream's label.
+    """
 
     sdp: Sdp
+    labels: Annotated[dict[Mid, Label], msgspec.Meta(max_length=16)] = {}
 
 
 class Subscribe(msgspec.Struct, tag_field="type", tag="subscribe", frozen=True):
@@ -312,6 +320,8 @@ class Stream(msgspec.Struct, frozen=True, omit_defaults=True):
     peer: str  # the publisher's peer id
     # The publisher's own mid for it (camera and screen are two video streams).
     source: str | None = None
+    # What the publisher called it (PublishOffer.labels): "screen", say.
+    label: str | None = None
     simulcast: bool = False
 
 

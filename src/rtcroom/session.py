@@ -470,12 +470,12 @@ class Session:
         peers, switch = self._held_join
         self._held_join = None
         self.state = transition(self.state, "admitted")
-        actions: list[Action] = [
-            Reply(self._joined(peers, "sfu")),
-            Publish(room=self.room, sender=self.peer.id, frame=encode(PeerJoined(peer=self.peer))),
-        ]
+        actions: list[Action] = [Reply(self._joined(peers, "sfu"))]
         if switch:
+            # Before the newcomer: the others meet it in SFU mode already.
             actions.append(Publish(room=self.room, sender=self.peer.id, frame=encode(Mode("sfu"))))
+        frame = encode(PeerJoined(peer=self.peer))
+        actions.append(Publish(room=self.room, sender=self.peer.id, frame=frame))
         return actions
 
     def _turned_away(self, code: ErrorCode, message: str) -> list[Action]:

@@ -174,6 +174,7 @@ def subscription_streams(streams: Iterable[dict[str, Any]]) -> list[Stream]:
                 kind=str(stream.get("type", "")),
                 peer=str(feed),
                 source=str(stream["feed_mid"]) if "feed_mid" in stream else None,
+                label=str(stream["feed_description"]) if stream.get("feed_description") else None,
                 simulcast=bool(stream.get("simulcast")),
             )
         )
@@ -263,11 +264,14 @@ class SfuPeer:
 
     # What the peer asks
 
-    async def publish(self, sdp: str) -> None:
+    async def publish(self, sdp: str, labels: dict[str, str]) -> None:
         assert self.participant is not None
-        answer = await self._request(
-            self.participant, {"request": "configure"}, {"type": "offer", "sdp": sdp}
-        )
+        body: dict[str, Any] = {"request": "configure"}
+        if labels:
+            body["descriptions"] = [
+                {"mid": mid, "description": label} for mid, label in labels.items()
+            ]
+        answer = await self._request(self.participant, body, {"type": "offer", "sdp": sdp})
         if answer.jsep is None:
             raise SfuRefused(ErrorCode.BAD_MESSAGE, "the SFU gave no answer to that offer")
         self.publishing = True
@@ -526,8 +530,8 @@ class Sfu:
                 self.peers.pop(peer_id, None)
                 raise
         match message:
-            case PublishOffer(sdp=sdp):
-                await peer.publish(sdp)
+            case PublishOffer(sdp=sdp, labels=labels):
+                await peer.publish(sdp, labels)
             case Subscribe():
                 await peer.subscribe()
             case Answer(sdp=sdp):

@@ -65,6 +65,16 @@ function peerTiles(client, { settled, settle }) {
   const tiles = new Map();
   /** @type {Map<MediaStream, Tile>} screen tiles, ours and the others' */
   const screenTiles = new Map();
+  // In SFU mode, each tile's width decides the simulcast layer it receives.
+  const widths = new ResizeObserver((entries) => {
+    for (const entry of entries) {
+      const peer = client.peers.get(/** @type {HTMLElement} */ (entry.target).dataset.peer ?? "");
+      if (peer) client.setReceiveWidth(peer, entry.contentRect.width);
+    }
+  });
+  /** What a tile says of its connection: the peer's own, or the SFU's in SFU mode. */
+  const stateOf = (/** @type {RemotePeer} */ peer) =>
+    client.mode === "sfu" ? (client.sfu.subscriber?.connectionState ?? "connecting") : peer.pc.connectionState;
 
   /**
    * The camera tile of a peer still in the room, made at the first call.
@@ -74,7 +84,9 @@ function peerTiles(client, { settled, settle }) {
     let tile = tiles.get(peer.id);
     if (!tile && client.peers.get(peer.id) === peer) {
       tile = addTile({ name: peer.name || "Guest", peerId: peer.id });
-      tile.figure.dataset.state = peer.pc.connectionState;
+      tile.figure.dataset.state = stateOf(peer);
+      tile.video.dataset.peer = peer.id;
+      widths.observe(tile.video);
       tiles.set(peer.id, tile);
       updateStatus(client);
     }
@@ -97,6 +109,7 @@ function peerTiles(client, { settled, settle }) {
       firstFrame(tile.video).then(settle);
     }
     play(tile.video);
+    if (client.mode === "sfu") client.setReceiveWidth(peer, tile.video.clientWidth);
   });
   client.addEventListener("streamadded", (event) => {
     const { peer, stream } = /** @type {CustomEvent} */ (event).detail;
@@ -115,11 +128,19 @@ function peerTiles(client, { settled, settle }) {
   client.addEventListener("connectionstatechange", (event) => {
     const { peer, state } = /** @type {CustomEvent} */ (event).detail;
     const tile = tiles.get(peer.id);
-    if (tile) tile.figure.dataset.state = state;
+    if (tile && client.mode !== "sfu") tile.figure.dataset.state = state;
+  });
+  client.addEventListener("sfustatechange", () => {
+    for (const [id, tile] of tiles) {
+      const peer = client.peers.get(id);
+      if (peer) tile.figure.dataset.state = stateOf(peer);
+    }
   });
   client.addEventListener("peerleft", (event) => {
     const { peer } = /** @type {CustomEvent} */ (event).detail;
-    tiles.get(peer.id)?.figure.remove();
+    const tile = tiles.get(peer.id);
+    if (tile) widths.unobserve(tile.video);
+    tile?.figure.remove();
     tiles.delete(peer.id);
     for (const [stream, tile] of screenTiles) {
       if (peer.extraStreams.has(stream.id)) {

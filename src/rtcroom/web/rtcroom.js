@@ -5,25 +5,35 @@
 // The wire format is docs/protocol.md; the typedefs below mirror it.
 
 /**
- * @typedef {{id: string, name: string, identity?: string, via?: string}} PeerInfo
+ * @typedef {{id: string, name: string, identity?: string, via?: string, sfu?: boolean}} PeerInfo
  * @typedef {{urls: string | string[], username?: string, credential?: string}} IceServer
  * @typedef {"publish" | "subscribe" | "data" | "admin"} Grant
- * @typedef {{type: "joined", id: string, room: string, peers: PeerInfo[], iceServers: IceServer[], resume?: string, grants?: Grant[]}} JoinedMessage
+ * @typedef {{type: "joined", id: string, room: string, peers: PeerInfo[], iceServers: IceServer[], resume?: string, grants?: Grant[], mode?: "mesh" | "sfu"}} JoinedMessage
  * @typedef {{type: "peer-joined", peer: PeerInfo}} PeerJoinedMessage
  * @typedef {{type: "peer-left", id: string}} PeerLeftMessage
  * @typedef {{description?: RTCSessionDescriptionInit, streams?: Record<string, string>, candidate?: RTCIceCandidateInit | null}} SignalData
  * @typedef {{type: "signal", from: string, data: SignalData}} SignalMessage
  * @typedef {{type: "broadcast", from: string, data: unknown}} BroadcastMessage
- * @typedef {"bad-message" | "unknown-type" | "not-joined" | "already-joined" | "unknown-peer" | "too-large" | "room-full" | "server-full" | "rate-limited" | "unauthorized" | "forbidden" | "join-timeout" | "unavailable"} ErrorCode
+ * @typedef {"bad-message" | "unknown-type" | "not-joined" | "already-joined" | "unknown-peer" | "too-large" | "room-full" | "server-full" | "rate-limited" | "unauthorized" | "forbidden" | "join-timeout" | "unavailable" | "unsupported"} ErrorCode
  * @typedef {{type: "error", code: ErrorCode, message: string}} ErrorMessage
  * @typedef {{type: "ice-servers", iceServers: IceServer[]}} IceServersMessage
  * @typedef {{type: "bye", reason: string}} ByeMessage
- * @typedef {JoinedMessage | PeerJoinedMessage | PeerLeftMessage | SignalMessage | BroadcastMessage | IceServersMessage | ErrorMessage | ByeMessage} ServerMessage
- * @typedef {{type: "join", room: string, name: string, token?: string, resume?: string}} JoinRequest
+ * @typedef {{type: "mode", mode: "mesh" | "sfu"}} ModeMessage
+ * @typedef {{type: "published", sdp: string}} PublishedMessage
+ * @typedef {import("./sfu.js").SubscriptionMessage} SubscriptionMessage
+ * @typedef {import("./sfu.js").SfuStream} SfuStream
+ * @typedef {{type: "talking", peer: string, talking: boolean}} TalkingMessage
+ * @typedef {JoinedMessage | PeerJoinedMessage | PeerLeftMessage | SignalMessage | BroadcastMessage | IceServersMessage | ErrorMessage | ByeMessage | ModeMessage | PublishedMessage | SubscriptionMessage | TalkingMessage} ServerMessage
+ * @typedef {{type: "join", room: string, name: string, token?: string, resume?: string, sfu?: boolean}} JoinRequest
  * @typedef {{type: "signal", to: string, data: SignalData}} SignalRequest
  * @typedef {{type: "broadcast", data: unknown}} BroadcastRequest
  * @typedef {{type: "leave"}} LeaveRequest
- * @typedef {JoinRequest | SignalRequest | BroadcastRequest | LeaveRequest} ClientMessage
+ * @typedef {{type: "publish", sdp: string, labels?: Record<string, string>}} PublishRequest
+ * @typedef {{type: "subscribe"}} SubscribeRequest
+ * @typedef {{type: "answer", sdp: string}} AnswerRequest
+ * @typedef {{type: "trickle", pc: "publish" | "subscribe", candidate: RTCIceCandidateInit | null}} TrickleRequest
+ * @typedef {{type: "layer", mid: string, substream: number}} LayerRequest
+ * @typedef {JoinRequest | SignalRequest | BroadcastRequest | LeaveRequest | PublishRequest | SubscribeRequest | AnswerRequest | TrickleRequest | LayerRequest} ClientMessage
  */
 
 /**
@@ -33,6 +43,8 @@
  * took it over (the script's `onmessage` pushes them here).
  * @typedef {{socket: WebSocket, join: JoinRequest | null, received: string[]}} EarlyConnection
  */
+
+import { SfuSession, layerFor } from "./sfu.js";
 
 // What clients share with the server, written once in Python (rtcroom/protocol.py);
 // tests/test_web_constants.py checks that these copies agree with it.
@@ -165,6 +177,9 @@ export function withStartBitrate(sdp, kbps) {
 /**
  * One other participant: its RTCPeerConnection and the perfect-negotiation
  * state that goes with it (W3C WebRTC 1.0, section 10.7, "Perfect negotiation").
+ *
+ * In a room served by the SFU, its audio and video come through the SFU
+ * (sfuTrack) and the connection with it carries data only: chat and files.
  */
 export class RemotePeer {
   /**
@@ -239,10 +254,18 @@ export class RemotePeer {
       if (pc.iceConnectionState === "failed" && this.mayOffer) pc.restartIce();
     };
 
+    /** @type {Map<string, MediaStreamTrack>} tracks the SFU forwards from this peer, by mid */
+    this.sfuTracks = new Map();
+    const sfu = client.mode === "sfu";
     const stream = client.localStream;
-    if (stream) for (const track of stream.getTracks()) pc.addTrack(track, stream);
-    for (const [extra] of client.published) this.publish(extra);
+    if (stream && !sfu) for (const track of stream.getTracks()) pc.addTrack(track, stream);
+    if (!sfu) for (const [extra] of client.published) this.publish(extra);
     if (!newcomer) return;
+    if (sfu) {
+      // Data only (chat, files): nothing to call about without the data grant.
+      if (this.chat) this.#negotiate();
+      return;
+    }
     if (this.tutorial && client.mediaPending) {
       // A tutorial client shows the stream our tracks arrive in, and takes
       // no renegotiation: offer once our media is there, tracks in a stream.
@@ -280,7 +303,7 @@ export class RemotePeer {
    * @param {MediaStream | null} stream
    */
   useStream(stream) {
-    if (this.pc.signalingState === "closed") return;
+    if (this.pc.signalingState === "closed" || this.client.mode === "sfu") return;
     const tracks = stream ? stream.getTracks() : [];
     const extra = new Set([...this.extraSenders.values()].flat());
     const used = new Set();
@@ -313,7 +336,7 @@ export class RemotePeer {
    * @param {MediaStream} stream
    */
   publish(stream) {
-    if (this.extraSenders.has(stream) || this.pc.signalingState === "closed") return;
+    if (this.extraSenders.has(stream) || this.pc.signalingState === "closed" || this.client.mode === "sfu") return;
     this.extraSenders.set(stream, stream.getTracks().map((track) => this.pc.addTrack(track, stream)));
   }
 
@@ -377,6 +400,68 @@ export class RemotePeer {
     for (const old of this.stream.getTracks()) if (old.kind === track.kind) this.stream.removeTrack(old);
     this.stream.addTrack(track);
     client.dispatchEvent(new CustomEvent("track", { detail: { peer: this, track } }));
+  }
+
+  /**
+   * A track of this peer's that the SFU forwards (on the subscribing connection's `mid`).
+   * @param {MediaStreamTrack} track
+   * @param {string} mid
+   * @param {SfuStream} stream
+   */
+  sfuTrack(track, mid, stream) {
+    this.sfuTracks.set(mid, track);
+    if (stream.label) {
+      // An extra stream (a screen): a stream of its own, by the publisher's mid.
+      const id = `sfu:${stream.source ?? mid}`;
+      let remote = this.extraStreams.get(id);
+      const added = !remote;
+      remote ??= new MediaStream();
+      for (const old of remote.getTracks()) if (old.kind === track.kind) remote.removeTrack(old);
+      remote.addTrack(track);
+      this.extraStreams.set(id, remote);
+      if (added) {
+        this.client.dispatchEvent(
+          new CustomEvent("streamadded", { detail: { peer: this, stream: remote, label: stream.label } }),
+        );
+      }
+      return;
+    }
+    for (const old of this.stream.getTracks()) if (old.kind === track.kind) this.stream.removeTrack(old);
+    this.stream.addTrack(track);
+    // Called in the mesh before the room switched: the SFU carries this kind now.
+    for (const t of this.pc.getTransceivers()) {
+      if (t.receiver.track.kind === track.kind && t.currentDirection && t.currentDirection !== "stopped") t.stop();
+    }
+    this.client.dispatchEvent(new CustomEvent("track", { detail: { peer: this, track } }));
+  }
+
+  /**
+   * The SFU stopped forwarding `mid` of this peer's (it stopped sharing, or left).
+   * @param {string} mid
+   * @param {SfuStream} stream
+   */
+  sfuStreamEnded(mid, stream) {
+    const track = this.sfuTracks.get(mid);
+    this.sfuTracks.delete(mid);
+    if (!track) return;
+    if (stream.label) {
+      const id = `sfu:${stream.source ?? mid}`;
+      const remote = this.extraStreams.get(id);
+      if (remote && this.extraStreams.delete(id)) {
+        this.client.dispatchEvent(
+          new CustomEvent("streamremoved", { detail: { peer: this, stream: remote, label: stream.label } }),
+        );
+      }
+    } else if (this.stream.getTracks().includes(track)) {
+      this.stream.removeTrack(track);
+    }
+  }
+
+  /** The receivers of this peer's audio and video: its own connection's, or the SFU's for it. */
+  receivers() {
+    const sfu = this.client.sfu.subscriber;
+    if (!sfu || this.sfuTracks.size === 0) return this.pc.getReceivers();
+    return sfu.getReceivers().filter((r) => [...this.sfuTracks.values()].includes(r.track));
   }
 
   /** @param {SignalData} data */
@@ -479,6 +564,9 @@ export class RemotePeer {
  * - "reconnected" {resumed}: back in the room; `resumed` when with the same id
  *   (nobody noticed), otherwise the calls were set up again
  * - "close" {error: RoomError | null}: the server connection ended for good
+ * - "mode" {mode}: the room is served by the SFU now (or by another SFU node)
+ * - "talking" {peer, talking}: in SFU mode, a peer started or stopped speaking
+ * - "sfustatechange" {publisher, subscriber}: the connections with the SFU changed state
  */
 export class RoomClient extends EventTarget {
   /**
@@ -552,6 +640,10 @@ export class RoomClient extends EventTarget {
     this.closed = false;
     /** @type {Map<MediaStream, string>} extra streams we publish, with their labels */
     this.published = new Map();
+    /** @type {"mesh" | "sfu"} how the room's media flows: peer to peer, or through the SFU */
+    this.mode = "mesh";
+    /** our connections with the SFU, in SFU mode */
+    this.sfu = new SfuSession(this);
   }
 
   /**
@@ -650,7 +742,7 @@ export class RoomClient extends EventTarget {
     return new Promise((resolve, reject) => {
       this.#pending = { resolve, reject };
       /** @type {JoinRequest} */
-      const request = { type: "join", room: this.room, name: this.name };
+      const request = { type: "join", room: this.room, name: this.name, sfu: true };
       if (this.token) request.token = this.token;
       if (resume) request.resume = resume;
       this.send(request);
@@ -667,7 +759,9 @@ export class RoomClient extends EventTarget {
       this.iceServers = message.iceServers;
       this.resumeKey = message.resume ?? "";
       for (const request of this.#held.splice(0)) this.send(request);
+      // In SFU mode, the media went on meanwhile; the SFU's latest offer comes again.
     } else {
+      this.sfu.close();
       // A new id (the grace period ran out, or the server restarted): the
       // others know us no more. Start over: drop the old calls, call anew.
       this.#held.length = 0;
@@ -759,6 +853,7 @@ export class RoomClient extends EventTarget {
   setLocalStream(stream) {
     this.localStream = stream;
     this.mediaPending = false;
+    if (this.mode === "sfu") this.sfu.useStream(stream);
     for (const peer of this.peers.values()) peer.useStream(stream);
     this.dispatchEvent(new CustomEvent("localstream", { detail: { stream } }));
   }
@@ -786,13 +881,29 @@ export class RoomClient extends EventTarget {
    */
   publish(stream, label) {
     this.published.set(stream, label);
+    if (this.mode === "sfu") this.sfu.publishExtra(stream);
     for (const peer of this.peers.values()) peer.publish(stream);
   }
 
   /** @param {MediaStream} stream */
   unpublish(stream) {
     this.published.delete(stream);
+    this.sfu.unpublishExtra(stream);
     for (const peer of this.peers.values()) peer.unpublish(stream);
+  }
+
+  /**
+   * Say how wide (CSS pixels) `peer`'s video is shown: in SFU mode, the
+   * layer received follows (the smallest that fills it).
+   * @param {RemotePeer} peer
+   * @param {number} width
+   */
+  setReceiveWidth(peer, width) {
+    for (const [mid, stream] of this.sfu.streams) {
+      if (stream.peer === peer.id && stream.kind === "video" && !stream.label) {
+        this.sfu.requestLayer(mid, layerFor(width, globalThis.devicePixelRatio ?? 1));
+      }
+    }
   }
 
   /** Leave the room and close every peer connection. Idempotent. */
@@ -815,7 +926,9 @@ export class RoomClient extends EventTarget {
     this.iceServers = message.iceServers;
     this.resumeKey = message.resume ?? "";
     if (message.grants) this.grants = message.grants;
+    this.mode = message.mode ?? "mesh";
     for (const info of message.peers) this.#addPeer(info, true);
+    if (this.mode === "sfu") this.sfu.start();
     this.dispatchEvent(new CustomEvent("joined", { detail: message }));
   }
 
@@ -856,9 +969,9 @@ export class RoomClient extends EventTarget {
       case "ice-servers":
         // Fresh TURN credentials before the old ones expire (docs/protocol.md).
         this.iceServers = message.iceServers;
-        for (const peer of this.peers.values()) {
-          if (peer.pc.signalingState !== "closed") {
-            peer.pc.setConfiguration({ ...peer.pc.getConfiguration(), iceServers: message.iceServers });
+        for (const pc of [...[...this.peers.values()].map((p) => p.pc), this.sfu.publisher, this.sfu.subscriber]) {
+          if (pc && pc.signalingState !== "closed") {
+            pc.setConfiguration({ ...pc.getConfiguration(), iceServers: message.iceServers });
           }
         }
         break;
@@ -869,11 +982,31 @@ export class RoomClient extends EventTarget {
         // The server is restarting; it closes the connection next and we
         // reconnect (to it or to another process).
         break;
+      case "mode":
+        // The room is served by the SFU from now on (or by another SFU node):
+        // connect to it; the calls with each peer keep going until its media
+        // arrives through the SFU (RemotePeer.sfuTrack).
+        this.mode = message.mode;
+        if (message.mode === "sfu") this.sfu.start();
+        this.dispatchEvent(new CustomEvent("mode", { detail: { mode: message.mode } }));
+        break;
+      case "published":
+        this.sfu.published(message.sdp);
+        break;
+      case "subscription":
+        this.sfu.subscription(message);
+        break;
+      case "talking": {
+        const peer = this.peers.get(message.peer);
+        if (peer) this.dispatchEvent(new CustomEvent("talking", { detail: { peer, talking: message.talking } }));
+        break;
+      }
     }
   }
 
   /** @param {RoomError | null} error */
   #shutdown(error) {
+    this.sfu.close();
     for (const peer of this.peers.values()) peer.close();
     this.peers.clear();
     if (this.ws) {

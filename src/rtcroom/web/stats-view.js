@@ -24,7 +24,10 @@ export function statsOverlay(client, tiles) {
       const tile = tiles.get(id);
       if (!tile) continue;
       const samples = history.get(id) ?? [];
-      const sample = await sampleStats(peer.pc, samples.at(-1) ?? null);
+      // In SFU mode, what reaches us comes through the SFU's connection.
+      const viaSfu = client.mode === "sfu" && client.sfu.subscriber !== null;
+      const pc = viaSfu && client.sfu.subscriber ? client.sfu.subscriber : peer.pc;
+      const sample = await sampleStats(pc, samples.at(-1) ?? null);
       samples.push(sample);
       if (samples.length > 61) samples.shift();
       history.set(id, samples);
@@ -36,6 +39,7 @@ export function statsOverlay(client, tiles) {
         tile.figure.append(overlay);
       }
       const rows = [
+        ["Route", viaSfu ? "through the SFU" : "direct"],
         ["Connection", sample.localCandidate ? `${sample.localCandidate} ↔ ${sample.remoteCandidate}` : "…"],
         ["RTT", sample.rtt === null ? "–" : `${Math.round(sample.rtt * 1000)} ms`],
         ["In", formatBitrate(sample.bitrateIn)],
@@ -70,18 +74,37 @@ export function statsOverlay(client, tiles) {
 }
 
 /**
- * Highlight the tile of whoever speaks loudest, from the audio levels of the
- * incoming RTP streams (RTCRtpReceiver.getSynchronizationSources).
+ * Highlight the tile of whoever speaks: in a mesh, the loudest, from the
+ * audio levels of the incoming RTP streams
+ * (RTCRtpReceiver.getSynchronizationSources); in SFU mode, the latest to
+ * start talking of those still talking, as the SFU says ("talking").
  * @param {RoomClient} client
  * @param {Map<string, Tile>} tiles
  */
 export function activeSpeaker(client, tiles) {
   let current = "";
+  /** @param {string} id */
+  const highlight = (id) => {
+    if (id === current) return;
+    tiles.get(current)?.figure.classList.remove("speaking");
+    tiles.get(id)?.figure.classList.add("speaking");
+    current = id;
+  };
+  /** @type {string[]} who talks, latest last (SFU mode) */
+  const talking = [];
+  client.addEventListener("talking", (event) => {
+    const { peer, talking: on } = /** @type {CustomEvent} */ (event).detail;
+    const at = talking.indexOf(peer.id);
+    if (at >= 0) talking.splice(at, 1);
+    if (on) talking.push(peer.id);
+    highlight(talking.at(-1) ?? "");
+  });
   setInterval(() => {
+    if (client.mode === "sfu") return;
     let loudest = "";
     let level = 0.02; // below this, nobody is speaking
     for (const [id, peer] of client.peers) {
-      for (const receiver of peer.pc.getReceivers()) {
+      for (const receiver of peer.receivers()) {
         if (receiver.track.kind !== "audio") continue;
         for (const source of receiver.getSynchronizationSources()) {
           if ((source.audioLevel ?? 0) > level) {
@@ -91,9 +114,6 @@ export function activeSpeaker(client, tiles) {
         }
       }
     }
-    if (loudest === current) return;
-    tiles.get(current)?.figure.classList.remove("speaking");
-    tiles.get(loudest)?.figure.classList.add("speaking");
-    current = loudest;
+    highlight(loudest);
   }, 300);
 }

@@ -102,12 +102,21 @@ export function addTile({ name, peerId, local = false, screen = false, first = f
   return { figure, video, label };
 }
 
-/** Pick a column count that keeps tiles large for the number of tiles. */
+/**
+ * Pick a column count that keeps tiles large for the number of tiles; past
+ * LARGE_ROOM tiles (rooms served by the SFU) the grid scrolls instead of
+ * shrinking the tiles further.
+ */
 export function layout() {
   const count = grid.children.length;
   grid.dataset.count = String(count);
-  grid.style.setProperty("--columns", String(count <= 1 ? 1 : count <= 4 ? 2 : 3));
+  const columns = count <= 1 ? 1 : count <= 4 ? 2 : count <= 9 ? 3 : count <= 16 ? 4 : 5;
+  grid.style.setProperty("--columns", String(columns));
+  grid.classList.toggle("large", count > LARGE_ROOM);
 }
+
+/** Tiles from which the grid scrolls. */
+export const LARGE_ROOM = 12;
 
 /**
  * Resolves when `video` presents its first frame (or has one to present,
