@@ -397,6 +397,9 @@ export class RemotePeer {
       }
       return;
     }
+    // The SFU carries this kind from this peer already (the room switched;
+    // a renegotiation of our own connection may still announce its tracks).
+    if ([...this.sfuTracks.values()].some((t) => t.kind === track.kind && t.readyState === "live")) return;
     for (const old of this.stream.getTracks()) if (old.kind === track.kind) this.stream.removeTrack(old);
     this.stream.addTrack(track);
     client.dispatchEvent(new CustomEvent("track", { detail: { peer: this, track } }));
