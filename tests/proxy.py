@@ -14,9 +14,11 @@ import threading
 
 
 class Proxy:
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, host: str = "127.0.0.1") -> None:
+        """Forward connections to `host`:`target_port` (set another port to move them)."""
         self.target_port = target_port
-        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.host = host
+        self.listener = socket.create_server((host, 0))
         self.port: int = self.listener.getsockname()[1]
         self.refuse = False
         self.connections: set[socket.socket] = set()
@@ -26,7 +28,7 @@ class Proxy:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def _accept(self) -> None:
         while not self.closed:
@@ -38,7 +40,7 @@ class Proxy:
                 _reset(client)
                 continue
             try:
-                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+                upstream = socket.create_connection((self.host, self.target_port))
             except OSError:
                 _reset(client)
                 continue

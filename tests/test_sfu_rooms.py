@@ -8,11 +8,24 @@ everyone through the SFU.
 from __future__ import annotations
 
 import asyncio
+import json
+import signal
 from collections.abc import Callable
+from typing import Any
 
 import pytest
-from aiortc.mediastreams import MediaStreamTrack
-from conftest import JANUS_SECRET, RunningJanus, RunningServer, free_port
+import websockets
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from conftest import (
+    JANUS_ADMIN_SECRET,
+    JANUS_SECRET,
+    VETH,
+    RunningJanus,
+    RunningRedis,
+    RunningServer,
+    free_port,
+)
+from proxy import Proxy
 
 from rtcroom.auth import mint_token
 from rtcroom.client import RemotePeer, Room, RoomError
@@ -29,42 +42,50 @@ def sfu_server(
 
 
 class Receiver:
-    """Collects the tracks a Room receives, by sending peer's name."""
+    """Decodes every video track a Room receives, as it comes, by sending peer's name."""
 
     def __init__(self, room: Room) -> None:
         self.tracks: dict[str, list[MediaStreamTrack]] = {}
+        # Per sender: when each recent frame was decoded (loop time), and its size.
+        self.frames: dict[str, list[tuple[float, tuple[int, int]]]] = {}
         self.arrived = asyncio.Event()
+        self.tasks: set[asyncio.Task[None]] = set()
 
         @room.on("track")
         def on_track(peer: RemotePeer, track: MediaStreamTrack) -> None:
             self.tracks.setdefault(peer.name, []).append(track)
+            if track.kind == "video":
+                task = asyncio.ensure_future(self._decode(peer.name, track))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+
+    async def _decode(self, name: str, track: MediaStreamTrack) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            frames = self.frames.setdefault(name, [])
+            frames.append((loop.time(), (frame.width, frame.height)))  # type: ignore[attr-defined]
+            del frames[:-100]
             self.arrived.set()
 
-    async def video_from(
-        self,
-        name: str,
-        timeout: float = 30,
-        skip: list[MediaStreamTrack] = (),  # type: ignore[assignment]
-    ) -> MediaStreamTrack:
-        """The first video track from `name` (but those in `skip`), waiting for it."""
+    async def sizes_from(
+        self, name: str, *, since: float | None = None, count: int = 5, timeout: float = 30
+    ) -> set[tuple[int, int]]:
+        """The sizes of `count` frames from `name` decoded after `since` (default: now)."""
+        after = asyncio.get_running_loop().time() if since is None else since
 
-        async def wait() -> MediaStreamTrack:
+        async def wait() -> set[tuple[int, int]]:
             while True:
-                for track in self.tracks.get(name, []):
-                    if track.kind == "video" and track not in skip:
-                        return track
+                fresh = [size for at, size in self.frames.get(name, []) if at > after]
+                if len(fresh) >= count:
+                    return set(fresh)
                 self.arrived.clear()
                 await self.arrived.wait()
 
         return await asyncio.wait_for(wait(), timeout)
-
-
-async def frame_sizes(track: MediaStreamTrack, count: int = 5) -> set[tuple[int, int]]:
-    sizes = set()
-    for _ in range(count):
-        frame = await asyncio.wait_for(track.recv(), 20)
-        sizes.add((frame.width, frame.height))  # type: ignore[attr-defined]
-    return sizes
 
 
 async def participants(janus: RunningJanus, room: str) -> list[dict[str, object]]:
@@ -99,8 +120,7 @@ async def test_every_peer_receives_every_publisher_through_the_sfu(
             for name, size in sizes.items():
                 if name == room.name:
                     continue
-                track = await receiver.video_from(name)
-                assert await frame_sizes(track) == {size}, (room.name, name)
+                assert await receiver.sizes_from(name) == {size}, (room.name, name)
         # On Janus's side: four participants, every one publishing.
         listed = await participants(janus, "big")
         assert sorted(p["id"] for p in listed) == sorted(room.id for room, _ in rooms)
@@ -141,8 +161,7 @@ async def test_a_subscribe_only_token_publishes_nothing(
     viewer.on("error", errors.append)
     try:
         receiver = Receiver(viewer)
-        track = await receiver.video_from("speaker")
-        assert await frame_sizes(track) == {(320, 240)}
+        assert await receiver.sizes_from("speaker") == {(320, 240)}
         # The viewer's client, holding a track, did not publish it (its
         # grants say so); a publish it sends anyway is refused.
         from rtcroom.protocol import PublishOffer
@@ -186,8 +205,7 @@ async def test_without_janus_mesh_rooms_work_and_sfu_rooms_are_unavailable(
     second = await Room.join(server.url, "small", "b", tracks=[PatternTrack(192, 136)])
     try:
         assert first.mode == second.mode == "mesh"
-        track = await Receiver(second).video_from("a")
-        assert await frame_sizes(track) == {(160, 120)}
+        assert await Receiver(second).sizes_from("a") == {(160, 120)}
         with pytest.raises(RoomError) as refused:
             await Room.join(server.url, "small", "c", reconnect=False)
         assert refused.value.code == "unavailable"
@@ -213,25 +231,19 @@ async def test_a_room_moves_to_the_other_node_when_its_janus_is_killed(
         for room, receiver in rooms:
             for name in sizes:
                 if name != room.name:
-                    await receiver.video_from(name)
+                    await receiver.sizes_from(name)
         hosting = [node for node in nodes if await participants(node, "moving")]
         assert len(hosting) == 1
-        before = {
-            room.name: {name: list(tracks) for name, tracks in receiver.tracks.items()}
-            for room, receiver in rooms
-        }
         hosting[0].process.kill()
         loop = asyncio.get_running_loop()
         killed_at = loop.time()
-        # Everyone gets everyone's video again, on new tracks from the other
-        # node, without anyone rejoining.
+        # Everyone decodes everyone's video again, through the other node,
+        # without anyone rejoining (frames a second after the kill: none of
+        # the dead node's are still on their way).
         for room, receiver in rooms:
             for name, size in sizes.items():
-                if name == room.name:
-                    continue
-                old = [t for t in before[room.name].get(name, []) if t.kind == "video"]
-                track = await receiver.video_from(name, skip=old, timeout=20)
-                assert await frame_sizes(track) == {size}
+                if name != room.name:
+                    assert await receiver.sizes_from(name, since=killed_at + 1) == {size}
         assert loop.time() - killed_at < 15
         other = next(node for node in nodes if node is not hosting[0])
         assert len(await participants(other, "moving")) == 3
@@ -239,3 +251,108 @@ async def test_a_room_moves_to_the_other_node_when_its_janus_is_killed(
     finally:
         for room, _ in rooms:
             await room.leave()
+
+
+async def test_one_room_on_two_processes_meets_on_one_node_and_resumes_across(
+    start_server: Callable[..., RunningServer],
+    start_janus: Callable[..., RunningJanus],
+    redis_server: RunningRedis,
+) -> None:
+    nodes = [start_janus(0), start_janus(1)]
+    env = {"RTCROOM_SFU_SECRET": JANUS_SECRET}
+    common = ("--broker", redis_server.url, "--sfu-from", "1")
+    # Each process lists the nodes in another order: only the shared
+    # placement brings the room's members together.
+    s1 = start_server(*common, "--sfu", nodes[0].url, "--sfu", nodes[1].url, env=env)
+    s2 = start_server(*common, "--sfu", nodes[1].url, "--sfu", nodes[0].url, env=env)
+    balancer = Proxy(s1.port)
+    a = await Room.join(balancer.url, "shared", "a", tracks=[PatternTrack(160, 120)])
+    b = await Room.join(s2.url, "shared", "b", tracks=[PatternTrack(192, 144)])
+    try:
+        at_a, at_b = Receiver(a), Receiver(b)
+        assert await at_b.sizes_from("a") == {(160, 120)}
+        assert await at_a.sizes_from("b") == {(192, 144)}
+        hosting = [node for node in nodes if await participants(node, "shared")]
+        assert len(hosting) == 1 and len(await participants(hosting[0], "shared")) == 2
+        # A rolling restart: s1 goes, the balancer sends a's reconnection to s2,
+        # where it resumes (same id) and its media comes back through s2.
+        a_id = a.id
+        balancer.target_port = s2.port
+        s1.process.send_signal(signal.SIGTERM)
+        # s1 hands a over within its drain: a second after, a is through s2.
+        restarted = asyncio.get_running_loop().time()
+        assert await at_b.sizes_from("a", since=restarted + 1, timeout=20) == {(160, 120)}
+        assert await at_a.sizes_from("b", since=restarted + 1, timeout=20) == {(192, 144)}
+        assert a.id == a_id and not a.closed
+        assert await asyncio.to_thread(s1.process.wait, 10) == 0
+    finally:
+        await a.leave()
+        await b.leave()
+        balancer.close()
+
+
+async def test_rtcroom_reconnects_when_its_websocket_to_janus_drops(
+    start_server: Callable[..., RunningServer], janus: RunningJanus
+) -> None:
+    link = Proxy(janus.port, host=VETH)
+    server = sfu_server(start_server, f"ws://{VETH}:{link.port}", "--sfu-from", "1")
+    a = await Room.join(server.url, "cut", "a", tracks=[PatternTrack(160, 120)])
+    b = await Room.join(server.url, "cut", "b", tracks=[PatternTrack(192, 144)])
+    try:
+        at_a, at_b = Receiver(a), Receiver(b)
+        await at_a.sizes_from("b")
+        await at_b.sizes_from("a")
+        assert link.drop() == 1
+        cut = asyncio.get_running_loop().time()
+        assert await at_b.sizes_from("a", since=cut + 1, timeout=20) == {(160, 120)}
+        assert await at_a.sizes_from("b", since=cut + 1, timeout=20) == {(192, 144)}
+        assert "lost the connection to Janus" in server.log.read_text()
+    finally:
+        await a.leave()
+        await b.leave()
+        server.stop()  # before the link goes: no reconnection through it meanwhile
+        link.close()
+
+
+async def janus_admin(janus: RunningJanus, request: str) -> dict[str, Any]:
+    """A request to Janus's admin API (its own WebSocket and secret)."""
+    async with websockets.connect(
+        f"ws://127.0.0.1:{janus.admin_port}",  # the admin API is on loopback only
+        subprotocols=[websockets.Subprotocol("janus-admin-protocol")],
+    ) as ws:
+        await ws.send(
+            json.dumps({"janus": request, "transaction": "t", "admin_secret": JANUS_ADMIN_SECRET})
+        )
+        answer: dict[str, Any] = json.loads(await ws.recv())
+        return answer
+
+
+async def test_no_janus_session_outlives_its_peer_after_1000_joins(
+    start_server: Callable[..., RunningServer], janus: RunningJanus
+) -> None:
+    server = sfu_server(start_server, janus.url, "--sfu-from", "1", "--joins-per-minute", "100000")
+    baseline = await janus_admin(janus, "list_sessions")
+    assert baseline["janus"] == "success", baseline
+
+    async def visit(worker: int) -> None:
+        async with websockets.connect(server.ws_url) as ws:
+            for _ in range(100):
+                await ws.send(
+                    json.dumps({"type": "join", "room": f"churn{worker}", "name": "x", "sfu": True})
+                )
+                joined = json.loads(await ws.recv())
+                assert joined["type"] == "joined" and joined["mode"] == "sfu", joined
+                # The SFU takes the peer in: a Janus session and handle for it.
+                await ws.send(json.dumps({"type": "subscribe"}))
+                await ws.send(json.dumps({"type": "leave"}))
+
+    await asyncio.gather(*(visit(worker) for worker in range(10)))
+    sessions: list[Any] = []
+    for _ in range(100):
+        sessions = (await janus_admin(janus, "list_sessions"))["sessions"]
+        if len(sessions) <= len(baseline["sessions"]):
+            break
+        await asyncio.sleep(0.1)
+    assert len(sessions) == len(baseline["sessions"]), sessions
+    for room in (f"churn{worker}" for worker in range(10)):
+        assert await participants(janus, room) == []

@@ -53,13 +53,18 @@ def create_app(config: Config | None = None, broker: Broker | None = None) -> St
     sfu = None
     if config.sfu_urls:
         from .sfu.gateway import Sfu
+        from .sfu.placement import LocalPlacement, Placement, RedisPlacement
 
         assert config.sfu_secret is not None
+        # With Redis, every process sends a room's members to the same node.
+        redis = getattr(broker, "redis", None)
+        placement: Placement = RedisPlacement(redis) if redis is not None else LocalPlacement()
         sfu = Sfu(
             config.sfu_urls,
             config.sfu_secret,
             max_peers=config.max_sfu_peers,
             resume_grace=config.resume_grace,
+            placement=placement,
         )
     admission = Admission(config, sfu)
     web = WebAssets()

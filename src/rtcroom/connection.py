@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from .broker import Broker, Mailbox, Refused
 from .limits import TokenBucket
-from .protocol import Bye, ErrorCode, encode, error
+from .protocol import Bye, ErrorCode, Mode, encode, error
 from .session import (
     Action,
     Enter,
@@ -227,10 +227,14 @@ class Executor:
                 resumed = await broker.resume(room, key, mailbox)
                 if resumed is None:
                     return session.not_resumed()
-                in_sfu = sfu is not None and sfu.resume(resumed.peer.id, mailbox)
-                answer = session.resumed(resumed.peer, key, resumed.peers, in_sfu)
+                here = sfu is not None and sfu.resume(resumed.peer.id, mailbox)
+                # Resumed from another process: its connections with the SFU
+                # go through this one from now on, made anew.
+                moved = sfu is not None and not here and await sfu.running(room)
+                answer = session.resumed(resumed.peer, key, resumed.peers, here or moved)
                 # What arrived while it was away, after its view of the room.
-                return answer + [Reply(frame) for frame in resumed.held]
+                held = [Reply(frame) for frame in resumed.held]
+                return answer + held + ([Reply(encode(Mode("sfu")))] if moved else [])
             case Suspend(room, peer_id, farewell):
                 await broker.suspend(room, peer_id, farewell)
                 if sfu is not None:

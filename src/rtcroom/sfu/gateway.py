@@ -43,12 +43,14 @@ from ..protocol import (
     error,
 )
 from .janus import Event, Janus, JanusError, JanusHandle, JanusSession
+from .placement import LocalPlacement, Placement
 
 log = logging.getLogger("rtcroom.sfu")
 
 VIDEOROOM = "janus.plugin.videoroom"
 ROOM_EXISTS = 427  # JANUS_VIDEOROOM_ERROR_ROOM_EXISTS
 NO_SUCH_ROOM = 426
+ID_EXISTS = 436  # JANUS_VIDEOROOM_ERROR_ID_EXISTS
 # Seconds between attempts to reach a node that is down.
 RECONNECT_EVERY = 1.0
 # How long a room whose node failed waits for one to be up before its peers
@@ -121,34 +123,6 @@ class SfuNode:
             await self.janus.close()
             self.janus = None
         self.up.clear()
-
-
-class LocalPlacement:
-    """Which node serves which room, for one process: the least-loaded node that is up."""
-
-    def __init__(self) -> None:
-        self.rooms: dict[str, str] = {}
-
-    async def node_of(self, room: str) -> str | None:
-        return self.rooms.get(room)
-
-    async def place(self, room: str, candidates: list[str]) -> str:
-        """The node of `room`: where it is, else the candidate serving the fewest rooms."""
-        current = self.rooms.get(room)
-        if current in candidates:
-            return current
-        load = {url: 0 for url in candidates}
-        for url in self.rooms.values():
-            if url in load:
-                load[url] += 1
-        chosen = min(candidates, key=lambda url: (load[url], candidates.index(url)))
-        self.rooms[room] = chosen
-        return chosen
-
-    async def forget(self, room: str, url: str | None = None) -> None:
-        """`room` is served nowhere (by `url` no more, if given)."""
-        if url is None or self.rooms.get(room) == url:
-            self.rooms.pop(room, None)
 
 
 def _media_streams(publisher: dict[str, Any]) -> list[tuple[str, str]]:
@@ -225,18 +199,27 @@ class SfuPeer:
         if janus is None:
             raise Unavailable("the SFU is unavailable: try again shortly")
         self.node = node
+        join = {
+            "request": "join",
+            "ptype": "publisher",
+            "room": self.room,
+            "id": self.id,
+            "display": self.name,
+        }
         try:
             self.session = await janus.create_session()
             self.participant = await self.session.attach(VIDEOROOM)
-            joined = await self.participant.message(
-                {
-                    "request": "join",
-                    "ptype": "publisher",
-                    "room": self.room,
-                    "id": self.id,
-                    "display": self.name,
-                }
-            )
+            try:
+                joined = await self.participant.message(join)
+            except JanusError as exc:
+                if exc.code != ID_EXISTS:
+                    raise
+                # The peer resumed here from another process, whose handles
+                # are still in the room: they make way.
+                await self.participant.request(
+                    {"request": "kick", "room": self.room, "id": self.id}
+                )
+                joined = await self.participant.message(join)
         except JanusError as exc:
             await self.stop()
             raise Unavailable(f"the SFU refused the room ({exc.reason}): try again") from exc
@@ -287,7 +270,12 @@ class SfuPeer:
         if self.subscriber is None or self.offer is None:
             raise SfuRefused(ErrorCode.BAD_MESSAGE, "no subscription offer to answer")
         self.offer = None
-        await self._request(self.subscriber, {"request": "start"}, {"type": "answer", "sdp": sdp})
+        answer = await self._request(
+            self.subscriber, {"request": "start"}, {"type": "answer", "sdp": sdp}
+        )
+        log.debug("answer of %s: %s", self.id, answer.data)
+        # An update Janus postponed until this answer comes back with it.
+        self._maybe_offered(answer)
 
     async def trickle(self, pc: str, candidate: dict[str, Any] | None) -> None:
         handle = self.participant if pc == "publish" else self.subscriber
@@ -298,10 +286,8 @@ class SfuPeer:
     async def layer(self, mid: str, substream: int) -> None:
         if self.subscriber is None:
             raise SfuRefused(ErrorCode.BAD_MESSAGE, "nothing subscribed yet")
-        await self._request(
-            self.subscriber,
-            {"request": "configure", "streams": [{"mid": mid, "substream": substream}]},
-        )
+        body = {"request": "configure", "streams": [{"mid": mid, "substream": substream}]}
+        self._maybe_offered(await self._request(self.subscriber, body))
 
     async def _request(
         self, handle: JanusHandle, body: dict[str, Any], jsep: dict[str, Any] | None = None
@@ -322,6 +308,7 @@ class SfuPeer:
                 return
             data = event.data
             kind = data.get("videoroom")
+            log.debug("participant %s: %s %s", self.id, event.kind, data)
             if kind in ("talking", "stopped-talking"):
                 self.deliver(encode(Talking(peer=str(data.get("id")), talking=kind == "talking")))
                 continue
@@ -329,7 +316,7 @@ class SfuPeer:
             for publisher in data.get("publishers", []):
                 self.publishers[str(publisher["id"])] = _media_streams(publisher)
                 changed = True
-            for key in ("unpublished", "leaving"):
+            for key in ("unpublished", "leaving", "kicked"):
                 gone = data.get(key)
                 if gone is not None and gone != "ok":
                     # Janus updates the subscription itself (autoupdate); it may
@@ -348,12 +335,22 @@ class SfuPeer:
             event = await handle.events.get()
             if event.kind == "closed":
                 return
-            if event.jsep is not None and event.jsep.get("type") == "offer":
-                self._offered(event)
+            log.debug(
+                "subscriber %s: %s %s %s", self.id, event.kind, event.data, event.jsep is not None
+            )
+            self._maybe_offered(event)
+
+    def _maybe_offered(self, event: Event) -> None:
+        if event.jsep is not None and event.jsep.get("type") == "offer":
+            self._offered(event)
 
     def _offered(self, event: Event) -> None:
         assert event.jsep is not None
-        streams = subscription_streams(event.data.get("streams", []))
+        listed = event.data.get("streams", [])
+        streams = subscription_streams(listed)
+        # What Janus forwards to us now, as it says (a feed that left and came
+        # back is subscribed to anew).
+        self.subscribed = {(s.peer, s.source) for s in streams if s.source is not None}
         self.offer = encode(Subscription(sdp=str(event.jsep["sdp"]), streams=streams))
         self.deliver(self.offer)
 
@@ -370,6 +367,9 @@ class SfuPeer:
                 if pair not in self.subscribed
             ]
             if not wanted:
+                log.debug(
+                    "update of %s: nothing new (%s, %s)", self.id, self.publishers, self.subscribed
+                )
                 return
             streams = [{"feed": feed, "mid": mid} for feed, mid in wanted]
             if self.subscriber is None:
@@ -382,9 +382,9 @@ class SfuPeer:
                 answer = await self._request(
                     self.subscriber, {"request": "subscribe", "streams": streams}
                 )
+            log.debug("subscribe %s to %s: %s", self.id, wanted, answer.data)
             self.subscribed.update(wanted)
-            if answer.jsep is not None and answer.jsep.get("type") == "offer":
-                self._offered(answer)
+            self._maybe_offered(answer)
 
 
 class Sfu:
@@ -397,7 +397,7 @@ class Sfu:
         *,
         max_peers: int = 50,
         resume_grace: float = 20.0,
-        placement: LocalPlacement | None = None,
+        placement: Placement | None = None,
     ) -> None:
         self.nodes = {url: SfuNode(url, secret) for url in urls}
         self.max_peers = max_peers
@@ -481,8 +481,11 @@ class Sfu:
         self._opened.add((url, room))
         return node
 
-    async def _close_room(self, room: str, node: SfuNode) -> None:
-        """Destroy `room` on `node` if nobody is in it any more (on any process)."""
+    async def _close_room(self, room: str, node: SfuNode, gone: str = "") -> None:
+        """Destroy `room` on `node` if nobody is in it any more (on any process).
+
+        `gone` just left: Janus may list it a moment longer.
+        """
         janus = node.janus
         if janus is None:
             return
@@ -491,7 +494,7 @@ class Sfu:
             try:
                 handle = await session.attach(VIDEOROOM)
                 listed = await handle.request({"request": "listparticipants", "room": room})
-                if not listed.get("participants"):
+                if all(p.get("id") == gone for p in listed.get("participants", [])):
                     self._opened.discard((node.url, room))
                     await self.placement.forget(room, node.url)
                     await handle.request({"request": "destroy", "room": room})
@@ -589,7 +592,7 @@ class Sfu:
         url = await self.placement.node_of(room)
         node = self.nodes.get(url) if url is not None else None
         if node is not None:
-            await self._close_room(room, node)
+            await self._close_room(room, node, peer_id)
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
