@@ -26,6 +26,7 @@ from conftest import (
     free_port,
 )
 from proxy import Proxy
+from test_endpoints_socketio import flask_join, tutorials  # noqa: F401 (a fixture)
 
 from rtcroom.auth import mint_token
 from rtcroom.client import RemotePeer, Room, RoomError
@@ -356,3 +357,38 @@ async def test_no_janus_session_outlives_its_peer_after_1000_joins(
     assert len(sessions) == len(baseline["sessions"]), sessions
     for room in (f"churn{worker}" for worker in range(10)):
         assert await participants(janus, room) == []
+
+
+async def test_clients_that_cannot_use_the_sfu_keep_a_mesh_or_are_told_why(
+    start_server: Callable[..., RunningServer],
+    janus: RunningJanus,
+    tutorials: Any,  # noqa: F811 (the fixture)
+) -> None:
+    server = sfu_server(start_server, janus.url, "--sfu-from", "2")
+    # A tutorial's Socket.IO client in the room: it stays a mesh as it grows.
+    a = await Room.join(server.url, "mixed", "a", tracks=[PatternTrack(160, 120)])
+    tutorial = await tutorials().connect(server)
+    await flask_join(tutorial, "mixed", "tutorial")
+    assert (await tutorial.next())[0] == "ready"
+    c = await Room.join(server.url, "mixed", "c")
+    try:
+        assert a.mode == c.mode == "mesh"
+        assert await Receiver(c).sizes_from("a") == {(160, 120)}
+    finally:
+        await c.leave()
+        await a.leave()
+        await tutorial.close()
+    # A room the SFU serves already turns such a client away, and says why.
+    b = await Room.join(server.url, "large", "b")
+    d = await Room.join(server.url, "large", "d")
+    late = await tutorials().connect(server)
+    try:
+        assert b.mode == d.mode == "sfu"
+        await flask_join(late, "large", "late")
+        event, data = await late.next()
+        assert (event, data["code"]) == ("rtcroom-error", "unsupported")
+        assert "SFU" in data["message"]
+    finally:
+        await b.leave()
+        await d.leave()
+        await late.close()
