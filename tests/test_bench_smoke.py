@@ -151,3 +151,21 @@ def test_signaling_suite_smoke(tmp_path: Path) -> None:
     # Run twice, the section is replaced, not repeated.
     run_bench("signaling.py", "--smoke", "--out", str(out), "--only", "closed")
     assert out.read_text().count("## Signaling servers") == 1
+
+
+def test_sfu_benchmark_smoke(tmp_path: Path) -> None:
+    """bench/sfu.py at N = 2: the mesh and the SFU measured, the report and its charts."""
+    out = tmp_path / "benchmarks.md"
+    out.write_text("# Benchmarks\n")
+    output = run_bench("sfu.py", "--smoke", "--out", str(out))
+    for mode in ("mesh", "sfu"):
+        # uplink, page CPU, (Janus), fps, first frame: all measured.
+        row = re.search(
+            rf"\| 2 \| {mode} \| ([\d,]+) \| (\d+\.\d+) \| ([\d.]*) \| (\d+\.\d) \| ([\d,]+) \|",
+            output,
+        )
+        assert row, output
+        assert int(row[1].replace(",", "")) > 0 and float(row[4]) > 0
+    assert "Join to first remote frame at N = 2, SFU against mesh" in out.read_text()
+    for chart in ("sfu-uplink.png", "sfu-page-cpu.png", "sfu-first-frame.png"):
+        assert (tmp_path / "img" / chart).stat().st_size > 1000
