@@ -193,7 +193,20 @@ export class SfuSession {
     const stream = this.streams.get(mid);
     if (!stream || !stream.simulcast || this.layers.get(mid) === substream) return;
     this.layers.set(mid, substream);
-    this.client.send({ type: "layer", mid, substream });
+    const track = this.subscriber?.getTransceivers().find((t) => t.mid === mid)?.receiver.track;
+    if (track?.muted) {
+      // Not before its media flows: the SFU would wait for a key frame of the
+      // new layer before the first frame. It switches once there is one.
+      track.addEventListener("unmute", () => this.#sendLayer(mid), { once: true });
+    } else {
+      this.#sendLayer(mid);
+    }
+  }
+
+  /** @param {string} mid */
+  #sendLayer(mid) {
+    const substream = this.layers.get(mid);
+    if (substream !== undefined && this.streams.has(mid)) this.client.send({ type: "layer", mid, substream });
   }
 
   /**
@@ -208,8 +221,8 @@ export class SfuSession {
       if (own.has(t) || !t.sender) continue;
       const kind = t.receiver.track.kind;
       const track = stream?.getTracks().find((candidate) => candidate.kind === kind) ?? null;
+      // (No setStreams: the SFU names the streams itself, and a new msid would renegotiate.)
       if (t.sender.track !== track) t.sender.replaceTrack(track).catch((err) => this.client.reportError(err));
-      if (stream) t.sender.setStreams(stream);
     }
   }
 
