@@ -10,9 +10,12 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import av
 import pytest
 import websockets
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -392,3 +395,64 @@ async def test_clients_that_cannot_use_the_sfu_keep_a_mesh_or_are_told_why(
         await b.leave()
         await d.leave()
         await late.close()
+
+
+async def command(*args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "rtcroom",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+
+
+async def printed(process: asyncio.subprocess.Process, text: str, timeout: float = 30) -> None:
+    assert process.stdout is not None
+
+    async def wait() -> None:
+        while line := await process.stdout.readline():  # type: ignore[union-attr]
+            if text in line.decode():
+                return
+        raise AssertionError(f"{text!r} never printed")
+
+    await asyncio.wait_for(wait(), timeout)
+
+
+async def interrupt(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.send_signal(signal.SIGINT)
+        await asyncio.wait_for(process.communicate(), 30)
+
+
+async def test_the_recorder_and_the_echo_bot_in_an_sfu_room(
+    start_server: Callable[..., RunningServer], janus: RunningJanus, tmp_path: Path
+) -> None:
+    server = sfu_server(start_server, janus.url, "--sfu-from", "1")
+    sizes = {"ann": (176, 144), "bo": (208, 160)}
+    rooms = [
+        await Room.join(server.url, "studio", name, tracks=[PatternTrack(*size)])
+        for name, size in sizes.items()
+    ]
+    receiver = Receiver(rooms[0])
+    recorder = await command("record", server.url, "studio", "--out", str(tmp_path))
+    echo = await command("bot", "echo", server.url, "studio")
+    try:
+        await printed(recorder, "Recording")
+        # The echo bot publishes what it receives through the SFU: ann gets
+        # her own pattern back (and bo's) from it.
+        assert (176, 144) in await receiver.sizes_from("echo", count=20)
+        await asyncio.sleep(4)
+    finally:
+        await interrupt(echo)
+        await interrupt(recorder)
+        for room in rooms:
+            await room.leave()
+    # The recorder got everyone through its one subscription: a playable file each.
+    for name, (width, height) in sizes.items():
+        [path] = tmp_path.glob(f"{name}-*.mp4")
+        with av.open(str(path)) as container:
+            frames = [frame for frame in container.decode(container.streams.video[0])]
+        assert len(frames) >= 40, (name, len(frames))
+        assert (frames[-1].width, frames[-1].height) == (width, height)

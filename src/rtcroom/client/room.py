@@ -383,6 +383,15 @@ class Room(AsyncIOEventEmitter):
             with contextlib.suppress(websockets.ConnectionClosed):
                 await self._ws.send(encode_client(message))
 
+    async def publish(self, track: MediaStreamTrack) -> None:
+        """In an SFU room, send one more track to everyone (a bot's mirror, say).
+
+        In a mesh, tracks are given when joining (see the module docstring).
+        """
+        if self.mode != "sfu":
+            raise RuntimeError("publish() is for SFU rooms: in a mesh, give tracks to join()")
+        await self.sfu.publish(track)
+
     async def broadcast(self, data: Any) -> None:
         """Send `data` (anything JSON) to every other peer, through the server."""
         await self.send(Broadcast(data=raw(data)))

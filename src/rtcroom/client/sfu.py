@@ -41,6 +41,8 @@ class SfuConnection:
         # fails is replaced by a new connection).
         self._relay = MediaRelay()
         self._lock = asyncio.Lock()
+        # Tracks were added while an offer was out.
+        self._more = False
 
     def _configuration(self) -> RTCConfiguration:
         return RTCConfiguration(iceServers=self.room.ice_servers)
@@ -57,19 +59,37 @@ class SfuConnection:
                     pc.addTransceiver(
                         self._relay.subscribe(track, buffered=False), direction="sendonly"
                     )
-                # aiortc gathers every candidate before the offer is set: no trickling.
-                await pc.setLocalDescription(await pc.createOffer())
-                await room.send(PublishOffer(sdp=pc.localDescription.sdp))
+                await self._offer(pc)
             if SUBSCRIBE in room.grants:
                 await room.send(Subscribe())
 
     async def published(self, sdp: str) -> None:
         """The SFU's answer to our publish offer."""
         async with self._lock:
-            if self.publisher is not None and self.publisher.signalingState == "have-local-offer":
-                await self.publisher.setRemoteDescription(
-                    RTCSessionDescription(sdp=sdp, type="answer")
-                )
+            pc = self.publisher
+            if pc is not None and pc.signalingState == "have-local-offer":
+                await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+                if self._more:
+                    # Tracks added while the offer was out: offer again.
+                    await self._offer(pc)
+
+    async def publish(self, track: MediaStreamTrack) -> None:
+        """Publish one more track (a bot's, say), renegotiating with the SFU."""
+        async with self._lock:
+            pc = self.publisher
+            if pc is None:
+                pc = self.publisher = RTCPeerConnection(self._configuration())
+            pc.addTransceiver(self._relay.subscribe(track, buffered=False), direction="sendonly")
+            if pc.signalingState == "stable":
+                await self._offer(pc)
+            else:
+                self._more = True
+
+    async def _offer(self, pc: RTCPeerConnection) -> None:
+        self._more = False
+        # aiortc gathers every candidate before the offer is set: no trickling.
+        await pc.setLocalDescription(await pc.createOffer())
+        await self.room.send(PublishOffer(sdp=pc.localDescription.sdp))
 
     async def subscription(self, offer: Subscription) -> None:
         """The SFU's offer for the subscribing connection: answer it."""

@@ -86,12 +86,21 @@ async def echo(url: str, room_name: str, name: str) -> int:
         console.print(f"[red]rtcroom bot echo: {exc.message}")
         return 1
 
+    mirrors: set[asyncio.Task[None]] = set()
+
     @room.on("track")
     def mirror(peer: RemotePeer, track: MediaStreamTrack) -> None:
+        console.print(f"Mirroring {track.kind} of [bold]{peer.name}[/bold]")
+        if room.mode == "sfu":
+            # Through the SFU, the mirror goes to everyone (the SFU sends no
+            # one a stream of its own).
+            task = asyncio.ensure_future(room.publish(relay.subscribe(track)))
+            mirrors.add(task)
+            task.add_done_callback(mirrors.discard)
+            return
         # Runs while the peer's offer is applied: the answer then sends the
         # track back on the same transceiver (no extra negotiation).
         peer.pc.addTrack(relay.subscribe(track))
-        console.print(f"Mirroring {track.kind} of [bold]{peer.name}[/bold]")
         if not peer.answering:
             # The track came with an answer to our offer (we joined after
             # them): offer once more to send it back.
@@ -159,6 +168,10 @@ async def record(url: str, room_name: str, folder: Path, name: str) -> int:
     @room.on("track")
     def on_track(peer: RemotePeer, track: MediaStreamTrack) -> None:
         pending.setdefault(peer.id, []).append(track)
+        if room.mode == "sfu":
+            # Everyone comes through one subscription: a peer's tracks arrive
+            # together, with the SFU's offer; start once they are all there.
+            asyncio.get_running_loop().call_soon(on_state, peer, "connected")
 
     @room.on("connectionstatechange")
     def on_state(peer: RemotePeer, state: str) -> None:
