@@ -351,9 +351,9 @@ def report(args: argparse.Namespace, rows: list[Row]) -> str:
         "saturated from N = 4, Chromium lowers what it sends (uplink per participant",
         "grows far less than N - 1 times) and the frame rates collapse. Through the",
         "SFU each participant encodes once, whatever N; the measured page's uplink",
-        "is its three simulcast layers, and dips in some runs (Chromium's bandwidth",
-        "estimate pausing the top layer for a few seconds) rather than growing with",
-        "N. Janus stays under 1 % of a core per forwarded stream from N = 4, falling",
+        "is its three simulcast layers, flat. (With 4 s of settling, an earlier run",
+        "caught Chromium's bandwidth estimate still ramping the top layer up at some",
+        "N: 8 s lets it settle.) Janus stays under 1 % of a core per forwarded stream from N = 4, falling",
         "as streams share its work. `--sfu-from` defaults to 4 from these figures:",
         "from N = 4 the mesh's slowest video is at half the SFU's frame rate.",
         "",
@@ -382,7 +382,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="2,4,6,8,12,16", help="room sizes, comma separated")
     parser.add_argument("--mesh-max", type=int, default=8)
     parser.add_argument("--window", type=float, default=6.0)
-    parser.add_argument("--settle", type=float, default=4.0)
+    parser.add_argument("--settle", type=float, default=8.0)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--smoke", action="store_true", help="N = 2 only, short windows")
     parser.add_argument(
