@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import CHROMIUM, CHROMIUM_ARGS, VETH, free_port  # noqa: E402
+from signaling import write  # noqa: E402
 
 from rtcroom.auth import mint_token  # noqa: E402
 
@@ -368,15 +369,6 @@ def report(args: argparse.Namespace, rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def write(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else ""
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="2,4,6,8,12,16", help="room sizes, comma separated")
@@ -427,7 +419,7 @@ def main() -> None:
     )
     (images / "sfu-results.json").write_text(json.dumps([asdict(r) for r in rows], indent=1))
     section = report(args, rows)
-    write(args.out, section)
+    write(args.out, section, BEGIN, END)
     print(section)
 
 

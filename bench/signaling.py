@@ -590,11 +590,12 @@ def report(args: argparse.Namespace, results: Results, images: Path, relative: s
     return "\n".join(lines)
 
 
-def write(out: Path, section: str) -> None:
+def write(out: Path, section: str, begin: str = BEGIN, end: str = END) -> None:
+    """Put `section` (from its `begin` to its `end` marker) in place of the old one in `out`."""
     text = out.read_text() if out.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + section + rest.split(end, 1)[1]
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     out.write_text(text)

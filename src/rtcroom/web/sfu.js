@@ -51,7 +51,6 @@ export class SfuSession {
     this.queue = Promise.resolve();
     /** @type {Map<MediaStream, RTCRtpTransceiver[]>} our extra streams' transceivers */
     this.extra = new Map();
-    this.answered = false;
   }
 
   /** Connect to the SFU (again, after a `mode`): publish, and ask for everyone. */
@@ -70,7 +69,6 @@ export class SfuSession {
   #publish() {
     const pc = new RTCPeerConnection(this.#configuration());
     this.publisher = pc;
-    this.answered = false;
     const stream = this.client.localStream;
     // The slots exist from the first offer, so that a camera that starts
     // later (or is switched) slots in with replaceTrack.
@@ -122,7 +120,6 @@ export class SfuSession {
     if (!pc || pc.signalingState !== "have-local-offer") return;
     try {
       await pc.setRemoteDescription({ type: "answer", sdp });
-      this.answered = true;
       // Changes made while the offer was out (a screen shared) go next:
       // the browser says so with "negotiationneeded".
     } catch (err) {
