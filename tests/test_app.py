@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,9 @@ from rtcroom.webapp import WebAssets
 
 
 @pytest.fixture
-def client() -> TestClient:
-    return TestClient(create_app(Config(max_message_size=2048, max_peers_per_room=2)))
+def client() -> Iterator[TestClient]:
+    with TestClient(create_app(Config(max_message_size=2048, max_peers_per_room=2))) as client:
+        yield client
 
 
 def test_healthz(client: TestClient) -> None:

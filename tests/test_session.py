@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from rtcroom.broker import MemoryBroker
+from rtcroom.broker.interface import LeaveReason
 from rtcroom.connection import Executor
 from rtcroom.protocol import ErrorCode, PeerInfo
 from rtcroom.session import Enter, Exit, Publish, Relay, Reply, Session
@@ -132,7 +133,7 @@ def test_close_is_idempotent_and_announces_once() -> None:
     session.receive('{"type":"join","room":"r","name":"Ann"}')
     session.admitted([])
     first = session.close()
-    assert first[0] == Exit(room="r", peer_id="me")
+    assert first[0] == Exit(room="r", peer_id="me", reason=LeaveReason.CLOSED)
     assert json.loads(first[1].frame) == {"type": "peer-left", "id": "me"}  # type: ignore[union-attr]
     assert session.close() == []
     assert session.receive('{"type":"leave"}') == []

@@ -10,6 +10,7 @@ from typing import Any
 from test_session_guards import NOW, SECRET, offer, token
 
 from rtcroom.auth import Authenticator
+from rtcroom.broker.interface import LeaveReason
 from rtcroom.protocol import ErrorCode, PeerInfo, PublishOffer
 from rtcroom.session import Exit, Publish, Reply, Session, SfuOpen, ToSfu
 from rtcroom.state import PeerState
@@ -68,7 +69,7 @@ def test_a_mesh_that_cannot_switch_is_bounded() -> None:
     s = session()
     join(s)
     actions = s.admitted(peers(True, False, True, True))
-    assert actions[0] == Exit(room="r", peer_id="me")
+    assert actions[0] == Exit(room="r", peer_id="me", reason=LeaveReason.REFUSED)
     [error] = frames(actions)
     assert error["code"] == ErrorCode.ROOM_FULL and "can use the SFU" in error["message"]
     assert s.state is PeerState.CONNECTED
@@ -78,7 +79,7 @@ def test_a_client_that_cannot_use_the_sfu_is_turned_away_from_an_sfu_room() -> N
     s = session()
     join(s, sfu=False)
     actions = s.admitted(peers(True), sfu_running=True)
-    assert actions[0] == Exit(room="r", peer_id="me")
+    assert actions[0] == Exit(room="r", peer_id="me", reason=LeaveReason.REFUSED)
     [error] = frames(actions)
     assert error["code"] == ErrorCode.UNSUPPORTED and "SFU" in error["message"]
     assert s.state is PeerState.CONNECTED
@@ -99,7 +100,7 @@ def test_no_sfu_node_means_the_join_is_refused_and_undone() -> None:
     join(s)
     assert s.admitted([]) == [SfuOpen(room="r")]
     actions = s.refused(ErrorCode.UNAVAILABLE, "the SFU is unavailable")
-    assert actions[0] == Exit(room="r", peer_id="me")
+    assert actions[0] == Exit(room="r", peer_id="me", reason=LeaveReason.REFUSED)
     assert frames(actions)[0]["code"] == ErrorCode.UNAVAILABLE
     assert s.state is PeerState.CONNECTED
 

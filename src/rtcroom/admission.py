@@ -2,8 +2,8 @@
 
 The Origin check, the client's address behind trusted proxies, the
 per-address connection limit, the access-token checker, the ICE servers,
-the SFU, the set of open connections, and the drain that empties it on a
-restart.
+the SFU, the application's hooks, the set of open connections, and the
+drain that empties it on a restart.
 Every endpoint asks the same Admission, so a client meets the same rules
 through whichever door it comes.
 """
@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from .auth import Authenticator
 from .broker import Broker
 from .config import Config
+from .hooks import Hooks
 from .limits import ClientLimits
 from .protocol import ErrorCode, error
 
@@ -35,10 +36,14 @@ HANDOFF_WINDOW = 3.0
 class Admission:
     """The rules at the door and the connections inside, for one server."""
 
-    def __init__(self, config: Config, sfu: Sfu | None = None) -> None:
+    def __init__(self, config: Config, sfu: Sfu | None = None, hooks: Hooks | None = None) -> None:
         self.config = config
         # The SFU that serves large rooms (--sfu), shared by every connection.
         self.sfu = sfu
+        # The host application's hooks (RoomServer): none under `rtcroom serve`.
+        self.hooks = hooks or Hooks()
+        # False until the app's start-up ran (RoomServer.start): /ws refuses.
+        self.started = True
         self.ice = config.ice_config()
         self.auth = Authenticator(config.auth_secret) if config.auth_secret else None
         self.clients = ClientLimits(

@@ -1,26 +1,44 @@
-"""The ASGI app: /healthz, /ws, /socket.io/ and the web app, with the broker's lifespan.
+"""RoomServer: rtcroom as one object, an ASGI app that a Python web app mounts and programs.
 
-`create_app` is what `rtcroom serve` runs (serve.py) and what any ASGI
-server can run: it chooses the broker (in memory, or Redis), builds the
-Admission every endpoint shares, and starts and stops the broker and the
-Socket.IO door with the app's lifespan.
+It is what `rtcroom serve` runs (serve.py) and what any ASGI server can run
+on its own, or mounted at a path prefix inside Starlette, FastAPI or Django
+(docs/embedding.md). It holds the broker (in memory, or Redis), the SFU, the
+Admission every endpoint shares, the host application's hooks (hooks.py),
+the routes (/healthz, /ws, /socket.io/, the web app), their start and stop,
+and the server-side actions (send, broadcast, kick, rooms).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
+import msgspec
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .admission import Admission
 from .broker import Broker, MemoryBroker
 from .config import Config
 from .endpoints.asgi import SignalingRoute
+from .hooks import Hooks, JoinHook, LeaveHook, MessageHook, RoomHook
+from .protocol import AppData, PeerInfo, encode
 from .webapp import WebAssets
+
+log = logging.getLogger("rtcroom")
+
+Hook = TypeVar("Hook", bound=Callable[..., Awaitable[Any]])
+
+NOT_STARTED = (
+    "the RoomServer is not started: mounted in another app, run its lifespan from the "
+    "host's (lifespan=rtc.lifespan, or `async with rtc:` inside the host's lifespan; "
+    "docs/embedding.md)"
+)
 
 
 def create_broker(config: Config) -> Broker:
@@ -42,76 +60,309 @@ def create_broker(config: Config) -> Broker:
     return MemoryBroker(**options)  # type: ignore[arg-type]
 
 
-def create_app(config: Config | None = None, broker: Broker | None = None) -> Starlette:
-    """Build the ASGI app. Tests call this directly; `rtcroom serve` runs it.
+class RoomServer:
+    """rtcroom: rooms, signaling and the call app, as an ASGI app with hooks.
 
-    `app.state.admission` and `app.state.broker` are what serve.py's fast
-    path and drain use; with --sfu, `admission.sfu` drives Janus.
+    Configure it with a Config, or with Config's fields as keyword arguments
+    (the same names and checks as `rtcroom serve`'s flags: a bad value
+    raises ConfigError). Hooks are given as arguments or registered with the
+    decorators (`@rtc.on_join`); each call is bounded by `hook_timeout` s.
+
+    Run it on its own (`uvicorn module:rtc`) and its lifespan runs itself;
+    mounted inside another app, the host runs it: `lifespan=rtc.lifespan`,
+    or `async with rtc:` inside the host's own lifespan.
     """
-    config = config or Config()
-    broker = broker or create_broker(config)
-    sfu = None
-    if config.sfu_urls:
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        broker: Broker | None = None,
+        hook_timeout: float = 5.0,
+        on_join: JoinHook | None = None,
+        on_leave: LeaveHook | None = None,
+        on_room_started: RoomHook | None = None,
+        on_room_finished: RoomHook | None = None,
+        on_broadcast: MessageHook | None = None,
+        on_signal: MessageHook | None = None,
+        **settings: Any,
+    ) -> None:
+        if config is not None and settings:
+            raise TypeError("give either a Config or its settings as keyword arguments, not both")
+        if hook_timeout <= 0:
+            raise ValueError("hook_timeout must be positive (seconds)")
+        self.config = config = config or Config(**settings)
+        self.hooks = Hooks(
+            timeout=hook_timeout,
+            join=on_join,
+            leave=on_leave,
+            room_started=on_room_started,
+            room_finished=on_room_finished,
+            broadcast=on_broadcast,
+            signal=on_signal,
+        )
+        self.broker = broker or create_broker(config)
+        self.broker.events = self.hooks
+        self.sfu = self._create_sfu()
+        self.admission = Admission(config, self.sfu, self.hooks)
+        self.admission.started = False
+        self.started = False
+        self._stopped = False
+        self.web = WebAssets()
+        self.socket_io = None
+        if config.socketio:
+            from .endpoints.socketio import SocketIOEndpoint
+
+            self.socket_io = SocketIOEndpoint(self.admission, self.broker)
+        self.app = Starlette(routes=self._routes(), lifespan=self.lifespan)
+
+    def _create_sfu(self) -> Any:
+        config = self.config
+        if not config.sfu_urls:
+            return None
         from .sfu.gateway import Sfu
         from .sfu.placement import LocalPlacement, Placement, RedisPlacement
 
         assert config.sfu_secret is not None
         # With Redis, every process sends a room's members to the same node.
-        redis = getattr(broker, "redis", None)
+        redis = getattr(self.broker, "redis", None)
         placement: Placement = RedisPlacement(redis) if redis is not None else LocalPlacement()
-        sfu = Sfu(
+        return Sfu(
             config.sfu_urls,
             config.sfu_secret,
             max_peers=config.max_sfu_peers,
             resume_grace=config.resume_grace,
             placement=placement,
         )
-    admission = Admission(config, sfu)
-    web = WebAssets()
 
-    async def healthz(request: Request) -> Response:
-        # Draining: load balancers stop sending new clients here.
-        if admission.draining:
-            return PlainTextResponse("draining", status_code=503)
-        return PlainTextResponse("ok")
+    def _routes(self) -> list[BaseRoute]:
+        admission, web = self.admission, self.web
 
-    async def lobby(request: Request) -> Response:
-        return web.response(request, "index.html")
+        async def healthz(request: Request) -> Response:
+            # Draining: load balancers stop sending new clients here.
+            if admission.draining:
+                return PlainTextResponse("draining", status_code=503)
+            if not admission.started:
+                return PlainTextResponse("not started", status_code=503)
+            return PlainTextResponse("ok")
 
-    async def room_page(request: Request) -> Response:
-        return web.response(request, "room.html")
+        async def lobby(request: Request) -> Response:
+            return web.response(request, "index.html")
 
-    async def static(request: Request) -> Response:
-        return web.response(request, request.path_params["name"])
+        async def room_page(request: Request) -> Response:
+            return web.response(request, "room.html")
 
-    routes: list[BaseRoute] = [
-        Route("/", lobby),
-        Route("/healthz", healthz),
-        Route("/r/{room}", room_page),
-        Route("/r", lambda request: RedirectResponse("/")),
-        WebSocketRoute("/ws", SignalingRoute(admission, broker).serve),
-        Route("/static/{name}", static),
-    ]
-    socket_io = None
-    if config.socketio:
-        from .endpoints.socketio import SocketIOEndpoint
+        async def static(request: Request) -> Response:
+            return web.response(request, request.path_params["name"])
 
-        socket_io = SocketIOEndpoint(admission, broker)
-        routes.append(Mount("/socket.io", app=socket_io.app))
+        async def no_room(request: Request) -> Response:
+            return RedirectResponse(request.scope.get("root_path", "").rstrip("/") + "/")
+
+        routes: list[BaseRoute] = [
+            Route("/", lobby),
+            Route("/healthz", healthz),
+            Route("/r/{room}", room_page),
+            Route("/r", no_room),
+            WebSocketRoute("/ws", SignalingRoute(admission, self.broker).serve),
+            Route("/static/{name}", static),
+        ]
+        if self.socket_io is not None:
+            routes.append(Mount("/socket.io", app=self.socket_io.app))
+        return routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+    # Start and stop -----------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect the broker (and the SFU): from now on /ws admits clients. Idempotent."""
+        if self.started:
+            return
+        if self._stopped:
+            raise RuntimeError("a RoomServer cannot start again once stopped: make a new one")
+        await self.broker.start()
+        if self.sfu is not None:
+            await self.sfu.start()
+        self.started = True
+        self.admission.started = True
+
+    async def stop(self) -> None:
+        """Say bye to every client (they resume elsewhere), then close everything. Idempotent."""
+        if not self.started or self._stopped:
+            self._stopped = True
+            return
+        self._stopped = True
+        admission = self.admission
+        if not admission.draining:
+            await admission.drain("the server is stopping", self.broker)
+        if self.socket_io is not None:
+            await self.socket_io.close()
+        if self.sfu is not None:
+            await self.sfu.close()
+        await self.broker.close()
+        # Leave and room-finished hooks of the peers closed just now.
+        await self.hooks.settle(self.hooks.timeout)
+        admission.started = False
+
+    async def __aenter__(self) -> RoomServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await broker.start()
-        if sfu is not None:
-            await sfu.start()
-        yield
-        if socket_io is not None:
-            await socket_io.close()
-        if sfu is not None:
-            await sfu.close()
-        await broker.close()
+    async def lifespan(self, app: object = None) -> AsyncIterator[None]:
+        """The lifespan to give a host app (`FastAPI(lifespan=rtc.lifespan)`)."""
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.admission = admission
-    app.state.broker = broker
-    return app
+    def mount(self, app: ASGIApp, prefix: str = "/rtc") -> ASGIApp:
+        """An ASGI app serving rtcroom under `prefix` and `app` everywhere else.
+
+        For hosts that cannot mount an ASGI app themselves (Django's ASGI
+        handler): its lifespan starts and stops rtcroom and is not passed on
+        to `app`. Starlette and FastAPI hosts use their own `mount` instead.
+        """
+        if not prefix.startswith("/") or prefix.endswith("/"):
+            raise ValueError(f"prefix must start with / and not end with one: {prefix!r}")
+        return _Mounted(self, app, prefix)
+
+    # Hooks ------------------------------------------------------------------
+
+    def on_join(self, hook: Hook) -> Hook:
+        """Register `async def hook(request: JoinRequest) -> Admit | None`.
+
+        Called for every join (resumes too), after the access token (if the
+        server checks tokens) and before the room is entered. Raise
+        Unauthorized or Forbidden to refuse (the client gets that code and
+        your message); return Admit(...) to set identity, display name or
+        grants, or None to admit as asked. One hook: a later one replaces it.
+        """
+        self.hooks.join = hook
+        return hook
+
+    def on_leave(self, hook: Hook) -> Hook:
+        """Register `async def hook(departure: Departure) -> None`.
+
+        Exactly once per peer that was in a room, after it left, with the
+        reason (LeaveReason); with Redis, on the process that removed it.
+        """
+        self.hooks.leave = hook
+        return hook
+
+    def on_room_started(self, hook: Hook) -> Hook:
+        """Register `async def hook(room: str) -> None`: the room's first peer entered.
+
+        Once per room lifetime across every process sharing Redis.
+        """
+        self.hooks.room_started = hook
+        return hook
+
+    def on_room_finished(self, hook: Hook) -> Hook:
+        """Register `async def hook(room: str) -> None`: the room's last peer left.
+
+        Once per room lifetime across every process sharing Redis (a killed
+        process's rooms are finished by the process that reaps its peers).
+        """
+        self.hooks.room_finished = hook
+        return hook
+
+    def on_broadcast(self, hook: Hook) -> Hook:
+        """Register `async def hook(message: Message) -> None` before each broadcast.
+
+        Raise Forbidden to refuse it (the sender gets `forbidden`, nobody
+        else anything). Registered, broadcasts wait for it; unregistered,
+        they cost nothing.
+        """
+        self.hooks.broadcast = hook
+        return hook
+
+    def on_signal(self, hook: Hook) -> Hook:
+        """Register `async def hook(message: Message) -> None` before each signal (`to` set)."""
+        self.hooks.signal = hook
+        return hook
+
+    # Server-side actions ----------------------------------------------------
+
+    def _check_started(self) -> None:
+        if not self.started or self._stopped:
+            raise RuntimeError(NOT_STARTED)
+
+    async def send(self, room: str, peer_id: str, data: Any) -> bool:
+        """Send `data` (any JSON value) to peer `peer_id` of `room`, in whichever process.
+
+        Its client gets `{"type": "message", "data": ...}`. False if there is
+        no such peer.
+        """
+        self._check_started()
+        return await self.broker.relay(room, peer_id, _app_data(data))
+
+    async def broadcast(self, room: str, data: Any) -> None:
+        """Send `data` (any JSON value) to every peer of `room`."""
+        self._check_started()
+        await self.broker.publish(room, "", _app_data(data))
+
+    async def kick(self, room: str, peer_id: str, reason: str = "removed from the room") -> bool:
+        """Remove a peer: its client gets `kicked` with `reason` and close code 4003.
+
+        Its resume key stops working, the room sees it leave once, and the
+        on-leave hook gets reason KICKED. False if there is no such peer.
+        """
+        self._check_started()
+        return await self.broker.kick(room, peer_id, reason)
+
+    async def rooms(self) -> dict[str, list[PeerInfo]]:
+        """Every room and its peers, in join order, across the processes sharing Redis."""
+        self._check_started()
+        return await self.broker.list_rooms()
+
+
+def _app_data(data: Any) -> str:
+    return encode(AppData(data=msgspec.Raw(msgspec.json.encode(data))))
+
+
+def create_app(config: Config | None = None, broker: Broker | None = None) -> RoomServer:
+    """The RoomServer for `config` (what `rtcroom serve` runs)."""
+    return RoomServer(config, broker=broker)
+
+
+class _Mounted:
+    """RoomServer.mount(): rtcroom under a prefix, another ASGI app elsewhere."""
+
+    def __init__(self, rtc: RoomServer, app: ASGIApp, prefix: str) -> None:
+        self.rtc = rtc
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(scope, receive, send)
+            return
+        root = scope.get("root_path", "")
+        path = scope["path"]
+        # The path may or may not include root_path (ASGI servers differ).
+        route = path[len(root) :] if root and path.startswith(root) else path
+        if route == self.prefix or route.startswith(self.prefix + "/"):
+            full = path if root and path.startswith(root) else root + path
+            await self.rtc(dict(scope, root_path=root + self.prefix, path=full), receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        assert message["type"] == "lifespan.startup"
+        try:
+            await self.rtc.start()
+        except Exception as exc:
+            log.exception("rtcroom failed to start")
+            await send({"type": "lifespan.startup.failed", "message": str(exc)})
+            return
+        await send({"type": "lifespan.startup.complete"})
+        message = await receive()
+        await self.rtc.stop()
+        await send({"type": "lifespan.shutdown.complete"})

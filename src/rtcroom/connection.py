@@ -15,16 +15,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
+import msgspec
+
+from .auth import ALL_GRANTS
 from .broker import Broker, Mailbox, Refused
+from .hooks import HookFailed, Hooks, JoinRequest, Message, Refusal
 from .limits import TokenBucket
 from .protocol import Bye, ErrorCode, Mode, encode, error
 from .session import (
     Action,
+    CheckJoin,
     Enter,
     Exit,
+    Moderate,
     Publish,
     Relay,
     Reply,
@@ -49,6 +55,7 @@ CLOSE_POLICY = 1008  # too slow, never joined, too many connections
 CLOSE_TOO_BIG = 1009
 CLOSE_RESTART = 1012  # the server is draining or lost its place in the room
 CLOSE_RESUMED = 4001  # application range: the peer resumed on another connection
+CLOSE_KICKED = 4003  # the application removed the peer: do not reconnect
 
 # The ends after which a peer may resume within the grace period: the
 # connection dropped without a close frame (1006: a network gone, a pong
@@ -116,6 +123,7 @@ class Outbox:
         self.on_drop = on_drop
         self.overflowed = False
         self.evicted = False
+        self.kicked = False
         # Set by end(): the endpoint closes with it once the frames are out.
         self.close_code: int | None = None
         self.close_reason = ""
@@ -142,6 +150,13 @@ class Outbox:
         self.deliver(encode(Bye(reason="the server lost its place in the room")))
         self.end(CLOSE_RESTART, "lost its place in the room")
 
+    def kick(self, reason: str) -> None:
+        if not self.kicked:
+            self.kicked = True
+            self.deliver(error(ErrorCode.KICKED, reason, app=True))
+            # A close reason is at most 123 bytes (RFC 6455 section 5.5).
+            self.end(CLOSE_KICKED, reason.encode()[:120].decode(errors="ignore"))
+
     def end(self, code: int, reason: str) -> None:
         """Close the connection after the frames queued so far."""
         if self.close_code is None:
@@ -161,12 +176,22 @@ class Executor:
     """
 
     def __init__(
-        self, session: Session, broker: Broker, mailbox: Mailbox, sfu: Sfu | None = None
+        self,
+        session: Session,
+        broker: Broker,
+        mailbox: Mailbox,
+        sfu: Sfu | None = None,
+        hooks: Hooks | None = None,
+        address: str = "",
+        scope: Mapping[str, Any] | None = None,
     ) -> None:
         self.session = session
         self.broker = broker
         self.mailbox = mailbox
         self.sfu = sfu
+        self.hooks = hooks
+        self.address = address
+        self.scope: Mapping[str, Any] = scope or {}
 
     def run_now(self, actions: list[Action]) -> list[Action]:
         """Run `actions` in order up to the first that would have to wait; return the rest.
@@ -239,10 +264,14 @@ class Executor:
                 await broker.suspend(room, peer_id, farewell)
                 if sfu is not None:
                     sfu.suspend(peer_id)
-            case Exit(room, peer_id):
-                await broker.exit(room, peer_id)
+            case Exit(room, peer_id, reason):
+                await broker.exit(room, peer_id, reason)
                 if sfu is not None:
                     await sfu.leave(room, peer_id)
+            case CheckJoin():
+                return await self._check_join(action)
+            case Moderate():
+                return await self._moderate(action)
             case SfuOpen(room):
                 assert sfu is not None
                 await sfu.open(room)
@@ -251,6 +280,54 @@ class Executor:
                 assert sfu is not None
                 await sfu.handle(room, peer_id, name, grants, message, mailbox)
         return []
+
+    async def _check_join(self, action: CheckJoin) -> list[Action]:
+        session, hooks = self.session, self.hooks
+        assert hooks is not None and hooks.join is not None
+        request = JoinRequest(
+            room=action.room,
+            name=action.name,
+            identity=action.identity,
+            grants=action.grants,
+            claims=action.claims,
+            address=self.address,
+            scope=self.scope,
+            resume=action.resume,
+        )
+        try:
+            admit = await hooks.call("join", hooks.join, request)
+        except Refusal as refusal:
+            return session.refused(refusal.code, refusal.message, app=True)
+        except HookFailed:
+            return session.refused(ErrorCode.SERVER_ERROR, "the server could not check your join")
+        if admit is None:
+            return session.join_checked(None, None, None)
+        grants = None
+        if admit.grants is not None:
+            grants = frozenset(admit.grants)
+            unknown = grants - ALL_GRANTS
+            if unknown:
+                log.error("the join hook gave unknown grants %s", sorted(unknown))
+                return session.refused(
+                    ErrorCode.SERVER_ERROR, "the server could not check your join"
+                )
+        return session.join_checked(admit.name, admit.identity, grants)
+
+    async def _moderate(self, action: Moderate) -> list[Action]:
+        hooks = self.hooks
+        assert hooks is not None
+        hook = hooks.broadcast if action.to is None else hooks.signal
+        name = "broadcast" if action.to is None else "signal"
+        refusal: tuple[ErrorCode, str, bool] | None = None
+        if hook is not None:
+            message = Message(action.room, action.peer, msgspec.json.decode(action.data), action.to)
+            try:
+                await hooks.call(name, hook, message)
+            except Refusal as exc:
+                refusal = (exc.code, exc.message, True)
+            except HookFailed:
+                refusal = (ErrorCode.SERVER_ERROR, f"the server could not check your {name}", False)
+        return self.session.moderated_message(action, refusal)
 
     def _refused(self, action: Action, exc: Refused) -> list[Action]:
         """The broker (or the SFU) refused `action`: a refused join, or an error for the client."""
@@ -275,8 +352,11 @@ class Connection:
         *,
         via: str | None = None,
         resumable: bool = True,
+        scope: Mapping[str, Any] | None = None,
     ) -> None:
+        """`scope`: the ASGI scope of the client's request, for the on-join hook."""
         config = admission.config
+        hooks = admission.hooks
         self.admission = admission
         self.config = config
         self.link = link
@@ -291,9 +371,13 @@ class Connection:
             via=via,
             sfu_from=config.sfu_from if admission.sfu is not None else None,
             max_mesh_peers=config.max_peers_per_room,
+            check_join=hooks.join is not None,
+            moderated=hooks.moderated,
         )
         self.outbox = Outbox(config.send_queue_frames, link.wake, self._dropped)
-        self.executor = Executor(self.session, broker, self.outbox, admission.sfu)
+        self.executor = Executor(
+            self.session, broker, self.outbox, admission.sfu, hooks, address, scope
+        )
         self.loop = asyncio.get_running_loop()
         # Since when the client has been outside any room (None: in one).
         self.idle_since: float | None = self.loop.time()
@@ -417,7 +501,7 @@ class Connection:
                     code = CLOSE_POLICY
                 elif outbox.close_code is not None:
                     code = outbox.close_code
-                actions = self.session.close(resumable=may_resume(code))
+                actions = self.session.close(resumable=may_resume(code), kicked=outbox.kicked)
             await self.executor.run(actions)
         finally:
             self.admission.release(self)

@@ -40,6 +40,8 @@ class ErrorCode(StrEnum):
     JOIN_TIMEOUT = "join-timeout"
     UNAVAILABLE = "unavailable"
     UNSUPPORTED = "unsupported"
+    KICKED = "kicked"
+    SERVER_ERROR = "server-error"
 
 
 # What clients share with the server and with each other, written once here.
@@ -284,9 +286,12 @@ class IceServers(
     ice_servers: list[IceServer]
 
 
-class Error(msgspec.Struct, tag_field="type", tag="error"):
+class Error(msgspec.Struct, tag_field="type", tag="error", omit_defaults=True):
     code: ErrorCode
     message: str
+    # The message is the server application's (a hook's refusal, a kick),
+    # written for people: a client shows it as it is.
+    app: bool = False
 
 
 class Bye(msgspec.Struct, tag_field="type", tag="bye"):
@@ -339,6 +344,12 @@ class Talking(msgspec.Struct, tag_field="type", tag="talking"):
     talking: bool
 
 
+class AppData(msgspec.Struct, tag_field="type", tag="message"):
+    """`data` from the server's application (RoomServer.send and .broadcast)."""
+
+    data: msgspec.Raw
+
+
 ServerMessage = (
     Joined
     | PeerJoined
@@ -352,6 +363,7 @@ ServerMessage = (
     | Published
     | Subscription
     | Talking
+    | AppData
 )
 
 _encoder: Final = msgspec.json.Encoder()
@@ -368,5 +380,5 @@ def decode_server(frame: str | bytes) -> ServerMessage:
     return _server_decoder.decode(frame)
 
 
-def error(code: ErrorCode, message: str) -> str:
-    return encode(Error(code=code, message=message))
+def error(code: ErrorCode, message: str, *, app: bool = False) -> str:
+    return encode(Error(code=code, message=message, app=app))

@@ -11,9 +11,8 @@ import time
 from types import FrameType
 
 import uvicorn
-from starlette.applications import Starlette
 
-from .admission import Admission
+from .app import RoomServer
 from .config import Config
 from .endpoints.websocket import WebSocketUpgrade
 
@@ -27,7 +26,7 @@ class Server(uvicorn.Server):
     second signal exits at once.
     """
 
-    def __init__(self, config: uvicorn.Config, app: Starlette) -> None:
+    def __init__(self, config: uvicorn.Config, app: RoomServer) -> None:
         super().__init__(config)
         self.app = app
         self.draining = False
@@ -44,15 +43,13 @@ class Server(uvicorn.Server):
             self.force_exit = True
             self.should_exit = True
             return
-        admission: Admission = self.app.state.admission
+        admission = self.app.admission
         log.info("draining %d connections (signal %d)", len(admission.connections), sig)
         loop = asyncio.get_running_loop()
 
         def start() -> None:
             # Not in the signal handler itself: on the loop, at its next turn.
-            task = loop.create_task(
-                admission.drain("the server is restarting", self.app.state.broker)
-            )
+            task = loop.create_task(admission.drain("the server is restarting", self.app.broker))
             task.add_done_callback(lambda _: setattr(self, "should_exit", True))
 
         self.draining = True
@@ -60,7 +57,7 @@ class Server(uvicorn.Server):
         loop.call_soon_threadsafe(start)
 
 
-def run(app: Starlette, config: Config, sock: socket.socket | None = None) -> None:
+def run(app: RoomServer, config: Config, sock: socket.socket | None = None) -> None:
     """Serve `app` with uvicorn on uvloop, as `rtcroom serve` does.
 
     `sock`: accept on this listening socket (shared by the workers of
@@ -70,9 +67,7 @@ def run(app: Starlette, config: Config, sock: socket.socket | None = None) -> No
     if config.websocket == "fast":
         # /ws is served on the transport itself (endpoints/websocket.py);
         # other upgrades (/socket.io/) by uvicorn's websockets-sansio protocol.
-        ws = functools.partial(
-            WebSocketUpgrade, admission=app.state.admission, broker=app.state.broker
-        )
+        ws = functools.partial(WebSocketUpgrade, admission=app.admission, broker=app.broker)
     server = Server(
         uvicorn.Config(
             app,

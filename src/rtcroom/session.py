@@ -16,7 +16,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .auth import ALL_GRANTS, DATA, PUBLISH, SUBSCRIBE, Authenticator, AuthError
+from .auth import ALL_GRANTS, DATA, PUBLISH, SUBSCRIBE, Authenticator, AuthError, Claims
+from .broker.interface import LeaveReason
 from .limits import TokenBucket
 from .protocol import (
     Answer,
@@ -53,6 +54,36 @@ class Reply:
     """Send `frame` to this session's own client."""
 
     frame: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckJoin:
+    """Ask the host application's on-join hook (hooks.py) about this join.
+
+    Answer with join_checked() (its changes), or refused() (its refusal).
+    """
+
+    room: str
+    name: str
+    identity: str | None
+    grants: frozenset[str]
+    claims: Claims | None
+    resume: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Moderate:
+    """Ask the application's hook about a broadcast or signal (`to` set) before `then`.
+
+    `peer` sends `data` (raw JSON); if the hook refuses, the client gets the
+    refusal instead (moderated()).
+    """
+
+    room: str
+    peer: PeerInfo
+    data: bytes
+    to: str | None
+    then: Relay | Publish
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +125,11 @@ class Suspend:
 
 @dataclass(frozen=True, slots=True)
 class Exit:
-    """Remove `peer_id` from `room`'s presence."""
+    """Remove `peer_id` from `room`'s presence, for `reason` (the on-leave hook's)."""
 
     room: str
     peer_id: str
+    reason: LeaveReason = LeaveReason.LEFT
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +174,19 @@ class ToSfu:
     message: SfuMessage
 
 
-Action = Reply | Enter | Resume | Suspend | Exit | Relay | Publish | SfuOpen | ToSfu
+Action = (
+    Reply
+    | CheckJoin
+    | Enter
+    | Resume
+    | Suspend
+    | Exit
+    | Relay
+    | Publish
+    | Moderate
+    | SfuOpen
+    | ToSfu
+)
 
 
 # A peer with all of these may signal anything: its descriptions are not inspected.
@@ -175,6 +219,8 @@ class Session:
         via: str | None = None,
         sfu_from: int | None = None,
         max_mesh_peers: int | None = None,
+        check_join: bool = False,
+        moderated: frozenset[str] = frozenset(),
     ) -> None:
         """
         `rate` bounds this connection's messages; `join_gate` its join
@@ -185,6 +231,9 @@ class Session:
         `sfu_from` (None: the server has no SFU) is the room size from which
         a room is served by the SFU, when every member can take part that
         way (Join.sfu); `max_mesh_peers` bounds a room that stays a mesh.
+        `check_join`: every join goes through the on-join hook (CheckJoin);
+        `moderated`: the messages ("broadcast", "signal") that go through a
+        hook before they are relayed (Moderate).
         """
         self.max_message_size = max_message_size
         self.ice = ice or IceConfig()
@@ -197,7 +246,11 @@ class Session:
         self.via = via
         self.sfu_from = sfu_from
         self.max_mesh_peers = max_mesh_peers
+        self.check_join = check_join
+        self.moderated = moderated
         self.sfu_capable = False
+        # The join's resume key, while the on-join hook decides.
+        self._resume: str | None = None
         # The answer to the join, held while the room is placed on the SFU.
         self._held_join: tuple[list[PeerInfo], bool] | None = None
         self.state = PeerState.CONNECTED
@@ -273,7 +326,7 @@ class Session:
                     )
                 )
             ]
-        name, identity, grants = message.name, None, ALL_GRANTS
+        name, identity, grants, claims = message.name, None, ALL_GRANTS, None
         if self.auth is not None:
             try:
                 claims = self.auth.verify(message.token, message.room, self.clock())
@@ -286,9 +339,31 @@ class Session:
         self.room = message.room
         self.grants = grants
         self.sfu_capable = message.sfu and self.sfu_from is not None
-        if message.resume is not None and self.resumable:
+        resume = message.resume if self.resumable else None
+        if self.check_join:
+            # Every join, resumes too: a resume that fails joins afresh.
+            self._resume = resume
             self.peer = self._info("", name, identity)
-            return [Resume(room=message.room, key=message.resume)]
+            return [CheckJoin(message.room, name, identity, grants, claims, resume is not None)]
+        return self._admit(name, identity, resume)
+
+    def join_checked(
+        self, name: str | None, identity: str | None, grants: frozenset[str] | None
+    ) -> list[Action]:
+        """The on-join hook let the join through, changing what is not None."""
+        assert self.room is not None and self.peer is not None
+        if grants is not None:
+            self.grants = grants
+        name = name if name is not None else self.peer.name
+        identity = identity if identity is not None else self.peer.identity
+        resume, self._resume = self._resume, None
+        return self._admit(name, identity, resume)
+
+    def _admit(self, name: str, identity: str | None, resume: str | None) -> list[Action]:
+        assert self.room is not None
+        if resume is not None:
+            self.peer = self._info("", name, identity)
+            return [Resume(room=self.room, key=resume)]
         return self._enter(name, identity)
 
     def _info(self, peer_id: str, name: str, identity: str | None) -> PeerInfo:
@@ -319,7 +394,10 @@ class Session:
             if refusal is not None:
                 return [Reply(error(ErrorCode.FORBIDDEN, refusal))]
         frame = encode(SignalFrom(sender=peer.id, data=message.data))
-        return [Relay(room=room, to=message.to, frame=frame)]
+        relay = Relay(room=room, to=message.to, frame=frame)
+        if "signal" in self.moderated:
+            return [Moderate(room, peer, bytes(message.data), message.to, relay)]
+        return [relay]
 
     def _check_grants(self, data: bytes) -> str | None:
         """Why a signal of a peer with limited grants is refused, or None."""
@@ -351,7 +429,24 @@ class Session:
             return [Reply(error(ErrorCode.FORBIDDEN, "your token does not grant data"))]
         room, peer = member
         frame = encode(BroadcastFrom(sender=peer.id, data=message.data))
-        return [Publish(room=room, sender=peer.id, frame=frame)]
+        publish = Publish(room=room, sender=peer.id, frame=frame)
+        if "broadcast" in self.moderated:
+            return [Moderate(room, peer, bytes(message.data), None, publish)]
+        return [publish]
+
+    def moderated_message(
+        self, action: Moderate, refusal: tuple[ErrorCode, str, bool] | None
+    ) -> list[Action]:
+        """The hook's answer about `action`: relay it, or tell the client why not.
+
+        `refusal`: the code, the message, and whether it is the application's.
+        """
+        if refusal is not None:
+            code, message, app = refusal
+            return [Reply(error(code, message, app=app))]
+        if self._member() is None:
+            return []  # left meanwhile
+        return [action.then]
 
     def _sfu(self, message: SfuMessage) -> list[Action]:
         member = self._member()
@@ -408,7 +503,9 @@ class Session:
         self.state = transition(self.state, "leave")
         return actions
 
-    def _departure(self, suspend: bool = False) -> list[Action]:
+    def _departure(
+        self, suspend: bool = False, reason: LeaveReason = LeaveReason.LEFT
+    ) -> list[Action]:
         member = self._member()
         self.room = None
         self.peer = None
@@ -420,7 +517,7 @@ class Session:
         if suspend:
             return [Suspend(room=room, peer_id=peer.id, farewell=farewell)]
         return [
-            Exit(room=room, peer_id=peer.id),
+            Exit(room=room, peer_id=peer.id, reason=reason),
             Publish(room=room, sender=peer.id, frame=farewell),
         ]
 
@@ -481,7 +578,7 @@ class Session:
     def _turned_away(self, code: ErrorCode, message: str) -> list[Action]:
         """Admitted by the broker, but not into this room: out again, and why."""
         assert self.room is not None and self.peer is not None
-        exit_ = Exit(room=self.room, peer_id=self.peer.id)
+        exit_ = Exit(room=self.room, peer_id=self.peer.id, reason=LeaveReason.REFUSED)
         return [exit_, *self._refuse(code, message)]
 
     def _joined(self, peers: Sequence[PeerInfo], mode: str = "mesh") -> str:
@@ -512,22 +609,24 @@ class Session:
         assert self.peer is not None
         return self._enter(self.peer.name, self.peer.identity)
 
-    def refused(self, code: ErrorCode, message: str) -> list[Action]:
-        """The broker refused the join (for example the room is full), or the SFU did."""
+    def refused(self, code: ErrorCode, message: str, *, app: bool = False) -> list[Action]:
+        """The broker refused the join (for example the room is full), or the SFU did,
+        or the on-join hook (`app`: its message is for people)."""
         if self._held_join is not None:
             # Admitted by the broker, but no SFU node could take the room.
             self._held_join = None
             assert self.room is not None and self.peer is not None
-            exit_ = Exit(room=self.room, peer_id=self.peer.id)
+            exit_ = Exit(room=self.room, peer_id=self.peer.id, reason=LeaveReason.REFUSED)
             return [exit_, *self._refuse(code, message)]
-        return self._refuse(code, message)
+        self._resume = None
+        return self._refuse(code, message, app)
 
-    def _refuse(self, code: ErrorCode, message: str) -> list[Action]:
+    def _refuse(self, code: ErrorCode, message: str, app: bool = False) -> list[Action]:
         self.state = transition(self.state, "refused")
         self.room = None
         self.peer = None
         self.grants = frozenset()
-        return [Reply(error(code, message))]
+        return [Reply(error(code, message, app=app))]
 
     def renew_ice(self, now: float | None = None) -> list[Action]:
         """Fresh ICE servers for our client, if it is in a room (see IceConfig.renewal_period)."""
@@ -543,16 +642,19 @@ class Session:
 
     # End -----------------------------------------------------------------
 
-    def close(self, *, resumable: bool = True) -> list[Action]:
+    def close(self, *, resumable: bool = True, kicked: bool = False) -> list[Action]:
         """The connection ended, whatever the reason. Idempotent.
 
         A joined peer is suspended for a later connection to resume, unless
         resuming is off or the end is final (`resumable=False`: the client
-        was too slow, say); otherwise it leaves at once.
+        was too slow, say; `kicked`: the application removed it); otherwise
+        it leaves at once.
         """
         actions: list[Action] = []
         if self.state is PeerState.JOINED:
-            actions = self._departure(suspend=resumable and self.resumable)
+            reason = LeaveReason.KICKED if kicked else LeaveReason.CLOSED
+            suspend = resumable and self.resumable and not kicked
+            actions = self._departure(suspend=suspend, reason=reason)
         self.room = None
         self.peer = None
         self.state = transition(self.state, "close")

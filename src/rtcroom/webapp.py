@@ -9,11 +9,17 @@ connection per request, and on a busy machine each one costs the browser's
 network service several milliseconds before the page's scripts may run
 (they wait for the stylesheets before them). The files stay separate in
 the source; the inlining happens here, once.
+
+Mounted under a path prefix (the ASGI scope's root_path: /rtc), pages name
+their files and /ws under it: each page's links, and its
+`<meta name="rtcroom-base">` that the scripts read, are rewritten once per
+prefix.
 """
 
 from __future__ import annotations
 
 import hashlib
+import html
 import mimetypes
 import re
 from dataclasses import dataclass
@@ -27,6 +33,7 @@ WEB_ROOT = Path(str(files("rtcroom") / "web"))
 
 _TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 _STYLESHEET = re.compile(r'<link rel="stylesheet" href="/static/([\w.-]+\.css)">')
+BASE_META = '<meta name="rtcroom-base" content="">'
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +43,15 @@ class Asset:
     etag: str
 
 
+def _asset(body: bytes, media_type: str) -> Asset:
+    return Asset(body, media_type, '"' + hashlib.sha256(body).hexdigest()[:20] + '"')
+
+
 class WebAssets:
     def __init__(self, root: Path = WEB_ROOT) -> None:
         self.assets: dict[str, Asset] = {}
+        # Pages as served under a prefix: (prefix, name) -> asset.
+        self._prefixed: dict[tuple[str, str], Asset] = {}
         for path in sorted(root.iterdir()):
             if path.is_file():
                 body = path.read_bytes()
@@ -49,11 +62,25 @@ class WebAssets:
                 )
                 if media_type == "text/html":
                     media_type = "text/html; charset=utf-8"
-                etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
-                self.assets[path.name] = Asset(body, media_type, etag)
+                    if BASE_META.encode() not in body:
+                        raise ValueError(f"{path.name} lacks {BASE_META}")
+                self.assets[path.name] = _asset(body, media_type)
+
+    def asset(self, name: str, prefix: str = "") -> Asset | None:
+        """The file `name` as served under `prefix` ("" or "/rtc")."""
+        asset = self.assets.get(name)
+        if asset is None or not prefix or not asset.media_type.startswith("text/html"):
+            return asset
+        prefixed = self._prefixed.get((prefix, name))
+        if prefixed is None:
+            page = asset.body.decode()
+            page = page.replace('"/static/', f'"{prefix}/static/')
+            page = page.replace(BASE_META, BASE_META.replace('""', f'"{html.escape(prefix)}"'))
+            prefixed = self._prefixed[(prefix, name)] = _asset(page.encode(), asset.media_type)
+        return prefixed
 
     def response(self, request: Request, name: str) -> Response:
-        asset = self.assets.get(name)
+        asset = self.asset(name, request.scope.get("root_path", "").rstrip("/"))
         if asset is None:
             return PlainTextResponse("Not Found", status_code=404)
         # Revalidate every time (names are not versioned); unchanged files cost a 304.

@@ -3,9 +3,57 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
 from ..protocol import ErrorCode, PeerInfo
+
+
+class LeaveReason(StrEnum):
+    """Why a peer left its room (the on-leave hook's `reason`)."""
+
+    LEFT = "left"  # the client sent `leave`
+    CLOSED = "closed"  # the connection ended for good (a closed tab, too slow)
+    TIMEOUT = "timeout"  # dropped, and not resumed within the grace period
+    KICKED = "kicked"  # the server's app (or an operator) removed it
+    REFUSED = "refused"  # let in, then turned away (the room's mode, no SFU node)
+    NODE_LOST = "node-lost"  # its process stopped heartbeating (killed)
+    SHUTDOWN = "shutdown"  # its process stopped
+
+
+class RoomEvents(Protocol):
+    """What a broker reports about presence, each exactly once per occurrence.
+
+    With Redis, across every process: the process whose change started or
+    emptied a room (its script saw it) reports it, and a dead process's
+    peers are reported by the process that reaps them. Called on the event
+    loop; must not block.
+    """
+
+    def started(self, room: str) -> None:
+        """`room` has its first peer (it had none)."""
+        ...
+
+    def left(self, room: str, peer: PeerInfo, reason: LeaveReason) -> None:
+        """`peer` is no longer in `room`."""
+        ...
+
+    def finished(self, room: str) -> None:
+        """`room` has no peer left (suspended peers count as in it)."""
+        ...
+
+
+class NoEvents:
+    """RoomEvents for nobody: the default."""
+
+    def started(self, room: str) -> None:
+        pass
+
+    def left(self, room: str, peer: PeerInfo, reason: LeaveReason) -> None:
+        pass
+
+    def finished(self, room: str) -> None:
+        pass
 
 
 class Mailbox(Protocol):
@@ -20,6 +68,10 @@ class Mailbox(Protocol):
     def lost(self) -> None:
         """The broker lost this peer's place (its process was cut off from the
         others for too long): end the connection so that its client joins again."""
+        ...
+
+    def kick(self, reason: str) -> None:
+        """The peer is removed from its room: end the connection for good (no resume)."""
         ...
 
 
@@ -63,6 +115,9 @@ class Resumed:
 
 
 class Broker(Protocol):
+    # Where presence changes are reported (set before start()).
+    events: RoomEvents
+
     async def start(self) -> None:
         """Connect to whatever the broker needs, once, before the first join."""
         ...
@@ -89,8 +144,20 @@ class Broker(Protocol):
         """Hold frames for `peer_id` for the grace period, then remove it and publish `farewell`."""
         ...
 
-    async def exit(self, room: str, peer_id: str) -> None:
-        """Remove `peer_id` from `room`. Idempotent."""
+    async def exit(self, room: str, peer_id: str, reason: LeaveReason = LeaveReason.LEFT) -> None:
+        """Remove `peer_id` from `room`. Idempotent: reported (events.left) once."""
+        ...
+
+    async def kick(self, room: str, peer_id: str, reason: str) -> bool:
+        """End `peer_id`'s connection for good, in whichever process holds it.
+
+        Its resume key stops working and the room sees it leave once
+        (reason KICKED). False if it is not in `room`.
+        """
+        ...
+
+    async def list_rooms(self) -> dict[str, list[PeerInfo]]:
+        """Every room with its peers (in join order), across the processes sharing them."""
         ...
 
     async def relay(self, room: str, to: str, frame: str) -> bool:

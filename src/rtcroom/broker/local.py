@@ -12,8 +12,8 @@ import asyncio
 from collections import deque
 from dataclasses import dataclass, field
 
-from ..protocol import PeerInfo
-from .interface import Mailbox, Resumed, RoomFull, ServerFull
+from ..protocol import PeerInfo, PeerLeft, encode
+from .interface import LeaveReason, Mailbox, NoEvents, Resumed, RoomEvents, RoomFull, ServerFull
 
 
 class Held:
@@ -37,6 +37,9 @@ class Held:
         pass
 
     def lost(self) -> None:
+        pass
+
+    def kick(self, reason: str) -> None:
         pass
 
 
@@ -78,6 +81,7 @@ class LocalMembers:
         self.max_rooms = max_rooms
         self.resume_grace = resume_grace
         self.held_frames = held_frames
+        self.events: RoomEvents = NoEvents()
         self.rooms: dict[str, Room] = {}
         # resume key -> (room, peer id)
         self.keys: dict[str, tuple[str, str]] = {}
@@ -88,7 +92,7 @@ class LocalMembers:
         """The peers of `room` but `peer_id`, in join order."""
         raise NotImplementedError
 
-    async def exit(self, room: str, peer_id: str) -> None:
+    async def exit(self, room: str, peer_id: str, reason: LeaveReason = LeaveReason.LEFT) -> None:
         raise NotImplementedError
 
     async def publish(self, room: str, sender: str, frame: str) -> None:
@@ -162,7 +166,7 @@ class LocalMembers:
         if member is None or member.expiry is not None:
             return
         if self.resume_grace <= 0:
-            await self.exit(room, peer_id)
+            await self.exit(room, peer_id, LeaveReason.CLOSED)
             await self.publish(room, peer_id, farewell)
             return
         held = Held(self.held_frames, await self.others(room, peer_id))
@@ -173,11 +177,13 @@ class LocalMembers:
             self.resume_grace, lambda: loop.create_task(self._expire(room, peer_id, held))
         )
 
-    async def _expire(self, room: str, peer_id: str, held: Held) -> None:
+    async def _expire(
+        self, room: str, peer_id: str, held: Held, reason: LeaveReason = LeaveReason.TIMEOUT
+    ) -> None:
         member = self._member(room, peer_id)
         if member is None or member.mailbox is not held:
             return  # resumed meanwhile, or already gone
-        await self.exit(room, peer_id)
+        await self.exit(room, peer_id, reason)
         await self.publish(room, peer_id, member.farewell)
 
     async def resume(self, room: str, key: str, mailbox: Mailbox) -> Resumed | None:
@@ -188,7 +194,7 @@ class LocalMembers:
         previous = member.mailbox
         if isinstance(previous, Held) and previous.overflowed:
             # It missed frames: resuming would leave it out of step.
-            await self._expire(room, member.info.id, previous)
+            await self._expire(room, member.info.id, previous, LeaveReason.CLOSED)
             return None
         if member.expiry is not None:
             member.expiry.cancel()
@@ -198,6 +204,26 @@ class LocalMembers:
             return Resumed(member.info, previous.peers, list(previous.frames))
         previous.evict()
         return Resumed(member.info, await self.others(room, member.info.id), [])
+
+    async def _kick_here(self, room: str, peer_id: str, reason: str) -> bool:
+        """Kick a peer of this process; False if it has none `peer_id` in `room`."""
+        member = self._member(room, peer_id)
+        if member is None:
+            return False
+        if isinstance(member.mailbox, Held):
+            # Suspended: no connection to end; it leaves now, its key forgotten.
+            await self.exit(room, peer_id, LeaveReason.KICKED)
+            await self.publish(room, peer_id, member.farewell or encode(PeerLeft(id=peer_id)))
+        else:
+            # Its connection ends, and its Session's exit says why.
+            member.mailbox.kick(reason)
+        return True
+
+    def _local_rooms(self) -> dict[str, list[PeerInfo]]:
+        return {
+            name: [member.info for member in entry.members.values()]
+            for name, entry in self.rooms.items()
+        }
 
     def suspended(self) -> int:
         """How many peers wait for a connection to resume them."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..protocol import PeerInfo
-from .interface import Mailbox
+from .interface import LeaveReason, Mailbox
 from .local import Held, LocalMembers, Member, Room
 
 __all__ = ["Held", "Member", "MemoryBroker", "Room"]
@@ -24,7 +24,8 @@ class MemoryBroker(LocalMembers):
         if entry is not None and len(entry.members) >= self.max_peers_per_room:
             raise self._room_full(room)
         peers = await self.others(room, peer.id)
-        self._add(room, peer, mailbox, resume_key)
+        if self._add(room, peer, mailbox, resume_key):
+            self.events.started(room)
         return peers
 
     async def others(self, room: str, peer_id: str) -> list[PeerInfo]:
@@ -33,8 +34,20 @@ class MemoryBroker(LocalMembers):
             return []
         return [m.info for pid, m in entry.members.items() if pid != peer_id]
 
-    async def exit(self, room: str, peer_id: str) -> None:
-        self._remove(room, peer_id)
+    async def exit(self, room: str, peer_id: str, reason: LeaveReason = LeaveReason.LEFT) -> None:
+        member = self._member(room, peer_id)
+        if member is None:
+            return
+        emptied = self._remove(room, peer_id)
+        self.events.left(room, member.info, reason)
+        if emptied:
+            self.events.finished(room)
+
+    async def kick(self, room: str, peer_id: str, reason: str) -> bool:
+        return await self._kick_here(room, peer_id, reason)
+
+    async def list_rooms(self) -> dict[str, list[PeerInfo]]:
+        return self._local_rooms()
 
     async def relay(self, room: str, to: str, frame: str) -> bool:
         return self._deliver(room, frame, to=to)
@@ -50,4 +63,7 @@ class MemoryBroker(LocalMembers):
         return True
 
     async def close(self) -> None:
+        for room, entry in list(self.rooms.items()):
+            for peer_id in list(entry.members):
+                await self.exit(room, peer_id, LeaveReason.SHUTDOWN)
         self._forget()

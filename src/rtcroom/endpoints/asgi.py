@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
 from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -19,8 +20,19 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from ..admission import Admission
 from ..broker import Broker
 from ..connection import CLOSE_ABNORMAL, CLOSE_POLICY, Connection
+from ..protocol import ErrorCode, error
+
+log = logging.getLogger("rtcroom")
 
 CLOSE_NO_STATUS = 1005
+CLOSE_ERROR = 1011
+
+NOT_STARTED = error(ErrorCode.UNAVAILABLE, "the rtcroom server is not started")
+NOT_STARTED_LOG = (
+    "a client came to /ws before the RoomServer started: mounted in another app, "
+    "run its lifespan from the host's (lifespan=rtc.lifespan, or `async with rtc:` "
+    "in the host's lifespan; docs/embedding.md)"
+)
 
 
 def end_code(disconnect: Message) -> int:
@@ -61,8 +73,13 @@ class SignalingRoute:
             await websocket.send_text(too_many)
             await websocket.close(CLOSE_POLICY, "too many connections")
             return
+        if not admission.started:
+            await websocket.send_text(NOT_STARTED)
+            await websocket.close(CLOSE_ERROR, "not started")
+            log.error(NOT_STARTED_LOG)
+            return
         link = ASGILink(websocket)
-        await link.run(Connection(admission, self.broker, link, address))
+        await link.run(Connection(admission, self.broker, link, address, scope=websocket.scope))
 
 
 class ASGILink:

@@ -178,6 +178,10 @@ class SocketIOEndpoint:
         admission = self.admission
         if admission.draining:
             raise socketio.exceptions.ConnectionRefusedError("the server is restarting")
+        if not admission.started:
+            raise socketio.exceptions.ConnectionRefusedError(
+                f"{ErrorCode.UNAVAILABLE}: the rtcroom server is not started"
+            )
         # The ASGI scope's client (engine.io's REMOTE_ADDR is always 127.0.0.1).
         client = environ["asgi.scope"].get("client")
         host = client[0] if client else "unknown"
@@ -192,7 +196,13 @@ class SocketIOEndpoint:
         link = SocketIOLink(self.server, sid, token if isinstance(token, str) else None)
         # Tutorial clients never resume: when they go, they are gone.
         connection = Connection(
-            admission, self.broker, link, address, via=SOCKET_IO, resumable=False
+            admission,
+            self.broker,
+            link,
+            address,
+            via=SOCKET_IO,
+            resumable=False,
+            scope=environ["asgi.scope"],
         )
         self.links[sid] = link
         link.start(connection, admission.config.socketio_room, self.join_wait)

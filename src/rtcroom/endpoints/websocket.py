@@ -284,7 +284,24 @@ class SignalingProtocol(asyncio.Protocol):
             self.transport.write(text_frame(too_many.encode()))
             self._close(CLOSE_POLICY, "too many connections")
             return
-        self.connection = Connection(admission, self.broker, self, address)
+        scope = None
+        if admission.hooks.join is not None:
+            scope = self._scope(request, host, peer)
+        self.connection = Connection(admission, self.broker, self, address, scope=scope)
+
+    @staticmethod
+    def _scope(request: Request, host: str, peer: Any) -> dict[str, Any]:
+        """An ASGI-like scope of the upgrade request, for the on-join hook."""
+        return {
+            "type": "websocket",
+            "path": request.path,
+            "headers": [
+                (name.lower().encode("latin-1"), value.encode("latin-1"))
+                for name, value in request.headers.raw_items()
+            ],
+            "client": (host, peer[1] if peer else 0),
+            "root_path": "",
+        }
 
     # Frames in
 

@@ -1,7 +1,7 @@
 // The call page: the call first, then the rest of the page, one feature module
 // at a time (chat.js, files.js, controls.js, settings.js, stats-view.js; what
 // they share is in ui.js), on the client library (rtcroom.js).
-import { FILE_CHANNEL, ROOM_PATTERN, RoomClient, tokenGrants } from "./rtcroom.js";
+import { FILE_CHANNEL, ROOM_PATTERN, RoomClient, basePath, tokenGrants } from "./rtcroom.js";
 import { $, addTile, button, describe, firstFrame, layout, loadStats, loadTransfer, notice, play, showNotice, statusLine } from "./ui.js";
 
 /**
@@ -234,7 +234,7 @@ function keepUntilLoaded(client) {
 }
 
 async function main() {
-  const room = decodeURIComponent(location.pathname.replace(/^\/r\//, "").replace(/\/$/, ""));
+  const room = decodeURIComponent(location.pathname.slice(basePath().length).replace(/^\/r\//, "").replace(/\/$/, ""));
   const setup = quietSetup(room);
   if (!ROOM_PATTERN.test(room)) {
     setup.settle();

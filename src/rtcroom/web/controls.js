@@ -1,5 +1,6 @@
 // The call page's controls: mute, camera, screen sharing, invite, leave and keyboard shortcuts.
 import { $, addTile, button, describe, layout, play, setToggle, showNotice, statusLine } from "./ui.js";
+import { basePath } from "./rtcroom.js";
 
 /**
  * @typedef {import("./rtcroom.js").RoomClient} RoomClient
@@ -91,7 +92,7 @@ export function screenShare(client, name, screenTiles) {
  * @param {string} room
  */
 export function callControls(client, room) {
-  const invite = `${location.origin}/r/${encodeURIComponent(room)}`;
+  const invite = `${location.origin}${basePath()}/r/${encodeURIComponent(room)}`;
   $("copy-link").addEventListener("click", async () => {
     try {
       await navigator.clipboard.writeText(invite);
@@ -103,7 +104,7 @@ export function callControls(client, room) {
   $("leave").addEventListener("click", () => {
     client.leave();
     for (const track of client.localStream?.getTracks() ?? []) track.stop();
-    location.assign("/");
+    location.assign(`${basePath()}/`);
   });
   window.addEventListener("pagehide", () => client.leave());
   /** @type {Record<string, string>} */

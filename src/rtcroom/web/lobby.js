@@ -1,5 +1,5 @@
 // The lobby: pick a name and a room, then go to /r/<room>?name=<name>.
-import { ROOM_PATTERN } from "./rtcroom.js";
+import { ROOM_PATTERN, basePath } from "./rtcroom.js";
 
 const words = ["amber", "brisk", "cedar", "dune", "ember", "fjord", "glade", "harbor", "iris",
   "juniper", "kelp", "lumen", "maple", "nova", "opal", "pine", "quartz", "river", "sage", "tide"];
@@ -23,5 +23,5 @@ form.addEventListener("submit", (event) => {
   const room = roomInput.value.trim();
   if (!name || !ROOM_PATTERN.test(room)) return;
   localStorage.setItem("rtcroom.name", name);
-  location.assign(`/r/${encodeURIComponent(room)}?name=${encodeURIComponent(name)}`);
+  location.assign(`${basePath()}/r/${encodeURIComponent(room)}?name=${encodeURIComponent(name)}`);
 });

@@ -14,8 +14,9 @@
  * @typedef {{description?: RTCSessionDescriptionInit, streams?: Record<string, string>, candidate?: RTCIceCandidateInit | null}} SignalData
  * @typedef {{type: "signal", from: string, data: SignalData}} SignalMessage
  * @typedef {{type: "broadcast", from: string, data: unknown}} BroadcastMessage
- * @typedef {"bad-message" | "unknown-type" | "not-joined" | "already-joined" | "unknown-peer" | "too-large" | "room-full" | "server-full" | "rate-limited" | "unauthorized" | "forbidden" | "join-timeout" | "unavailable" | "unsupported"} ErrorCode
- * @typedef {{type: "error", code: ErrorCode, message: string}} ErrorMessage
+ * @typedef {{type: "message", data: unknown}} AppMessage
+ * @typedef {"bad-message" | "unknown-type" | "not-joined" | "already-joined" | "unknown-peer" | "too-large" | "room-full" | "server-full" | "rate-limited" | "unauthorized" | "forbidden" | "join-timeout" | "unavailable" | "unsupported" | "kicked" | "server-error"} ErrorCode
+ * @typedef {{type: "error", code: ErrorCode, message: string, app?: boolean}} ErrorMessage
  * @typedef {{type: "ice-servers", iceServers: IceServer[]}} IceServersMessage
  * @typedef {{type: "bye", reason: string}} ByeMessage
  * @typedef {{type: "mode", mode: "mesh" | "sfu"}} ModeMessage
@@ -23,7 +24,7 @@
  * @typedef {import("./sfu.js").SubscriptionMessage} SubscriptionMessage
  * @typedef {import("./sfu.js").SfuStream} SfuStream
  * @typedef {{type: "talking", peer: string, talking: boolean}} TalkingMessage
- * @typedef {JoinedMessage | PeerJoinedMessage | PeerLeftMessage | SignalMessage | BroadcastMessage | IceServersMessage | ErrorMessage | ByeMessage | ModeMessage | PublishedMessage | SubscriptionMessage | TalkingMessage} ServerMessage
+ * @typedef {JoinedMessage | PeerJoinedMessage | PeerLeftMessage | SignalMessage | BroadcastMessage | IceServersMessage | ErrorMessage | ByeMessage | ModeMessage | PublishedMessage | SubscriptionMessage | TalkingMessage | AppMessage} ServerMessage
  * @typedef {{type: "join", room: string, name: string, token?: string, resume?: string, sfu?: boolean}} JoinRequest
  * @typedef {{type: "signal", to: string, data: SignalData}} SignalRequest
  * @typedef {{type: "broadcast", data: unknown}} BroadcastRequest
@@ -51,6 +52,9 @@ import { SfuSession, layerFor } from "./sfu.js";
 
 /** Room names the server accepts (protocol v1). */
 export const ROOM_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** The close code of a peer removed by the server's application (docs/protocol.md). */
+export const CLOSE_KICKED = 4003;
 
 /** Errors after which joining again later may succeed. */
 export const TRANSIENT_ERRORS = new Set(["rate-limited", "server-full", "unavailable"]);
@@ -81,18 +85,31 @@ export class RoomError extends Error {
   /**
    * @param {ErrorCode | "unreachable" | "closed"} code
    * @param {string} message
+   * @param {boolean} [app] the message is the server application's, written for people
    */
-  constructor(code, message) {
+  constructor(code, message, app = false) {
     super(message);
     this.name = "RoomError";
     this.code = code;
+    this.app = app;
   }
 }
 
-/** The default signaling URL: /ws on the server that served the page. */
+/**
+ * The path prefix rtcroom is mounted at ("" at the root, "/rtc" inside a
+ * host app): the server writes it into the page's
+ * `<meta name="rtcroom-base">`.
+ * @returns {string}
+ */
+export function basePath() {
+  if (typeof document === "undefined") return "";
+  return document.querySelector('meta[name="rtcroom-base"]')?.getAttribute("content") ?? "";
+}
+
+/** The default signaling URL: /ws on the server that served the page (under its prefix). */
 export function defaultServerUrl() {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  return `${scheme}//${location.host}/ws`;
+  return `${scheme}//${location.host}${basePath()}/ws`;
 }
 
 /**
@@ -561,12 +578,14 @@ export class RemotePeer {
  * - "datachannel" {peer, channel}: a peer opened a data channel (file transfers)
  * - "localstream" {stream}: what we send changed
  * - "broadcast" {from, data}
+ * - "message" {data}: data from the server's application (RoomServer.send, .broadcast)
  * - "error" {error: RoomError}: a recoverable error
  * - "reconnecting" {attempt}: the server connection dropped; media keeps flowing
  *   while the client reconnects with jittered backoff
  * - "reconnected" {resumed}: back in the room; `resumed` when with the same id
  *   (nobody noticed), otherwise the calls were set up again
  * - "close" {error: RoomError | null}: the server connection ended for good
+ *   (error code "kicked": the server's application removed us)
  * - "mode" {mode}: the room is served by the SFU now (or by another SFU node)
  * - "talking" {peer, talking}: in SFU mode, a peer started or stopped speaking
  * - "sfustatechange" {publisher, subscriber}: the connections with the SFU changed state
@@ -698,6 +717,12 @@ export class RoomClient extends EventTarget {
         this.#pending = null;
         pending?.reject(error);
         if (this.closed || this.reconnecting) return;
+        if (event.code === CLOSE_KICKED) {
+          // Removed by the server's application: never come back on our own.
+          this.closed = true;
+          this.#shutdown(new RoomError("kicked", event.reason || "You were removed from the room.", Boolean(event.reason)));
+          return;
+        }
         // Once in a room, a lost connection is not the end: reconnect and
         // resume (the media between peers does not go through the server).
         if (this.id) this.#reconnect();
@@ -817,7 +842,7 @@ export class RoomClient extends EventTarget {
     const pending = this.#pending;
     if (pending && message.type === "error") {
       this.#pending = null;
-      pending.reject(new RoomError(message.code, message.message));
+      pending.reject(new RoomError(message.code, message.message, message.app));
       if (this.reconnecting) return; // #reconnect decides
       this.closed = true;
       this.#shutdown(null);
@@ -969,6 +994,9 @@ export class RoomClient extends EventTarget {
       case "broadcast":
         this.dispatchEvent(new CustomEvent("broadcast", { detail: { from: message.from, data: message.data } }));
         break;
+      case "message":
+        this.dispatchEvent(new CustomEvent("message", { detail: { data: message.data } }));
+        break;
       case "ice-servers":
         // Fresh TURN credentials before the old ones expire (docs/protocol.md).
         this.iceServers = message.iceServers;
@@ -979,7 +1007,7 @@ export class RoomClient extends EventTarget {
         }
         break;
       case "error":
-        this.dispatchEvent(new CustomEvent("error", { detail: { error: new RoomError(message.code, message.message) } }));
+        this.dispatchEvent(new CustomEvent("error", { detail: { error: new RoomError(message.code, message.message, message.app) } }));
         break;
       case "bye":
         // The server is restarting; it closes the connection next and we

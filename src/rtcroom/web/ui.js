@@ -50,6 +50,8 @@ const MESSAGES = {
   forbidden: "Your link does not allow this.",
   "rate-limited": "Too many attempts from your network. Wait a minute, then reload the page.",
   "server-full": "The server is at capacity. Come back later.",
+  kicked: "You were removed from the room.",
+  "server-error": "The server could not handle this. Try again, or reload the page.",
 };
 
 /**
@@ -66,6 +68,8 @@ export function showNotice(text, level = "error") {
 /** @param {unknown} err */
 export function describe(err) {
   if (err instanceof RoomError) {
+    // The site's own words (its join rule refused us, it removed us): as they are.
+    if (err.app) return err.message;
     return /** @type {Record<string, string>} */ (MESSAGES)[err.code] ?? err.message;
   }
   if (err instanceof DOMException && err.name === "NotAllowedError") return "Permission was refused.";

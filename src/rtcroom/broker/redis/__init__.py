@@ -42,6 +42,7 @@ import contextlib
 import hashlib
 import logging
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -51,7 +52,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from ...protocol import PeerInfo, PeerLeft, encode
-from ..interface import Mailbox, Resumed, Unavailable
+from ..interface import LeaveReason, Mailbox, Resumed, Unavailable
 from ..local import Held, LocalMembers
 from .scripts import source
 
@@ -64,6 +65,7 @@ PREFIX = "rtcroom:"
 FRAME = 0  # `frame` for peer `to`, or for all of `room` but `sender`
 HANDOFF = 1  # node `sender` is asked to hand peer `to` over; reply to `node`
 HANDED = 2  # the reply: `frame` is an encoded Handoff
+KICK = 3  # end peer `to`'s connection for good; `frame` is the reason
 
 
 class Envelope(msgspec.Struct, array_like=True):
@@ -245,6 +247,9 @@ class RedisBroker(LocalMembers):
             if pending is not None and not pending.reply.done():
                 pending.reply.set_result(msgspec.json.decode(envelope.frame, type=Handoff))
             return
+        if envelope.kind == KICK:
+            self._spawn(self._kick_here(envelope.room, envelope.to, envelope.frame))
+            return
         if envelope.node == self.node:
             return  # our own publish, delivered locally already
         room, to, frame = envelope.room, envelope.to, envelope.frame
@@ -323,24 +328,48 @@ class RedisBroker(LocalMembers):
         seq = int(result[0])
         self._add(room, peer, mailbox, resume_key, seq)
         self._announcing[peer.id] = seq  # for its peer-joined, published next
+        if result[1]:
+            self.events.started(room)
         return [
             PeerInfo(result[i], result[i + 1], result[i + 2] or None, result[i + 3] or None)
-            for i in range(1, len(result), 4)
+            for i in range(2, len(result), 4)
         ]
 
-    async def exit(self, room: str, peer_id: str) -> None:
-        if self._member(room, peer_id) is None:
+    async def exit(self, room: str, peer_id: str, reason: LeaveReason = LeaveReason.LEFT) -> None:
+        member = self._member(room, peer_id)
+        if member is None:
             return
         self._remove(room, peer_id)
         await self._unlisten(room)
         try:
-            seq = await self._script("exit", keys=[], args=[peer_id, self.node])
-            if seq:
-                self._announcing[peer_id] = int(seq)  # for its farewell, published next
+            seq, emptied = await self._script("exit", keys=[], args=[peer_id, self.node])
         except Unavailable:
             # Once Redis is back, the heartbeat's sync removes it there and
-            # tells the other nodes.
+            # tells the other nodes (and says whether that ended the room).
             self._unannounced.add((room, peer_id))
+            self.events.left(room, member.info, reason)
+            return
+        if seq:
+            # Ours to report: the script removed it (after a handoff, the new node does).
+            self._announcing[peer_id] = int(seq)  # for its farewell, published next
+            self.events.left(room, member.info, reason)
+            if emptied:
+                self.events.finished(room)
+
+    async def kick(self, room: str, peer_id: str, reason: str) -> bool:
+        if await self._kick_here(room, peer_id, reason):
+            return True
+        envelope = self._encode(Envelope(self.node, room, peer_id, "", reason, KICK))
+        return bool(await self._script("relay", keys=[], args=[peer_id, room, envelope]))
+
+    async def list_rooms(self) -> dict[str, list[PeerInfo]]:
+        names: list[Any] = await self._call(self.redis.smembers(PREFIX + "rooms"))
+        rooms: dict[str, list[PeerInfo]] = {}
+        for name in sorted(names):
+            peers = await self.others(str(name), "")
+            if peers:
+                rooms[str(name)] = peers
+        return rooms
 
     def relay_now(self, room: str, to: str, frame: str) -> bool | None:
         if self._deliver(room, frame, to=to):
@@ -387,10 +416,13 @@ class RedisBroker(LocalMembers):
         except Unavailable:
             # No snapshot of the room to resume with: the peer leaves. The
             # local peers hear it now, the others once Redis is back (sync).
+            member = self._member(room, peer_id)
             self._remove(room, peer_id)
             await self._unlisten(room)
             self._deliver(room, farewell, sender=peer_id)
             self._unannounced.add((room, peer_id))
+            if member is not None:
+                self.events.left(room, member.info, LeaveReason.CLOSED)
 
     async def resume(self, room: str, key: str, mailbox: Mailbox) -> Resumed | None:
         if key in self.keys:
@@ -419,8 +451,13 @@ class RedisBroker(LocalMembers):
                 # The old node is gone, or it lost frames: the peer leaves.
                 await self._unlisten(room)
                 with contextlib.suppress(Unavailable):
-                    gone = await self._script("exit", keys=[], args=[peer_id, self.node])
-                    await self._farewell(room, peer_id, int(gone))
+                    seq, emptied = await self._script("exit", keys=[], args=[peer_id, self.node])
+                    if seq:
+                        # Claimed by us, so ours to report.
+                        self.events.left(room, peer, LeaveReason.CLOSED)
+                        if emptied:
+                            self.events.finished(room)
+                    await self._farewell(room, peer_id, int(seq))
                 return None
             self._add(room, peer, mailbox, key, seq)
             return Resumed(peer, handoff.peers, handoff.frames + list(pending.held.frames))
@@ -516,7 +553,12 @@ class RedisBroker(LocalMembers):
         except Unavailable:
             self._unannounced |= unannounced
             raise
-        gone = _removals(removed)
+        removals = _removals(removed)
+        for removal in removals:
+            if removal.emptied:
+                # Its peers' departures were reported when they left.
+                self.events.finished(removal.room)
+        gone = {(r.room, r.peer.id, r.seq) for r in removals}
         gone.update((room, peer_id, 0) for room, peer_id in unannounced - {g[:2] for g in gone})
         if gone:
             # Pub/sub keeps nothing: wait until the other nodes, back from the
@@ -557,8 +599,12 @@ class RedisBroker(LocalMembers):
                 gone = _removals(removed)
                 if gone:
                     log.info("node %s stopped: %d of its peers left", node, len(gone))
-                for room, peer_id, seq in gone:
-                    await self._farewell(room, peer_id, seq)
+                for removal in gone:
+                    # This node's script reaped them: ours to report, once.
+                    self.events.left(removal.room, removal.peer, LeaveReason.NODE_LOST)
+                    await self._farewell(removal.room, removal.peer.id, removal.seq)
+                    if removal.emptied:
+                        self.events.finished(removal.room)
 
     def _lose_all(self) -> None:
         """Our presence is gone from Redis: end every local connection."""
@@ -580,7 +626,7 @@ class RedisBroker(LocalMembers):
         for room, entry in list(self.rooms.items()):
             for peer_id in list(entry.members):
                 with contextlib.suppress(Exception):
-                    await self.exit(room, peer_id)
+                    await self.exit(room, peer_id, LeaveReason.SHUTDOWN)
                     await self.publish(room, peer_id, encode(PeerLeft(id=peer_id)))
         with contextlib.suppress(Exception):
             await self.redis.srem(PREFIX + "nodes", self.node)
@@ -603,11 +649,29 @@ class _Pending:
         self.reply: asyncio.Future[Handoff] = asyncio.get_running_loop().create_future()
 
 
-def _removals(result: list[Any]) -> set[tuple[str, str, int]]:
-    """Room, peer id, change number triples from a script's flat list."""
-    return {
-        (str(result[i]), str(result[i + 1]), int(result[i + 2])) for i in range(0, len(result), 3)
-    }
+@dataclass(frozen=True, slots=True)
+class Removal:
+    """A peer a script removed: its room, the change's number, whether that emptied the room."""
+
+    room: str
+    peer: PeerInfo
+    seq: int
+    emptied: bool
+
+
+def _removals(result: list[Any]) -> list[Removal]:
+    """What drop_all (drop.lua) returns: six fields per peer, flat."""
+    return [
+        Removal(
+            room=str(result[i]),
+            peer=PeerInfo(
+                id=str(result[i + 1]), name=str(result[i + 4]), identity=str(result[i + 5]) or None
+            ),
+            seq=int(result[i + 2]),
+            emptied=bool(int(result[i + 3])),
+        )
+        for i in range(0, len(result), 6)
+    ]
 
 
 def _peer_key(peer_id: str) -> str:

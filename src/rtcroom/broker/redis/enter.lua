@@ -1,13 +1,13 @@
 -- KEYS: room zset, rooms set, peer hash, node members, resume key
 -- ARGV: room, peer id, name, identity, node, max peers, max rooms, key digest, via
--- Returns the entry's number, then id, name, identity, via of each peer already
--- there; {-1} if the room is full, {-2} if the server is.
+-- Returns the entry's number, 1 if the room starts with this peer (else 0),
+-- then id, name, identity, via of each peer already there; {-1} if the room is full, {-2} if the server is.
 -- needs: seq
 local size = redis.call('ZCARD', KEYS[1])
 if size >= tonumber(ARGV[6]) then return {-1} end
 if size == 0 and redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[7]) then return {-2} end
 local seq = next_seq()
-local result = {seq}
+local result = {seq, size == 0 and 1 or 0}
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local info = redis.call('HMGET', 'rtcroom:peer:' .. id, 'name', 'identity', 'via')
   table.insert(result, id)

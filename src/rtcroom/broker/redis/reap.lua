@@ -1,5 +1,5 @@
--- ARGV: the dead node. Returns room, peer id, number for each peer to
--- announce as left; empty if the node is alive or another node reaped it first.
+-- ARGV: the dead node. Returns room, peer id, number, emptied, name,
+-- identity for each peer to announce as left; empty if the node is alive or another node reaped it first.
 -- needs: drop
 local node = ARGV[1]
 if redis.call('EXISTS', 'rtcroom:alive:' .. node) == 1 then return {} end

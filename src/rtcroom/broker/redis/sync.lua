@@ -1,7 +1,7 @@
 -- ARGV: node, then room, id, name, identity, key digest, number, via for each
 -- local peer. Makes Redis agree with the node: writes back missing peers,
 -- removes the node's peers that are no longer local; returns those as room,
--- peer id, number.
+-- peer id, number, emptied, name, identity.
 -- needs: drop
 local node = ARGV[1]
 local here = {}
