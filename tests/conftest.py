@@ -59,14 +59,16 @@ class RunningServer:
     process: subprocess.Popen[bytes]
     port: int
     log: Path
+    # Where rtcroom is mounted in its host app ("" under `rtcroom serve`).
+    prefix: str = ""
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://127.0.0.1:{self.port}{self.prefix}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
+        return f"ws://127.0.0.1:{self.port}{self.prefix}/ws"
 
     def stop(self) -> None:
         stop_process(self.process)
@@ -89,15 +91,18 @@ def wait_healthy(server: RunningServer, timeout: float = 15.0) -> None:
 # The ways /ws is served (`rtcroom serve --websocket`): on the transport
 # itself, and through uvicorn's WebSocket protocol and the ASGI route (what
 # any other ASGI server runs). Tests marked `every_websocket_path` that start
-# servers run once against each.
+# servers run once against each; with `mounted=True`, also against rtcroom
+# mounted at /rtc inside a host app (tests/mounted_app.py).
 WEBSOCKET_PATHS = ["fast", "asgi"]
+MOUNTED = "mounted"
+MOUNTED_APP = Path(__file__).resolve().parent / "mounted_app.py"
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if metafunc.definition.get_closest_marker("every_websocket_path") and (
-        "start_server" in metafunc.fixturenames
-    ):
-        metafunc.parametrize("websocket", WEBSOCKET_PATHS)
+    marker = metafunc.definition.get_closest_marker("every_websocket_path")
+    if marker and "start_server" in metafunc.fixturenames:
+        extra = [MOUNTED] if marker.kwargs.get("mounted") else []
+        metafunc.parametrize("websocket", WEBSOCKET_PATHS + extra)
 
 
 @pytest.fixture
@@ -114,14 +119,18 @@ def start_server(tmp_path: Path, websocket: str) -> Iterator[Callable[..., Runni
     def start(*args: str, env: dict[str, str] | None = None, port: int = 0) -> RunningServer:
         port = port or free_port()
         log = tmp_path / f"serve-{port}.log"
+        command = [sys.executable, "-m", "rtcroom", "serve"]
+        prefix, variables = "", {"RTCROOM_WEBSOCKET": websocket}
+        if websocket == MOUNTED:
+            command, prefix, variables = [sys.executable, str(MOUNTED_APP)], "/rtc", {}
         with log.open("wb") as output:
             process = subprocess.Popen(
-                [sys.executable, "-m", "rtcroom", "serve", "--port", str(port), *args],
+                [*command, "--port", str(port), *args],
                 stdout=output,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, "RTCROOM_WEBSOCKET": websocket, **(env or {})},
+                env={**os.environ, **variables, **(env or {})},
             )
-        server = RunningServer(process, port, log)
+        server = RunningServer(process, port, log, prefix)
         started.append(server)
         wait_healthy(server)
         return server

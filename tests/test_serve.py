@@ -17,8 +17,9 @@ import pytest
 import websockets
 from conftest import RunningServer
 
-# Every case against /ws on the fast path and through the ASGI route.
-pytestmark = pytest.mark.every_websocket_path
+# Every case against /ws on the fast path, through the ASGI route, and
+# mounted at /rtc inside a host app.
+pytestmark = pytest.mark.every_websocket_path(mounted=True)
 
 
 class Peer:
@@ -43,13 +44,14 @@ class Peer:
         return joined
 
 
-def raw_join(port: int, room: str, name: str) -> tuple[socket.socket, str]:
+def raw_join(server: RunningServer, room: str, name: str) -> tuple[socket.socket, str]:
     """Join over a bare socket (RFC 6455 handshake by hand) that we can stop reading."""
+    port = server.port
     sock = socket.create_connection(("127.0.0.1", port))
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     key = base64.b64encode(os.urandom(16)).decode()
     sock.sendall(
-        f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        f"GET {server.prefix}/ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
         f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
         "Sec-WebSocket-Version: 13\r\n\r\n".encode()
     )
@@ -207,7 +209,7 @@ async def test_a_slow_reader_is_dropped_and_never_holds_up_the_room(
     await sender.recv()
     # A client that joins and then never reads again: the TCP buffers fill,
     # then the server's per-connection queue.
-    slow, slow_id = raw_join(server.port, "r", "slow")
+    slow, slow_id = raw_join(server, "r", "slow")
     await sender.recv(), await reader.recv()
     payload = "x" * 60_000
     count = 1500  # 90 MB: more than the kernel buffers and the 1024-frame queue

@@ -339,7 +339,7 @@ async def test_sigterm_drains_and_a_second_one_exits_at_once(
     await peer.join("r", "P")
     # A client that stopped reading, with megabytes on their way to it,
     # keeps the drain from finishing: its frames cannot go out.
-    stuck, _ = raw_join(server.port, "r", "stuck")
+    stuck, _ = raw_join(server, "r", "stuck")
     await peer.recv()
     for _ in range(200):
         await peer.send({"type": "broadcast", "data": "x" * 60_000})
@@ -408,7 +408,7 @@ async def test_pings_drop_dead_clients_and_keep_live_ones(
     live = await connect(server)  # the websockets library answers pings
     await live.join("r", "live")
     # A client that vanished without a word: it never answers a ping.
-    dead, dead_id = raw_join(server.port, "r", "dead")
+    dead, dead_id = raw_join(server, "r", "dead")
     assert (await live.recv())["type"] == "peer-joined"
     started = time.monotonic()
     assert await live.recv(timeout=5) == {"type": "peer-left", "id": dead_id}

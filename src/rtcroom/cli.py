@@ -142,8 +142,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return mint(args)
     if args.command == "sfu-config":
         return sfu_config(args)
-    from .commands import files, media
-
+    try:
+        from .commands import files, media
+    except ImportError as exc:
+        print(
+            f"rtcroom {args.command}: Python peers need the 'peers' extra ({exc.name} is "
+            "missing): pip install 'rtcroom[peers]'",
+            file=sys.stderr,
+        )
+        return 2
     try:
         if args.command == "bot" and args.bot == "echo":
             return asyncio.run(media.echo(args.url, args.room, args.name))

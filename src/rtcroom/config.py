@@ -7,6 +7,7 @@ with a clear message instead of failing deep inside a handler.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import ipaddress
 import os
 import re
@@ -59,7 +60,11 @@ SETTINGS: tuple[Setting, ...] = (
             "RTCROOM_MAX_CONNECTIONS_PER_ADDRESS", int, 1,
             "open connections per client address (default 64)"),
     Setting("joins_per_minute", "--joins-per-minute", "RTCROOM_JOINS_PER_MINUTE", float, 1,
-            "join attempts per client address per minute (default 120, bursts of 60)"),
+            "join attempts per client address per minute, on average (default 120)"),
+    Setting("join_burst", "--join-burst", "RTCROOM_JOIN_BURST", int, 1,
+            "join attempts per client address at once above --joins-per-minute (default 60)"),
+    Setting("send_queue_frames", "--send-queue", "RTCROOM_SEND_QUEUE", int, 16,
+            "frames waiting for one client before it is dropped as too slow (default 1024)"),
     Setting("join_timeout", "--join-timeout", "RTCROOM_JOIN_TIMEOUT", float, 0.1,
             "seconds a connection may stay open outside any room (default 10)"),
     Setting("ping_interval", "--ping-interval", "RTCROOM_PING_INTERVAL", float, 0.1,
@@ -485,3 +490,12 @@ def from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) ->
         log_level=str(pick(args.log_level, env.get("RTCROOM_LOG_LEVEL"), defaults.log_level)),
         **numbers,  # type: ignore[arg-type]
     )
+
+
+def from_env(env: Mapping[str, str] | None = None, **settings: object) -> Config:
+    """A Config from the RTCROOM_* variables of `env` (default os.environ), as
+    `rtcroom serve` reads them, with `settings` (Config's fields) over them."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_serve_arguments(parser)
+    config = from_args(parser.parse_args([]), env)
+    return dataclasses.replace(config, **settings) if settings else config  # type: ignore[arg-type]

@@ -5,6 +5,16 @@ See docs/client.md for a walk-through.
 
 from __future__ import annotations
 
+try:
+    import aiortc  # noqa: F401
+    import pyee  # noqa: F401
+except ImportError as exc:
+    raise ImportError(
+        f"rtcroom.client needs the 'peers' extra ({exc.name} is missing): "
+        "pip install 'rtcroom[peers]'",
+        name=exc.name,
+    ) from exc
+
 from .files import Transfer, TransferError, receive_files, send_file
 from .room import ChatMessage, RemotePeer, Room, RoomError, signaling_url
 

@@ -2,7 +2,8 @@
 
 Names follow the browser's client library (rtcroom.js) and the W3C API:
 events "peerjoined", "peerleft", "track", "datachannel", "chat", "close",
-"reconnecting" (attempt), "reconnected" (resumed).
+"reconnecting" (attempt), "reconnected" (resumed), "message" (data from the
+server's application, RoomServer.send and .broadcast).
 
 Like the browser's, a Room outlives its server connection: when it drops,
 the peer connections go on and the Room reconnects (jittered exponential
@@ -48,6 +49,7 @@ from ..protocol import (
     CONNECTION_ERRORS,
     HELD_SIGNALS,
     TRANSIENT_ERRORS,
+    AppData,
     Broadcast,
     BroadcastFrom,
     ClientMessage,
@@ -72,6 +74,9 @@ from ..protocol import (
     reconnect_delay,
 )
 from .sfu import SfuConnection
+
+# The server's application removed this peer (docs/protocol.md): do not reconnect.
+CLOSE_KICKED = 4003
 
 log = logging.getLogger("rtcroom.client")
 
@@ -288,6 +293,8 @@ class Room(AsyncIOEventEmitter):
         self.peers: dict[str, RemotePeer] = {}
         # True while the server connection is down and being re-established.
         self.reconnecting = False
+        # Removed by the server's application (close code 4003): closed for good.
+        self.kicked = False
         self._held: list[Signal] = []
         self._leaving = False
         self._ws: websockets.ClientConnection | None = None
@@ -470,6 +477,10 @@ class Room(AsyncIOEventEmitter):
                             log.debug("rtcroom client: ignoring %.80r", frame)
                             continue
                         self._dispatch(message)
+                if self._ws.close_code == CLOSE_KICKED:
+                    # Removed by the server's application: never come back on our own.
+                    self.kicked = True
+                    break
                 if self._leaving or not self.reconnect or not await self._come_back():
                     break
         finally:
@@ -499,6 +510,8 @@ class Room(AsyncIOEventEmitter):
                 self.emit("broadcast", sender, value)
             case Error(code=code, message=text):
                 self.emit("error", RoomError(code, text))
+            case AppData(data=data):
+                self.emit("message", msgspec.json.decode(data))
             case Mode(mode=mode):
                 # The room is served by the SFU from now on (or by another SFU node).
                 self.mode = mode
