@@ -107,6 +107,7 @@ def test_server_messages_round_trip_with_wire_names() -> None:
         "resume": "k",
         "grants": ["data", "publish"],
         "mode": "mesh",
+        "name": "",
     }
     assert decode_server(frame) == joined
     relayed = encode(SignalFrom(sender="a", data=msgspec.Raw(b'{"x":1}')))

@@ -103,6 +103,7 @@ def test_join_asks_the_broker_then_announces() -> None:
         "resume": enter.resume_key,
         "grants": ["admin", "data", "publish", "subscribe"],
         "mode": "mesh",
+        "name": "Ann",
     }
     assert json.loads(publish.frame) == {"type": "peer-joined", "peer": {"id": "me", "name": "Ann"}}
     assert publish.sender == "me"

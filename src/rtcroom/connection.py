@@ -22,7 +22,7 @@ import msgspec
 
 from .auth import ALL_GRANTS
 from .broker import Broker, Mailbox, Refused
-from .hooks import HookFailed, Hooks, JoinRequest, Message, Refusal
+from .hooks import Admit, HookFailed, Hooks, JoinRequest, Message, Refusal
 from .limits import TokenBucket
 from .protocol import Bye, ErrorCode, Mode, encode, error
 from .session import (
@@ -302,6 +302,16 @@ class Executor:
             return session.refused(ErrorCode.SERVER_ERROR, "the server could not check your join")
         if admit is None:
             return session.join_checked(None, None, None)
+        if not isinstance(admit, Admit):
+            log.error("the join hook returned %r: return Admit(...) or None", admit)
+            return session.refused(ErrorCode.SERVER_ERROR, "the server could not check your join")
+        if (admit.name is not None and not 1 <= len(admit.name) <= 64) or (
+            admit.identity is not None and not 1 <= len(admit.identity) <= 256
+        ):
+            log.error(
+                "the join hook must give a name of 1 to 64 characters, an identity of 1 to 256"
+            )
+            return session.refused(ErrorCode.SERVER_ERROR, "the server could not check your join")
         grants = None
         if admit.grants is not None:
             grants = frozenset(admit.grants)

@@ -258,6 +258,9 @@ class Joined(msgspec.Struct, tag_field="type", tag="joined", rename={"ice_server
     grants: list[str] = msgspec.field(default_factory=list)
     # "mesh": call every peer; "sfu": publish to and subscribe from the SFU.
     mode: str = "mesh"
+    # Our display name as the others see it: the token's or the server
+    # application's (its on-join hook) when either set one, else the join's.
+    name: str = ""
 
 
 class PeerJoined(msgspec.Struct, tag_field="type", tag="peer-joined"):

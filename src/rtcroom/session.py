@@ -591,6 +591,7 @@ class Session:
             resume=self.resume_key if self.resumable else "",
             grants=sorted(self.grants),
             mode=mode,
+            name=self.peer.name,
         )
         return encode(joined)
 

@@ -297,7 +297,8 @@ async function main() {
   const features = loadFeatures();
   updateStatus(client);
 
-  const local = addTile({ name: `${name} (you)`, local: true, first: true });
+  // The name the others see: the server may have set it (client.name, once joined).
+  const local = addTile({ name: `${client.name} (you)`, local: true, first: true });
   const { stream, error: mediaError } = await media;
   if (stream) {
     local.video.srcObject = stream;
@@ -319,7 +320,7 @@ async function main() {
   chat.chat(client, panel, early.messages());
   files.fileTransfers(client, panel, early.files());
   controls.mediaControls(client, local);
-  controls.screenShare(client, name, screenTiles);
+  controls.screenShare(client, client.name, screenTiles);
   controls.callControls(client, room);
   settings.settings(client, local);
   statsView.statsOverlay(client, tiles);

@@ -8,7 +8,7 @@
  * @typedef {{id: string, name: string, identity?: string, via?: string, sfu?: boolean}} PeerInfo
  * @typedef {{urls: string | string[], username?: string, credential?: string}} IceServer
  * @typedef {"publish" | "subscribe" | "data" | "admin"} Grant
- * @typedef {{type: "joined", id: string, room: string, peers: PeerInfo[], iceServers: IceServer[], resume?: string, grants?: Grant[], mode?: "mesh" | "sfu"}} JoinedMessage
+ * @typedef {{type: "joined", id: string, room: string, peers: PeerInfo[], iceServers: IceServer[], resume?: string, grants?: Grant[], mode?: "mesh" | "sfu", name?: string}} JoinedMessage
  * @typedef {{type: "peer-joined", peer: PeerInfo}} PeerJoinedMessage
  * @typedef {{type: "peer-left", id: string}} PeerLeftMessage
  * @typedef {{description?: RTCSessionDescriptionInit, streams?: Record<string, string>, candidate?: RTCIceCandidateInit | null}} SignalData
@@ -954,6 +954,8 @@ export class RoomClient extends EventTarget {
     this.iceServers = message.iceServers;
     this.resumeKey = message.resume ?? "";
     if (message.grants) this.grants = message.grants;
+    // The name the others see (a token's, or the site's on-join hook's).
+    if (message.name) this.name = message.name;
     this.mode = message.mode ?? "mesh";
     for (const info of message.peers) this.#addPeer(info, true);
     if (this.mode === "sfu") this.sfu.start();
