@@ -1,0 +1,138 @@
+"""What `pip install` gives: the server alone, the peers extra named when missing,
+py.typed, and the lowest allowed versions of the direct dependencies passing
+the unit and `rtcroom serve` tests. Each in a fresh venv, from PyPI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import tomllib
+import venv
+from pathlib import Path
+
+import websockets
+from conftest import RunningServer, free_port, wait_healthy
+from packaging.requirements import Requirement
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def fresh_venv(directory: Path) -> Path:
+    """A venv with nothing but pip; its bin directory."""
+    venv.EnvBuilder(with_pip=True).create(directory)
+    return directory / "bin"
+
+
+def pip_install(bin_dir: Path, *args: str) -> None:
+    result = subprocess.run(
+        [str(bin_dir / "python"), "-m", "pip", "install", "-q", *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def clean_env(bin_dir: Path) -> dict[str, str]:
+    """The environment of a user of that venv (nothing of this one's Python)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    return {**env, "PATH": f"{bin_dir}:{env.get('PATH', '')}", "VIRTUAL_ENV": str(bin_dir.parent)}
+
+
+def test_a_plain_install_serves_and_names_the_extra_for_python_peers(tmp_path: Path) -> None:
+    bin_dir = fresh_venv(tmp_path / "venv")
+    pip_install(bin_dir, str(ROOT))
+    env = clean_env(bin_dir)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(args, capture_output=True, text=True, env=env, timeout=60)
+
+    # The server's dependencies only: no aiortc (nor PyAV, numpy).
+    for module in ("aiortc", "av", "numpy"):
+        assert run(str(bin_dir / "python"), "-c", f"import {module}").returncode != 0, module
+    typed = run(str(bin_dir / "python"), "-c", "import rtcroom, pathlib; print(rtcroom.__file__)")
+    assert (Path(typed.stdout.strip()).parent / "py.typed").exists()
+
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [str(bin_dir / "rtcroom"), "serve", "--port", str(port)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    server = RunningServer(process, port, log)
+    try:
+        wait_healthy(server, timeout=30)
+
+        async def join() -> dict[str, object]:
+            async with websockets.connect(server.ws_url) as ws:
+                await ws.send(json.dumps({"type": "join", "room": "r", "name": "Ann"}))
+                answer: dict[str, object] = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                return answer
+
+        assert asyncio.run(join())["type"] == "joined"
+    finally:
+        server.stop()
+
+    bot = run(str(bin_dir / "rtcroom"), "bot", "play", server.url, "r", "--pattern")
+    assert bot.returncode == 2
+    assert "pip install 'rtcroom[peers]'" in bot.stderr
+    client = run(str(bin_dir / "python"), "-c", "import rtcroom.client")
+    assert "pip install 'rtcroom[peers]'" in client.stderr
+
+
+def lowest_constraints() -> list[str]:
+    """`name==X` for each direct dependency `name>=X` of pyproject.toml (this platform's)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins = []
+    for line in project["dependencies"] + project["optional-dependencies"]["peers"]:
+        requirement = Requirement(line)
+        if requirement.marker is not None and not requirement.marker.evaluate():
+            continue
+        [lowest] = [s.version for s in requirement.specifier if s.operator == ">="]
+        pins.append(f"{requirement.name}=={lowest}")
+    return pins
+
+
+def test_the_lowest_allowed_versions_pass_the_unit_and_serve_tests(tmp_path: Path) -> None:
+    pins = lowest_constraints()
+    assert "starlette==0.40" in pins and "aiortc==1.9" in pins
+    constraints = tmp_path / "lowest.txt"
+    constraints.write_text("\n".join(pins) + "\n")
+    bin_dir = fresh_venv(tmp_path / "venv")
+    pip_install(
+        bin_dir,
+        "-c",
+        str(constraints),
+        f"{ROOT}[peers]",
+        *("pytest>=8", "pytest-asyncio>=0.24", "pytest-timeout>=2.3", "hypothesis>=6.100"),
+    )
+    freeze = subprocess.run(
+        [str(bin_dir / "python"), "-m", "pip", "freeze"], capture_output=True, text=True
+    ).stdout.lower()
+    for pin in pins:
+        name, version = pin.lower().split("==")
+        assert f"{name}=={version}" in freeze.replace("_", "-"), (pin, freeze)
+    tests = [
+        "tests/test_session.py",
+        "tests/test_session_guards.py",
+        "tests/test_session_hooks.py",
+        "tests/test_session_sfu.py",
+        "tests/test_protocol.py",
+        "tests/test_connection.py",
+        "tests/test_serve.py",
+    ]
+    result = subprocess.run(
+        [str(bin_dir / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=clean_env(bin_dir),
+        timeout=900,
+    )
+    print(result.stdout[-3000:])
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
