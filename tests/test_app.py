@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from starlette.responses import PlainTextResponse
 from starlette.testclient import TestClient
+from starlette.types import Receive, Scope, Send
 
+from rtcroom import ConfigError, Forbidden, Message, RoomServer
 from rtcroom.app import create_app
 from rtcroom.config import Config
 from rtcroom.webapp import WebAssets
@@ -109,3 +114,77 @@ def test_turn_credentials_are_renewed_while_in_a_room() -> None:
         assert fresh["urls"] == ["turn:127.0.0.1:3478"]
         assert fresh["username"].endswith(":" + joined["id"])
         assert int(fresh["username"].split(":")[0]) >= int(first["username"].split(":")[0])
+
+
+def test_an_unstarted_room_server_says_what_to_do(caplog: pytest.LogCaptureFixture) -> None:
+    rtc = RoomServer()
+    client = TestClient(rtc)  # no `with`: its lifespan never runs
+    assert client.get("/healthz").status_code == 503
+    with client.websocket_connect("/ws") as ws:
+        assert ws.receive_json() == {
+            "type": "error",
+            "code": "unavailable",
+            "message": "the rtcroom server is not started",
+        }
+    assert "rtc.lifespan" in caplog.text
+    with pytest.raises(RuntimeError, match=r"lifespan=rtc\.lifespan"):
+        asyncio.run(rtc.send("r", "x", 1))
+
+
+def test_settings_are_checked_as_the_flags_are() -> None:
+    with pytest.raises(ConfigError, match="--max-peers"):
+        RoomServer(max_peers_per_room=1)
+    with pytest.raises(TypeError, match="not both"):
+        RoomServer(Config(), max_rooms=3)
+
+
+def test_mounted_in_front_of_another_app_under_a_prefix() -> None:
+    async def other(scope: Scope, receive: Receive, send: Send) -> None:
+        assert scope["type"] == "http"  # never given rtcroom's lifespan, as Django
+        await PlainTextResponse("the site")(scope, receive, send)
+
+    rtc = RoomServer()
+    with TestClient(rtc.mount(other, prefix="/rtc")) as client:
+        assert rtc.started
+        assert client.get("/").text == "the site"
+        assert client.get("/rtcx").text == "the site"
+        assert client.get("/rtc/healthz").text == "ok"
+        page = client.get("/rtc/r/team").text
+        assert '<meta name="rtcroom-base" content="/rtc">' in page
+        assert 'src="/rtc/static/app.js"' in page and '"/static/' not in page
+        assert client.get("/rtc/static/rtcroom.js").status_code == 200
+        assert client.get("/rtc/r", follow_redirects=False).headers["location"] == "/rtc/"
+        with client.websocket_connect("/rtc/ws") as ws:
+            ws.send_text('{"type":"join","room":"r","name":"Ann"}')
+            assert ws.receive_json()["type"] == "joined"
+    assert not rtc.admission.started  # stopped with the server: /ws refuses again
+
+
+def test_a_signal_hook_sees_the_recipient_and_may_refuse() -> None:
+    seen: list[Message] = []
+
+    async def no_video_offers(message: Message) -> None:
+        seen.append(message)
+        if "video" in json.dumps(message.data):
+            raise Forbidden("no video in this room")
+
+    with (
+        TestClient(RoomServer(on_signal=no_video_offers)) as client,
+        client.websocket_connect("/ws") as a,
+        client.websocket_connect("/ws") as b,
+    ):
+        a.send_text('{"type":"join","room":"r","name":"Ann"}')
+        ja = a.receive_json()
+        b.send_text('{"type":"join","room":"r","name":"Bo"}')
+        jb = b.receive_json()
+        a.receive_json()
+        b.send_text(f'{{"type":"signal","to":"{ja["id"]}","data":{{"sdp":"m=video"}}}}')
+        assert b.receive_json() == {
+            "type": "error",
+            "code": "forbidden",
+            "message": "no video in this room",
+            "app": True,
+        }
+        b.send_text(f'{{"type":"signal","to":"{ja["id"]}","data":{{"candidate":null}}}}')
+        assert a.receive_json() == {"type": "signal", "from": jb["id"], "data": {"candidate": None}}
+    assert [(m.peer.id, m.to) for m in seen] == [(jb["id"], ja["id"])] * 2

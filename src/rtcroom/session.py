@@ -247,7 +247,9 @@ class Session:
         self.sfu_from = sfu_from
         self.max_mesh_peers = max_mesh_peers
         self.check_join = check_join
-        self.moderated = moderated
+        # Read on every relayed frame: plain booleans.
+        self.moderate_broadcast = "broadcast" in moderated
+        self.moderate_signal = "signal" in moderated
         self.sfu_capable = False
         # The join's resume key, while the on-join hook decides.
         self._resume: str | None = None
@@ -395,7 +397,7 @@ class Session:
                 return [Reply(error(ErrorCode.FORBIDDEN, refusal))]
         frame = encode(SignalFrom(sender=peer.id, data=message.data))
         relay = Relay(room=room, to=message.to, frame=frame)
-        if "signal" in self.moderated:
+        if self.moderate_signal:
             return [Moderate(room, peer, bytes(message.data), message.to, relay)]
         return [relay]
 
@@ -430,7 +432,7 @@ class Session:
         room, peer = member
         frame = encode(BroadcastFrom(sender=peer.id, data=message.data))
         publish = Publish(room=room, sender=peer.id, frame=frame)
-        if "broadcast" in self.moderated:
+        if self.moderate_broadcast:
             return [Moderate(room, peer, bytes(message.data), None, publish)]
         return [publish]
 
