@@ -111,7 +111,10 @@ LIBRARY_SCRIPT = LIBRARY_PAGE[LIBRARY_PAGE.index('<script type="module">') :]
 def room_page_with_library() -> str:
     """The room page as served, its app module replaced by the library page's script."""
     room = WebAssets().assets["room.html"].body.decode()
-    path_room = 'decodeURIComponent(location.pathname.replace(/^\\/r\\//, "").replace(/\\/$/, ""))'
+    path_room = (
+        'decodeURIComponent(location.pathname.slice(base.length).replace(/^\\/r\\//, "")'
+        '.replace(/\\/$/, ""))'
+    )
     app = '<script type="module" src="/static/app.js"></script>'
     if path_room not in room or app not in room:
         raise SystemExit(

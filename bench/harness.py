@@ -32,7 +32,8 @@ __all__ = ["NO_DEVICES", "launch", "renderer_memory", "rtcroom_server"]
 
 def _serve(port: int, pages: dict[str, str], variants: dict[str, Path]) -> None:
     config = Config(port=port, log_level="warning")
-    app = create_app(config)
+    rtc = create_app(config)
+    app = rtc.app  # the RoomServer's Starlette app: its routes and the bench pages
     for path, html in pages.items():
 
         async def page(request: Request, html: str = html) -> HTMLResponse:
@@ -41,7 +42,7 @@ def _serve(port: int, pages: dict[str, str], variants: dict[str, Path]) -> None:
         app.add_route(path, page)
     if variants:
         _serve_variants(app, variants)
-    run(app, config)
+    run(rtc, config)
 
 
 def _serve_variants(app: Starlette, variants: dict[str, Path]) -> None:

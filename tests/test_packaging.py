@@ -1,6 +1,12 @@
 """What `pip install` gives: the server alone, the peers extra named when missing,
 py.typed, and the lowest allowed versions of the direct dependencies passing
-the unit and `rtcroom serve` tests. Each in a fresh venv, from PyPI."""
+the unit and `rtcroom serve` tests. Each in a fresh venv.
+
+The tests run in a private network (scripts/netns) that cannot reach PyPI:
+scripts/test first builds every wheel they install into a wheelhouse
+(`python tests/test_packaging.py --wheelhouse DIR`, outside that network)
+and names it in RTCROOM_TEST_WHEELHOUSE; the venvs install from there alone.
+Without the variable (a developer's machine) they install from the index."""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import asyncio
 import json
 import os
 import subprocess
+import sys
 import tomllib
 import venv
 from pathlib import Path
@@ -25,9 +32,24 @@ def fresh_venv(directory: Path) -> Path:
     return directory / "bin"
 
 
+# What each test installs besides rtcroom: the test runner for the lowest versions.
+TEST_TOOLS = ("pytest>=8", "pytest-asyncio>=0.24", "pytest-timeout>=2.3", "hypothesis>=6.100")
+# What `pip install .` builds rtcroom with (pyproject.toml's build-system).
+BUILD_BACKEND = "hatchling>=1.24"
+
+
+def wheelhouse() -> list[str]:
+    """pip's options to install from RTCROOM_TEST_WHEELHOUSE only, if it is set."""
+    folder = os.environ.get("RTCROOM_TEST_WHEELHOUSE")
+    if not folder:
+        return []
+    assert Path(folder, "ready").exists(), f"{folder} was not filled (see this module's docstring)"
+    return ["--no-index", "--find-links", folder]
+
+
 def pip_install(bin_dir: Path, *args: str) -> None:
     result = subprocess.run(
-        [str(bin_dir / "python"), "-m", "pip", "install", "-q", *args],
+        [str(bin_dir / "python"), "-m", "pip", "install", "-q", *wheelhouse(), *args],
         capture_output=True,
         text=True,
         timeout=900,
@@ -109,7 +131,7 @@ def test_the_lowest_allowed_versions_pass_the_unit_and_serve_tests(tmp_path: Pat
         "-c",
         str(constraints),
         f"{ROOT}[peers]",
-        *("pytest>=8", "pytest-asyncio>=0.24", "pytest-timeout>=2.3", "hypothesis>=6.100"),
+        *TEST_TOOLS,
     )
     freeze = subprocess.run(
         [str(bin_dir / "python"), "-m", "pip", "freeze"], capture_output=True, text=True
@@ -136,3 +158,32 @@ def test_the_lowest_allowed_versions_pass_the_unit_and_serve_tests(tmp_path: Pat
     )
     print(result.stdout[-3000:])
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+
+
+def fill_wheelhouse(folder: Path) -> None:
+    """Build every wheel the tests above install into `folder` (from the index)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "ready").unlink(missing_ok=True)
+    constraints = folder / "lowest.txt"
+    constraints.write_text("\n".join(lowest_constraints()) + "\n")
+    for args in (
+        [str(ROOT), BUILD_BACKEND],
+        ["-c", str(constraints), f"{ROOT}[peers]", *TEST_TOOLS],
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "-q", "--wheel-dir", str(folder), *args],
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            sys.exit(result.stdout + result.stderr)
+    # rtcroom's own wheel is built by each test from the source.
+    for wheel in folder.glob("rtcroom-*.whl"):
+        wheel.unlink()
+    (folder / "ready").touch()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] != "--wheelhouse":
+        sys.exit("usage: python tests/test_packaging.py --wheelhouse DIR")
+    fill_wheelhouse(Path(sys.argv[2]))

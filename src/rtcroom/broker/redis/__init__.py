@@ -632,7 +632,7 @@ class RedisBroker(LocalMembers):
             await self.redis.srem(PREFIX + "nodes", self.node)
             await self.redis.delete(PREFIX + "alive:" + self.node)
         with contextlib.suppress(Exception):
-            await self.pubsub.aclose()  # type: ignore[no-untyped-call]
+            await self.pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]  # typed from redis 8
         await self.redis.aclose()
 
 
