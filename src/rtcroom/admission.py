@@ -21,7 +21,9 @@ from .broker import Broker
 from .config import Config
 from .hooks import Hooks
 from .limits import ClientLimits
+from .logs import event
 from .protocol import ErrorCode, error
+from .tally import TALLY
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -65,7 +67,14 @@ class Admission:
     def refusal(self, origin: str | None, host: str | None) -> str | None:
         """Why a WebSocket upgrade is refused before it starts (HTTP 403), or None."""
         if not self.origin_allowed(origin, host):
-            log.info("refused a WebSocket from origin %r", origin)
+            TALLY.refusals["origin"] += 1
+            event(
+                "refused",
+                "refused a WebSocket from origin %r",
+                origin,
+                code="origin",
+                reason=f"origin {origin} not allowed",
+            )
             return "Forbidden origin"
         if self.draining:
             return "The server is restarting"
@@ -123,6 +132,16 @@ class Admission:
         if self.clients.connect(address):
             return None
         limit = self.config.max_connections_per_address
+        TALLY.refusals["connections"] += 1
+        event(
+            "refused",
+            "refused a connection from %s: more than %d from that address",
+            address,
+            limit,
+            code=ErrorCode.RATE_LIMITED.value,
+            address=address,
+            reason="connections per address",
+        )
         return error(ErrorCode.RATE_LIMITED, f"more than {limit} connections from your address")
 
     def release(self, connection: Connection) -> None:
@@ -141,6 +160,14 @@ class Admission:
         that this process can hand their peers over.
         """
         self.draining = True
+        event(
+            "drain",
+            "draining %d connections: %s",
+            len(self.connections),
+            reason,
+            count=len(self.connections),
+            reason=reason,
+        )
         for connection in list(self.connections):
             connection.bye(reason)
         loop = asyncio.get_running_loop()

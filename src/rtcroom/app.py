@@ -10,6 +10,7 @@ and the server-side actions (send, broadcast, kick, rooms).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -24,9 +25,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .admission import Admission
 from .broker import Broker, MemoryBroker
+from .broker.interface import Listeners
 from .config import Config
 from .endpoints.asgi import SignalingRoute
 from .hooks import Hooks, JoinHook, LeaveHook, MessageHook, RoomHook
+from .logs import PresenceLog
 from .protocol import AppData, PeerInfo, encode
 from .webapp import WebAssets
 
@@ -85,8 +88,11 @@ class RoomServer:
         on_room_finished: RoomHook | None = None,
         on_broadcast: MessageHook | None = None,
         on_signal: MessageHook | None = None,
+        serve_metrics: bool = True,
         **settings: Any,
     ) -> None:
+        """`serve_metrics`: with `config.metrics_port`, serve /metrics from this
+        process (False: only sample them, for --workers' parent to serve)."""
         if config is not None and settings:
             raise TypeError("give either a Config or its settings as keyword arguments, not both")
         if hook_timeout <= 0:
@@ -102,7 +108,7 @@ class RoomServer:
             signal=on_signal,
         )
         self.broker = broker or create_broker(config)
-        self.broker.events = self.hooks
+        self.broker.events = Listeners(self.hooks, PresenceLog())
         self.sfu = self._create_sfu()
         self.admission = Admission(config, self.sfu, self.hooks)
         self.admission.started = False
@@ -115,6 +121,9 @@ class RoomServer:
 
             self.socket_io = SocketIOEndpoint(self.admission, self.broker)
         self.app = Starlette(routes=self._routes(), lifespan=self.lifespan)
+        self._serve_metrics = serve_metrics
+        self._metrics_listener: Any = None
+        self._sampler: asyncio.Task[None] | None = None
 
     def _create_sfu(self) -> Any:
         config = self.config
@@ -146,6 +155,16 @@ class RoomServer:
                 return PlainTextResponse("not started", status_code=503)
             return PlainTextResponse("ok")
 
+        async def readyz(request: Request) -> Response:
+            # Ready for new clients: started, not draining, the broker reachable.
+            if not admission.started:
+                return PlainTextResponse("not started", status_code=503)
+            if admission.draining:
+                return PlainTextResponse("draining", status_code=503)
+            if not self.broker.reachable:
+                return PlainTextResponse("broker unreachable", status_code=503)
+            return PlainTextResponse("ready")
+
         async def lobby(request: Request) -> Response:
             return web.response(request, "index.html")
 
@@ -161,6 +180,7 @@ class RoomServer:
         routes: list[BaseRoute] = [
             Route("/", lobby),
             Route("/healthz", healthz),
+            Route("/readyz", readyz),
             Route("/r/{room}", room_page),
             Route("/r", no_room),
             WebSocketRoute("/ws", SignalingRoute(admission, self.broker).serve),
@@ -184,8 +204,27 @@ class RoomServer:
         await self.broker.start()
         if self.sfu is not None:
             await self.sfu.start()
+        if self.config.metrics_port is not None:
+            self._start_metrics()
         self.started = True
         self.admission.started = True
+
+    def _start_metrics(self) -> None:
+        from . import metrics
+
+        sampled = metrics.Metrics(sfu=self.sfu is not None)
+        if self._serve_metrics:
+            config = self.config
+            assert config.metrics_port is not None
+            self._metrics_listener = metrics.serve(
+                config.metrics_host, config.metrics_port, sampled.registry
+            )
+            log.info("metrics on http://%s:%d/metrics", config.metrics_host, config.metrics_port)
+        self._sampler = asyncio.get_running_loop().create_task(
+            metrics.sample_forever(
+                sampled, self.admission, self.broker, self.config.metrics_interval
+            )
+        )
 
     async def stop(self) -> None:
         """Say bye to every client (they resume elsewhere), then close everything. Idempotent."""
@@ -204,6 +243,12 @@ class RoomServer:
         # Leave and room-finished hooks of the peers closed just now.
         await self.hooks.settle(self.hooks.timeout)
         admission.started = False
+        if self._sampler is not None:
+            self._sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sampler
+        if self._metrics_listener is not None:
+            await asyncio.to_thread(self._metrics_listener.close)
 
     async def __aenter__(self) -> RoomServer:
         await self.start()

@@ -190,10 +190,14 @@ def serve(args: argparse.Namespace) -> int:
     config = _config(args)
     if config is None:
         return 2
-    where = "[%(process)d]" if config.workers > 1 else ""
-    logging.basicConfig(
-        level=config.log_level.upper(),
-        format=f"%(asctime)s %(name)s{where} %(levelname)s %(message)s",
+    from .logs import configure
+
+    broker_password = urlsplit(config.broker_url).password if config.broker_url else None
+    configure(
+        config.log_level,
+        config.log_format,
+        secrets=(config.auth_secret, config.turn_secret, config.sfu_secret, broker_password),
+        pid=config.workers > 1,
     )
     # redis-py's debug log is noise next to ours.
     logging.getLogger("redis").setLevel(max(logging.INFO, logging.getLogger().level))

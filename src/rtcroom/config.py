@@ -31,6 +31,7 @@ _SFU_URL = re.compile(r"^wss?://[^/\s]+(/[^\s]*)?$")
 _ORIGIN = re.compile(r"^https?://[^/\s]+$")
 _ROOM = re.compile(ROOM_PATTERN)
 WEBSOCKET_PATHS = ("fast", "asgi")
+LOG_FORMATS = ("text", "json")
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,13 @@ class Config:
     # lets it fill is too slow to keep up and is disconnected.
     send_queue_frames: int = 1024
     log_level: str = "info"
+    # "text" for people, "json" for log collectors: one object per line (logs.py).
+    log_format: str = "text"
+    # Prometheus metrics on a listener of their own (None: off); never the public port.
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    # Seconds between samples of the metrics (metrics.py).
+    metrics_interval: float = 1.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -237,6 +245,31 @@ class Config:
                 raise ConfigError(
                     f"{setting.flag} / {setting.variable}: at least {setting.minimum}"
                 )
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError(
+                f"--log-format / RTCROOM_LOG_FORMAT: {self.log_format!r} is not one of "
+                + ", ".join(LOG_FORMATS)
+            )
+        if self.metrics_port is not None:
+            if not 0 <= self.metrics_port <= 65535:
+                raise ConfigError(
+                    f"--metrics-port / RTCROOM_METRICS_PORT: {self.metrics_port} is not a TCP port"
+                )
+            if self.metrics_port == self.port and self.port != 0:
+                raise ConfigError(
+                    "--metrics-port / RTCROOM_METRICS_PORT: metrics need a port of their own, "
+                    "not the public --port"
+                )
+        try:
+            ipaddress.ip_address(self.metrics_host)
+        except ValueError:
+            if self.metrics_host != "localhost":
+                raise ConfigError(
+                    f"--metrics-host / RTCROOM_METRICS_HOST: {self.metrics_host!r} is not an "
+                    "IP address"
+                ) from None
+        if self.metrics_interval <= 0:
+            raise ConfigError("metrics_interval: more than 0 seconds")
         if self.send_queue_frames < 16:
             raise ConfigError("send queue bound: at least 16 frames")
 
@@ -380,6 +413,24 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         choices=["critical", "error", "warning", "info", "debug"],
         help="RTCROOM_LOG_LEVEL, default info",
     )
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        help="text, or json: one object per line with time, level, event and fields "
+        "(RTCROOM_LOG_FORMAT, default text)",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve Prometheus metrics at /metrics on this port, apart from the public one "
+        "(RTCROOM_METRICS_PORT; default off)",
+    )
+    parser.add_argument(
+        "--metrics-host",
+        metavar="IP",
+        help="address of the metrics listener (RTCROOM_METRICS_HOST, default 127.0.0.1)",
+    )
 
 
 def _int(env: Mapping[str, str], name: str) -> int | None:
@@ -488,6 +539,19 @@ def from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) ->
         ),
         turn_ttl=int(str(pick(args.turn_ttl, _int(env, "RTCROOM_TURN_TTL"), defaults.turn_ttl))),
         log_level=str(pick(args.log_level, env.get("RTCROOM_LOG_LEVEL"), defaults.log_level)),
+        log_format=str(
+            pick(getattr(args, "log_format", None), env.get("RTCROOM_LOG_FORMAT"), "text")
+        ),
+        metrics_port=pick(  # type: ignore[arg-type]
+            getattr(args, "metrics_port", None), _int(env, "RTCROOM_METRICS_PORT"), None
+        ),
+        metrics_host=str(
+            pick(
+                getattr(args, "metrics_host", None),
+                env.get("RTCROOM_METRICS_HOST"),
+                defaults.metrics_host,
+            )
+        ),
         **numbers,  # type: ignore[arg-type]
     )
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
@@ -24,6 +25,7 @@ from .auth import ALL_GRANTS
 from .broker import Broker, Mailbox, Refused
 from .hooks import Admit, HookFailed, Hooks, JoinRequest, Message, Refusal
 from .limits import TokenBucket
+from .logs import event
 from .protocol import Bye, ErrorCode, Mode, encode, error
 from .session import (
     Action,
@@ -41,6 +43,7 @@ from .session import (
     ToSfu,
 )
 from .state import PeerState
+from .tally import SAMPLE_EVERY, TALLY
 
 if TYPE_CHECKING:
     from .admission import Admission
@@ -76,9 +79,7 @@ def may_resume(code: int) -> bool:
 # Frames received while an earlier one waits (on Redis, say) before reading pauses.
 BACKLOG = 64
 
-BINARY_REFUSED = error(
-    ErrorCode.BAD_MESSAGE, "binary frames are not supported: send JSON text frames"
-)
+BINARY_REFUSED = (ErrorCode.BAD_MESSAGE, "binary frames are not supported: send JSON text frames")
 
 
 class Link(Protocol):
@@ -205,6 +206,7 @@ class Executor:
                 if type(action) is Reply:
                     deliver(action.frame)
                 elif type(action) is Relay:
+                    TALLY.relayed += 1
                     delivered = broker.relay_now(action.room, action.to, action.frame)
                     if delivered is None:
                         return actions[index:]
@@ -213,6 +215,7 @@ class Executor:
                         if rest:
                             return rest + actions[index + 1 :]
                 elif type(action) is Publish:
+                    TALLY.relayed += 1
                     if not broker.publish_now(action.room, action.sender, action.frame):
                         return actions[index:]
                 else:
@@ -247,11 +250,36 @@ class Executor:
                 await broker.publish(room, sender, frame)
             case Enter(room, peer, resume_key):
                 peers = await broker.enter(room, peer, mailbox, resume_key)
+                TALLY.joins += 1
+                event(
+                    "join",
+                    "%s joined %s (%d there)",
+                    peer.name,
+                    room,
+                    len(peers),
+                    room=room,
+                    peer=peer.id,
+                    name=peer.name,
+                    identity=peer.identity,
+                    address=self.address,
+                    count=len(peers),
+                )
                 return session.admitted(peers, sfu is not None and await sfu.running(room))
             case Resume(room, key):
                 resumed = await broker.resume(room, key, mailbox)
                 if resumed is None:
                     return session.not_resumed()
+                event(
+                    "resume",
+                    "%s resumed in %s",
+                    resumed.peer.name,
+                    room,
+                    room=room,
+                    peer=resumed.peer.id,
+                    name=resumed.peer.name,
+                    identity=resumed.peer.identity,
+                    address=self.address,
+                )
                 here = sfu is not None and sfu.resume(resumed.peer.id, mailbox)
                 # Resumed from another process: its connections with the SFU
                 # go through this one from now on, made anew.
@@ -419,14 +447,24 @@ class Connection:
                 self.reading_paused = True
                 self.link.pause_reading()
             return
-        rest = self.executor.run_now(self.session.receive(text))
+        tally = TALLY
+        tally.frames += 1
+        if tally.frames % SAMPLE_EVERY:
+            rest = self.executor.run_now(self.session.receive(text))
+        else:
+            start = time.perf_counter()
+            rest = self.executor.run_now(self.session.receive(text))
+            if not rest:
+                tally.timed(time.perf_counter() - start)
+        if self.session.refusal is not None:
+            self._refused()
         if rest:
             self.busy = self.loop.create_task(self._finish(rest))
         else:
             self._track_room()
 
     def receive_binary(self) -> None:
-        self.outbox.deliver(BINARY_REFUSED)
+        self.outbox.deliver(error(*BINARY_REFUSED))
 
     async def settled(self) -> None:
         """Wait until every frame received so far has been handled."""
@@ -438,14 +476,37 @@ class Connection:
         try:
             await self.executor.run(actions)
             self._track_room()
+            if self.session.refusal is not None:
+                self._refused()
             while self.backlog and not self.done:
+                TALLY.frames += 1
                 await self.executor.run(self.session.receive(self.backlog.popleft()))
                 self._track_room()
+                if self.session.refusal is not None:
+                    self._refused()
                 if self.reading_paused and len(self.backlog) < BACKLOG // 2:
                     self.reading_paused = False
                     self.link.resume_reading()
         finally:
             self.busy = None
+
+    def _refused(self) -> None:
+        """Log the join the session just refused."""
+        assert self.session.refusal is not None
+        room, code, message = self.session.refusal
+        self.session.refusal = None
+        event(
+            "refused",
+            "refused a join to %s from %s: %s (%s)",
+            room,
+            self.address,
+            code.value,
+            message,
+            room=room,
+            code=code.value,
+            address=self.address,
+            reason=message,
+        )
 
     def _track_room(self) -> None:
         joined = self.session.state is PeerState.JOINED

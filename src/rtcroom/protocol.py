@@ -13,6 +13,8 @@ from typing import Annotated, Final, Literal
 
 import msgspec
 
+from .tally import TALLY
+
 PROTOCOL_VERSION: Final = 1
 
 ROOM_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
@@ -384,4 +386,6 @@ def decode_server(frame: str | bytes) -> ServerMessage:
 
 
 def error(code: ErrorCode, message: str, *, app: bool = False) -> str:
+    """An error frame for a client (counted by code: rtcroom_errors_total)."""
+    TALLY.errors[code] += 1
     return encode(Error(code=code, message=message, app=app))

@@ -44,7 +44,6 @@ class Server(uvicorn.Server):
             self.should_exit = True
             return
         admission = self.app.admission
-        log.info("draining %d connections (signal %d)", len(admission.connections), sig)
         loop = asyncio.get_running_loop()
 
         def start() -> None:
@@ -90,6 +89,8 @@ def run(app: RoomServer, config: Config, sock: socket.socket | None = None) -> N
             # Behind these, X-Forwarded-For is the client (per-address limits).
             proxy_headers=True,
             forwarded_allow_ips=list(config.trusted_proxies),
+            # Through the root logger's handler (logs.configure: text or JSON).
+            log_config=None,
             lifespan="on",
             timeout_graceful_shutdown=1,
         ),

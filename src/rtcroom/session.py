@@ -46,6 +46,7 @@ from .protocol import (
 )
 from .sdp import decode_signal_data, media_intent
 from .state import PeerState, transition
+from .tally import TALLY
 from .turn import IceConfig
 
 
@@ -262,6 +263,8 @@ class Session:
         self.resume_key = ""
         # When we last said that messages are dropped for exceeding `rate`.
         self._limited_at = -math.inf
+        # The last join refused (room, code, message), until the server logs it.
+        self.refusal: tuple[str, ErrorCode, str] | None = None
 
     # Input from the client -------------------------------------------------
 
@@ -272,6 +275,7 @@ class Session:
         # The rate is checked before anything else: a flood costs no parsing.
         # At most one error a second, so a flood does not turn into a flood back.
         if self.rate is not None and not self.rate.take():
+            TALLY.refusals["rate"] += 1
             now = self.rate.clock()
             if now - self._limited_at < 1.0:
                 return []
@@ -320,20 +324,18 @@ class Session:
         if self.state is not PeerState.CONNECTED:
             return [Reply(error(ErrorCode.ALREADY_JOINED, f"already in room {self.room!r}"))]
         if self.join_gate is not None and not self.join_gate.take():
-            return [
-                Reply(
-                    error(
-                        ErrorCode.RATE_LIMITED,
-                        "too many join attempts from your address: wait a minute",
-                    )
-                )
-            ]
+            TALLY.refusals["joins"] += 1
+            return self._refuse_join(
+                message.room,
+                ErrorCode.RATE_LIMITED,
+                "too many join attempts from your address: wait a minute",
+            )
         name, identity, grants, claims = message.name, None, ALL_GRANTS, None
         if self.auth is not None:
             try:
                 claims = self.auth.verify(message.token, message.room, self.clock())
             except AuthError as exc:
-                return [Reply(error(ErrorCode.UNAUTHORIZED, str(exc)))]
+                return self._refuse_join(message.room, ErrorCode.UNAUTHORIZED, str(exc))
             name = claims.name or name
             identity = claims.identity
             grants = claims.grants
@@ -625,10 +627,18 @@ class Session:
         return self._refuse(code, message, app)
 
     def _refuse(self, code: ErrorCode, message: str, app: bool = False) -> list[Action]:
+        assert self.room is not None
         self.state = transition(self.state, "refused")
-        self.room = None
+        room, self.room = self.room, None
         self.peer = None
         self.grants = frozenset()
+        return self._refuse_join(room, code, message, app)
+
+    def _refuse_join(
+        self, room: str, code: ErrorCode, message: str, app: bool = False
+    ) -> list[Action]:
+        """The error for a refused join, noted in `refusal` for the server's log."""
+        self.refusal = (room, code, message)
         return [Reply(error(code, message, app=app))]
 
     def renew_ice(self, now: float | None = None) -> list[Action]:

@@ -16,8 +16,10 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
+import tempfile
 import time
 from types import FrameType
 
@@ -40,12 +42,13 @@ def _worker(config: Config) -> None:
     # Its own process group: a Ctrl-C in the terminal reaches the parent
     # only, which passes it on once.
     os.setpgrp()
-    from .app import create_app
+    from .app import RoomServer
     from .serve import run
 
     sock = bind(config.host, config.port)
     sock.listen(2048)
-    run(create_app(config), config, sock=sock)
+    # The parent serves the workers' metrics, summed (metrics.py).
+    run(RoomServer(config, serve_metrics=False), config, sock=sock)
 
 
 def serve_workers(config: Config) -> int:
@@ -55,6 +58,24 @@ def serve_workers(config: Config) -> int:
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", config.host, config.port, exc.strerror)
         return 1
+    metrics_folder = None
+    if config.metrics_port is not None:
+        # Named before prometheus_client is imported, which reads it then.
+        metrics_folder = tempfile.mkdtemp(prefix="rtcroom-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_folder
+        from . import metrics
+
+        try:
+            listener = metrics.serve(config.metrics_host, config.metrics_port, None)
+        except OSError as exc:
+            log.error(
+                "cannot serve metrics on %s:%d: %s",
+                config.metrics_host,
+                config.metrics_port,
+                exc.strerror,
+            )
+            return 1
+        log.info("metrics on http://%s:%d/metrics", config.metrics_host, config.metrics_port)
     context = multiprocessing.get_context("fork")
     workers: list[multiprocessing.process.BaseProcess] = []
     stopping = False
@@ -90,8 +111,13 @@ def serve_workers(config: Config) -> int:
                 log.warning(
                     "worker %s exited (%s): starting another", process.pid, process.exitcode
                 )
+                if metrics_folder is not None and process.pid is not None:
+                    metrics.worker_gone(process.pid)
                 workers[i] = start()
         time.sleep(0.1)
     reserved.close()
+    if metrics_folder is not None:
+        listener.close()
+        shutil.rmtree(metrics_folder, ignore_errors=True)
     failed = [p.exitcode for p in workers if p.exitcode not in (0, None)]
     return 1 if failed else 0

@@ -56,6 +56,25 @@ class NoEvents:
         pass
 
 
+class Listeners:
+    """RoomEvents passed on to each of `listeners`, in order (hooks, log, webhooks)."""
+
+    def __init__(self, *listeners: RoomEvents) -> None:
+        self.listeners = listeners
+
+    def started(self, room: str) -> None:
+        for listener in self.listeners:
+            listener.started(room)
+
+    def left(self, room: str, peer: PeerInfo, reason: LeaveReason) -> None:
+        for listener in self.listeners:
+            listener.left(room, peer, reason)
+
+    def finished(self, room: str) -> None:
+        for listener in self.listeners:
+            listener.finished(room)
+
+
 class Mailbox(Protocol):
     """Where a broker drops frames for one local connection. Never blocks."""
 
@@ -158,6 +177,15 @@ class Broker(Protocol):
 
     async def list_rooms(self) -> dict[str, list[PeerInfo]]:
         """Every room with its peers (in join order), across the processes sharing them."""
+        ...
+
+    async def count_rooms(self) -> int:
+        """How many rooms have peers, across the processes sharing them."""
+        ...
+
+    @property
+    def reachable(self) -> bool:
+        """False while what the broker relies on (Redis) cannot be reached."""
         ...
 
     async def relay(self, room: str, to: str, frame: str) -> bool:

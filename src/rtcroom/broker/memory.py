@@ -49,6 +49,11 @@ class MemoryBroker(LocalMembers):
     async def list_rooms(self) -> dict[str, list[PeerInfo]]:
         return self._local_rooms()
 
+    async def count_rooms(self) -> int:
+        return len(self.rooms)
+
+    reachable = True
+
     async def relay(self, room: str, to: str, frame: str) -> bool:
         return self._deliver(room, frame, to=to)
 

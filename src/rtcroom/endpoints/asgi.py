@@ -27,7 +27,7 @@ log = logging.getLogger("rtcroom")
 CLOSE_NO_STATUS = 1005
 CLOSE_ERROR = 1011
 
-NOT_STARTED = error(ErrorCode.UNAVAILABLE, "the rtcroom server is not started")
+NOT_STARTED = (ErrorCode.UNAVAILABLE, "the rtcroom server is not started")
 NOT_STARTED_LOG = (
     "a client came to /ws before the RoomServer started: mounted in another app, "
     "run its lifespan from the host's (lifespan=rtc.lifespan, or `async with rtc:` "
@@ -74,7 +74,7 @@ class SignalingRoute:
             await websocket.close(CLOSE_POLICY, "too many connections")
             return
         if not admission.started:
-            await websocket.send_text(NOT_STARTED)
+            await websocket.send_text(error(*NOT_STARTED))
             await websocket.close(CLOSE_ERROR, "not started")
             log.error(NOT_STARTED_LOG)
             return

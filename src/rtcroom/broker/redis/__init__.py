@@ -44,6 +44,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 import redis.asyncio as aioredis
@@ -51,6 +52,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from ...logs import event
 from ...protocol import PeerInfo, PeerLeft, encode
 from ..interface import LeaveReason, Mailbox, Resumed, Unavailable
 from ..local import Held, LocalMembers
@@ -110,6 +112,9 @@ class RedisBroker(LocalMembers):
         """`limits`: max_peers_per_room, max_rooms, resume_grace, held_frames."""
         super().__init__(**limits)
         self.url = url
+        # Where, for the log: without the password the URL may carry.
+        parts = urlsplit(url)
+        self._where = f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}{parts.path}"
         self.node = secrets.token_hex(8)
         self.node_ttl = node_ttl
         self.timeout = timeout
@@ -371,6 +376,13 @@ class RedisBroker(LocalMembers):
                 rooms[str(name)] = peers
         return rooms
 
+    async def count_rooms(self) -> int:
+        return int(await self._call(self.redis.scard(PREFIX + "rooms")))
+
+    @property
+    def reachable(self) -> bool:
+        return self._healthy_since is not None
+
     def relay_now(self, room: str, to: str, frame: str) -> bool | None:
         if self._deliver(room, frame, to=to):
             return True
@@ -513,7 +525,13 @@ class RedisBroker(LocalMembers):
                 await self._reap()
             except Unavailable:
                 if self._healthy_since is not None:
-                    log.warning("Redis at %s is unreachable", self.url)
+                    event(
+                        "broker-down",
+                        "Redis at %s is unreachable",
+                        self._where,
+                        level=logging.WARNING,
+                        url=self._where,
+                    )
                 self._healthy_since = None
             except Exception:  # never let presence stop
                 log.exception("heartbeat failed")
@@ -531,7 +549,7 @@ class RedisBroker(LocalMembers):
         if self._healthy_since is None:
             self._healthy_since = asyncio.get_running_loop().time()
             if self._tasks:
-                log.info("Redis at %s is reachable", self.url)
+                event("broker-up", "Redis at %s is reachable", self._where, url=self._where)
         if status == 2:
             log.warning("this node was declared dead while cut off: ending its connections")
             self._lose_all()
