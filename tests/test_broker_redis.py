@@ -315,3 +315,42 @@ async def test_a_process_frozen_past_its_ttl_is_declared_dead_and_ends_its_clien
     await a.nothing()
     for peer in (a, again):
         await peer.ws.close()
+
+
+def get(url: str) -> tuple[int, str]:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.read().decode()
+
+
+async def test_readyz_is_503_while_redis_is_unreachable_and_while_draining(
+    start_server: Callable[..., RunningServer], redis_server: RunningRedis
+) -> None:
+    server = start_server("--broker", redis_server.url, "--node-ttl", "2")
+    assert await asyncio.to_thread(get, server.url + "/readyz") == (200, "ready")
+    redis_server.stop()
+
+    async def until(expected: tuple[int, str]) -> None:
+        deadline = time.monotonic() + 15
+        while (answer := await asyncio.to_thread(get, server.url + "/readyz")) != expected:
+            assert time.monotonic() < deadline, answer
+            await asyncio.sleep(0.1)
+
+    await until((503, "broker unreachable"))
+    # Alive all the same: a restart would not bring Redis back.
+    assert (await asyncio.to_thread(get, server.url + "/healthz"))[0] == 200
+    redis_server.start()
+    await until((200, "ready"))
+
+    # A peer that stays resumable keeps the drain going for a few seconds.
+    peer = await connect(server)
+    await peer.join("r", "A")
+    server.process.send_signal(signal.SIGTERM)
+    await until((503, "draining"))
+    await peer.ws.close()
