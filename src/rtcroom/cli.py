@@ -10,7 +10,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .config import Config, ConfigError, add_serve_arguments, from_args
+from .config import (
+    Config,
+    ConfigError,
+    add_serve_arguments,
+    add_turn_arguments,
+    from_args,
+    turn_from_args,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,19 +30,27 @@ def build_parser() -> argparse.ArgumentParser:
     turn = commands.add_parser(
         "turn-config", help="print a hardened coturn configuration matching the server's"
     )
-    add_serve_arguments(turn)
+    add_turn_arguments(turn)
     turn.add_argument("--realm", required=True, help="the TURN realm, usually the public host name")
     turn.add_argument("--listening-ip", required=True, metavar="IP", help="where coturn listens")
     turn.add_argument(
         "--relay-ip", metavar="IP", help="where relayed media leaves (default: listening IP)"
     )
     turn.add_argument("--external-ip", metavar="IP", help="public address when behind 1:1 NAT")
-    turn.add_argument("--min-port", type=int, default=49160, help="first relay port")
-    turn.add_argument("--max-port", type=int, default=49200, help="last relay port")
-    turn.add_argument("--total-quota", type=int, default=300, help="allocations for the server")
-    turn.add_argument("--user-quota", type=int, default=12, help="allocations per peer")
-    turn.add_argument("--cert", help="TLS certificate for turns: (PEM)")
-    turn.add_argument("--pkey", help="its private key (PEM)")
+    turn.add_argument(
+        "--min-port", type=int, default=49160, metavar="PORT", help="first relay port (49160)"
+    )
+    turn.add_argument(
+        "--max-port", type=int, default=49200, metavar="PORT", help="last relay port (49200)"
+    )
+    turn.add_argument(
+        "--total-quota", type=int, default=300, metavar="N", help="allocations in all (300)"
+    )
+    turn.add_argument(
+        "--user-quota", type=int, default=12, metavar="N", help="allocations per peer (12)"
+    )
+    turn.add_argument("--cert", metavar="PATH", help="TLS certificate for turns: (PEM)")
+    turn.add_argument("--pkey", metavar="PATH", help="its private key (PEM)")
 
     sfu = commands.add_parser(
         "sfu-config", help="print or write a hardened Janus configuration (docs/sfu.md)"
@@ -46,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="IP",
         help="the loopback or private address Janus's API listens on (only rtcroom reaches it)",
     )
-    sfu.add_argument("--api-port", type=int, default=8188, help="its WebSocket port (8188)")
+    sfu.add_argument(
+        "--api-port", type=int, default=8188, metavar="PORT", help="its WebSocket port (8188)"
+    )
     sfu.add_argument("--sfu-secret", help="Janus's api_secret (RTCROOM_SFU_SECRET; never logged)")
     sfu.add_argument(
         "--sfu-secret-file", type=Path, metavar="PATH", help="(RTCROOM_SFU_SECRET_FILE)"
@@ -57,14 +74,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="the address Janus gathers ICE candidates on (default: every interface)",
     )
     sfu.add_argument("--public-ip", metavar="IP", help="the public address, behind 1:1 NAT")
-    sfu.add_argument("--min-port", type=int, default=20000, help="first RTP/ICE UDP port")
-    sfu.add_argument("--max-port", type=int, default=40000, help="last RTP/ICE UDP port")
+    sfu.add_argument(
+        "--min-port", type=int, default=20000, metavar="PORT", help="first RTP/ICE UDP port"
+    )
+    sfu.add_argument(
+        "--max-port", type=int, default=40000, metavar="PORT", help="last RTP/ICE UDP port"
+    )
     sfu.add_argument(
         "--admin-secret",
         help="turn the admin API on, on 127.0.0.1, with this secret of its own "
         "(RTCROOM_SFU_ADMIN_SECRET)",
     )
-    sfu.add_argument("--admin-port", type=int, default=7188, help="its WebSocket port (7188)")
+    sfu.add_argument(
+        "--admin-port", type=int, default=7188, metavar="PORT", help="its WebSocket port (7188)"
+    )
     sfu.add_argument(
         "--out",
         type=Path,
@@ -78,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--room", required=True, help="room name, or a pattern with * wildcards")
     token.add_argument("--identity", required=True, help="who the holder is (your user id)")
     token.add_argument("--name", help="display name shown to the others")
-    token.add_argument("--ttl", type=float, default=3600, help="seconds of validity (3600)")
+    token.add_argument("--ttl", type=float, default=3600, metavar="SECONDS", help="validity (3600)")
     token.add_argument(
         "--grant",
         action="append",
@@ -245,8 +268,10 @@ def turn_config(args: argparse.Namespace) -> int:
 
     from .turn import coturn_config
 
-    config = _config(args)
-    if config is None:
+    try:
+        config = turn_from_args(args)
+    except ConfigError as exc:
+        print(f"rtcroom: {exc}", file=sys.stderr)
         return 2
     if not config.turn_secret:
         print(

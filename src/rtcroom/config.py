@@ -284,25 +284,8 @@ class Config:
         )
 
 
-def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of `rtcroom serve`; each default comes from its variable."""
-    parser.add_argument("--host", help="address to listen on (RTCROOM_HOST, default 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="TCP port (RTCROOM_PORT, default 8080)")
-    parser.add_argument(
-        "--ice-server",
-        action="append",
-        dest="ice_servers",
-        metavar="URL",
-        help="STUN/TURN URL handed to clients, repeatable "
-        "(RTCROOM_ICE_SERVERS, space separated; default none)",
-    )
-    parser.add_argument(
-        "--stun",
-        action="append",
-        dest="stun_urls",
-        metavar="URL",
-        help="STUN server URL, repeatable (RTCROOM_STUN, space separated)",
-    )
+def add_turn_arguments(parser: argparse.ArgumentParser) -> None:
+    """The TURN flags, shared by `rtcroom serve` and `rtcroom turn-config`."""
     parser.add_argument(
         "--turn-url",
         action="append",
@@ -328,6 +311,28 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="lifetime of TURN credentials (RTCROOM_TURN_TTL, default 3600); renewed at 80%%",
     )
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of `rtcroom serve`; each default comes from its variable."""
+    parser.add_argument("--host", help="address to listen on (RTCROOM_HOST, default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="TCP port (RTCROOM_PORT, default 8080)")
+    parser.add_argument(
+        "--ice-server",
+        action="append",
+        dest="ice_servers",
+        metavar="URL",
+        help="STUN/TURN URL handed to clients, repeatable "
+        "(RTCROOM_ICE_SERVERS, space separated; default none)",
+    )
+    parser.add_argument(
+        "--stun",
+        action="append",
+        dest="stun_urls",
+        metavar="URL",
+        help="STUN server URL, repeatable (RTCROOM_STUN, space separated)",
+    )
+    add_turn_arguments(parser)
     parser.add_argument(
         "--auth-secret",
         help="require access tokens signed with this secret (RTCROOM_AUTH_SECRET; prefer it "
@@ -405,7 +410,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
             setting.flag,
             type=setting.type,
             dest=setting.field,
-            metavar="N" if setting.type is int else "SECONDS" if "second" in setting.help else "N",
+            metavar="SECONDS" if setting.help.startswith("seconds") else "N",
             help=f"{setting.help} ({setting.variable})",
         )
     parser.add_argument(
@@ -554,6 +559,22 @@ def from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) ->
         ),
         **numbers,  # type: ignore[arg-type]
     )
+
+
+def turn_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Config:
+    """A Config of the TURN settings alone (`rtcroom turn-config`), validated as serve's."""
+    env = os.environ if env is None else env
+    turn_ttl = args.turn_ttl if args.turn_ttl is not None else _int(env, "RTCROOM_TURN_TTL")
+    return Config(
+        turn_urls=tuple(args.turn_urls) if args.turn_urls else tuple(
+            env.get("RTCROOM_TURN_URLS", "").split()
+        ),
+        turn_secret=secret_from(
+            args.turn_secret, args.turn_secret_file, env, "RTCROOM_TURN_SECRET",
+            "--turn-secret-file",
+        ),
+        turn_ttl=turn_ttl if turn_ttl is not None else Config.turn_ttl,
+    )  # fmt: skip
 
 
 def from_env(env: Mapping[str, str] | None = None, **settings: object) -> Config:
