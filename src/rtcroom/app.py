@@ -210,20 +210,18 @@ class RoomServer:
         self.admission.started = True
 
     def _start_metrics(self) -> None:
-        from . import metrics
+        from .metrics import Metrics, sample_forever, serve
 
-        sampled = metrics.Metrics(sfu=self.sfu is not None)
+        sampled = Metrics(sfu=self.sfu is not None)
         if self._serve_metrics:
             config = self.config
             assert config.metrics_port is not None
-            self._metrics_listener = metrics.serve(
+            self._metrics_listener = serve(
                 config.metrics_host, config.metrics_port, sampled.registry
             )
             log.info("metrics on http://%s:%d/metrics", config.metrics_host, config.metrics_port)
         self._sampler = asyncio.get_running_loop().create_task(
-            metrics.sample_forever(
-                sampled, self.admission, self.broker, self.config.metrics_interval
-            )
+            sample_forever(sampled, self.admission, self.broker, self.config.metrics_interval)
         )
 
     async def stop(self) -> None:

@@ -63,10 +63,10 @@ def serve_workers(config: Config) -> int:
         # Named before prometheus_client is imported, which reads it then.
         metrics_folder = tempfile.mkdtemp(prefix="rtcroom-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_folder
-        from . import metrics
+        from .metrics import serve, worker_gone
 
         try:
-            listener = metrics.serve(config.metrics_host, config.metrics_port, None)
+            listener = serve(config.metrics_host, config.metrics_port, None)
         except OSError as exc:
             log.error(
                 "cannot serve metrics on %s:%d: %s",
@@ -112,7 +112,7 @@ def serve_workers(config: Config) -> int:
                     "worker %s exited (%s): starting another", process.pid, process.exitcode
                 )
                 if metrics_folder is not None and process.pid is not None:
-                    metrics.worker_gone(process.pid)
+                    worker_gone(process.pid)
                 workers[i] = start()
         time.sleep(0.1)
     reserved.close()
