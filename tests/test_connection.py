@@ -78,9 +78,11 @@ class SlowBroker(MemoryBroker):
         super().__init__(**options)
         self.gate = asyncio.Event()
 
-    async def enter(self, room: str, peer: PeerInfo, mailbox: Any, resume_key: str) -> Any:
+    async def enter(
+        self, room: str, peer: PeerInfo, mailbox: Any, resume_key: str, grants: Any = frozenset()
+    ) -> Any:
         await self.gate.wait()
-        return await super().enter(room, peer, mailbox, resume_key)
+        return await super().enter(room, peer, mailbox, resume_key, grants)
 
 
 @pytest.fixture

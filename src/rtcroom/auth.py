@@ -118,6 +118,13 @@ class Authenticator:
 
     def verify(self, token: str | None, room: str, now: float | None = None) -> Claims:
         """The claims of `token` if it is valid for `room` now; AuthError otherwise."""
+        claims = self.check(token, now)
+        if not claims.allows_room(room):
+            raise AuthError(f"token is not valid for room {room!r}")
+        return claims
+
+    def check(self, token: str | None, now: float | None = None) -> Claims:
+        """The claims of `token` if it is valid now, for whichever rooms it names."""
         if token is None:
             raise AuthError("this server needs an access token: join with a token")
         try:
@@ -161,7 +168,7 @@ class Authenticator:
             raise AuthError("token name is not a string of 1 to 64 characters")
         if not isinstance(grants, list) or not all(isinstance(g, str) for g in grants):
             raise AuthError("token grants are not a list of strings")
-        claims = Claims(
+        return Claims(
             identity=identity,
             name=name,
             room=pattern,
@@ -169,6 +176,3 @@ class Authenticator:
             # Grants this version does not know are ignored, not refused.
             grants=frozenset(grants) & ALL_GRANTS,
         )
-        if not claims.allows_room(room):
-            raise AuthError(f"token is not valid for room {room!r}")
-        return claims

@@ -248,8 +248,8 @@ class Executor:
                     return session.undeliverable(to)
             case Publish(room, sender, frame):
                 await broker.publish(room, sender, frame)
-            case Enter(room, peer, resume_key):
-                peers = await broker.enter(room, peer, mailbox, resume_key)
+            case Enter(room, peer, resume_key, grants):
+                peers = await broker.enter(room, peer, mailbox, resume_key, grants)
                 TALLY.joins += 1
                 event(
                     "join",

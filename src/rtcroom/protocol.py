@@ -355,6 +355,14 @@ class AppData(msgspec.Struct, tag_field="type", tag="message"):
     data: msgspec.Raw
 
 
+class Mute(msgspec.Struct, tag_field="type", tag="mute"):
+    """An operator asks this peer to mute its microphone ("audio") or turn its camera
+    off ("video"); `by` names who (the admin API's token)."""
+
+    kind: Literal["audio", "video"]
+    by: str
+
+
 ServerMessage = (
     Joined
     | PeerJoined
@@ -369,6 +377,7 @@ ServerMessage = (
     | Subscription
     | Talking
     | AppData
+    | Mute
 )
 
 _encoder: Final = msgspec.json.Encoder()

@@ -97,6 +97,7 @@ class Enter:
     room: str
     peer: PeerInfo
     resume_key: str
+    grants: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,7 +380,9 @@ class Session:
         assert self.room is not None
         self.peer = self._info(self._new_id(), name, identity)
         self.resume_key = new_resume_key()
-        return [Enter(room=self.room, peer=self.peer, resume_key=self.resume_key)]
+        return [
+            Enter(room=self.room, peer=self.peer, resume_key=self.resume_key, grants=self.grants)
+        ]
 
     def _member(self) -> tuple[str, PeerInfo] | None:
         if self.state is PeerState.JOINED and self.room is not None and self.peer is not None:

@@ -122,6 +122,16 @@ class ServerFull(Refused):
 
 
 @dataclass(frozen=True, slots=True)
+class Presence:
+    """A peer as an operator sees it (the admin API): who, with which grants, since when."""
+
+    peer: PeerInfo
+    grants: frozenset[str]
+    # Unix time of its join (a resume keeps it).
+    since: float
+
+
+@dataclass(frozen=True, slots=True)
 class Resumed:
     """A peer handed back to a new connection."""
 
@@ -142,11 +152,17 @@ class Broker(Protocol):
         ...
 
     async def enter(
-        self, room: str, peer: PeerInfo, mailbox: Mailbox, resume_key: str
+        self,
+        room: str,
+        peer: PeerInfo,
+        mailbox: Mailbox,
+        resume_key: str,
+        grants: frozenset[str] = frozenset(),
     ) -> list[PeerInfo]:
         """Admit `peer` to `room`; return the peers already there, in join order.
 
-        Raises RoomFull or ServerFull. `resume_key` lets resume() find the peer.
+        Raises RoomFull or ServerFull. `resume_key` lets resume() find the
+        peer; `grants` are what it may do (listed by roster()).
         """
         ...
 
@@ -177,6 +193,10 @@ class Broker(Protocol):
 
     async def list_rooms(self) -> dict[str, list[PeerInfo]]:
         """Every room with its peers (in join order), across the processes sharing them."""
+        ...
+
+    async def roster(self) -> dict[str, list[Presence]]:
+        """list_rooms() with each peer's grants and join time (the admin API)."""
         ...
 
     async def count_rooms(self) -> int:

@@ -9,11 +9,21 @@ differs, each broker supplies: `others` (the rest of a room), `exit` and
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from dataclasses import dataclass, field
 
 from ..protocol import PeerInfo, PeerLeft, encode
-from .interface import LeaveReason, Mailbox, NoEvents, Resumed, RoomEvents, RoomFull, ServerFull
+from .interface import (
+    LeaveReason,
+    Mailbox,
+    NoEvents,
+    Presence,
+    Resumed,
+    RoomEvents,
+    RoomFull,
+    ServerFull,
+)
 
 
 class Held:
@@ -54,6 +64,9 @@ class Member:
     # While suspended: the grace timer and what to publish when it fires.
     expiry: asyncio.TimerHandle | None = None
     farewell: str = ""
+    grants: frozenset[str] = frozenset()
+    # Unix time of its join.
+    since: float = 0.0
 
 
 @dataclass(slots=True)
@@ -112,13 +125,21 @@ class LocalMembers:
         entry = self.rooms.get(room)
         return entry.members.get(peer_id) if entry is not None else None
 
-    def _add(self, room: str, peer: PeerInfo, mailbox: Mailbox, key: str, seq: int = 0) -> bool:
+    def _add(
+        self,
+        room: str,
+        peer: PeerInfo,
+        mailbox: Mailbox,
+        key: str,
+        seq: int = 0,
+        grants: frozenset[str] = frozenset(),
+    ) -> bool:
         """Add a local member; True if it is this process's first in `room`."""
         entry = self.rooms.get(room)
         first = entry is None
         if entry is None:
             entry = self.rooms[room] = Room(room)
-        entry.members[peer.id] = Member(peer, mailbox, key, seq)
+        entry.members[peer.id] = Member(peer, mailbox, key, seq, grants=grants, since=time.time())
         self.keys[key] = (room, peer.id)
         return first
 
@@ -218,6 +239,12 @@ class LocalMembers:
             # Its connection ends, and its Session's exit says why.
             member.mailbox.kick(reason)
         return True
+
+    def _local_roster(self) -> dict[str, list[Presence]]:
+        return {
+            name: [Presence(m.info, m.grants, m.since) for m in entry.members.values()]
+            for name, entry in self.rooms.items()
+        }
 
     def _local_rooms(self) -> dict[str, list[PeerInfo]]:
         return {

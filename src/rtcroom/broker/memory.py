@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..protocol import PeerInfo
-from .interface import LeaveReason, Mailbox
+from .interface import LeaveReason, Mailbox, Presence
 from .local import Held, LocalMembers, Member, Room
 
 __all__ = ["Held", "Member", "MemoryBroker", "Room"]
@@ -16,7 +16,12 @@ class MemoryBroker(LocalMembers):
         pass
 
     async def enter(
-        self, room: str, peer: PeerInfo, mailbox: Mailbox, resume_key: str
+        self,
+        room: str,
+        peer: PeerInfo,
+        mailbox: Mailbox,
+        resume_key: str,
+        grants: frozenset[str] = frozenset(),
     ) -> list[PeerInfo]:
         entry = self.rooms.get(room)
         if entry is None and len(self.rooms) >= self.max_rooms:
@@ -24,7 +29,7 @@ class MemoryBroker(LocalMembers):
         if entry is not None and len(entry.members) >= self.max_peers_per_room:
             raise self._room_full(room)
         peers = await self.others(room, peer.id)
-        if self._add(room, peer, mailbox, resume_key):
+        if self._add(room, peer, mailbox, resume_key, grants=grants):
             self.events.started(room)
         return peers
 
@@ -48,6 +53,9 @@ class MemoryBroker(LocalMembers):
 
     async def list_rooms(self) -> dict[str, list[PeerInfo]]:
         return self._local_rooms()
+
+    async def roster(self) -> dict[str, list[Presence]]:
+        return self._local_roster()
 
     async def count_rooms(self) -> int:
         return len(self.rooms)

@@ -60,6 +60,7 @@ from ..protocol import (
     Joined,
     Leave,
     Mode,
+    Mute,
     PeerJoined,
     PeerLeft,
     Published,
@@ -512,6 +513,9 @@ class Room(AsyncIOEventEmitter):
                 self.emit("error", RoomError(code, text))
             case AppData(data=data):
                 self.emit("message", msgspec.json.decode(data))
+            case Mute(kind=kind, by=by):
+                # An operator asks us to stop sending this kind of media.
+                self.emit("mute", kind, by)
             case Mode(mode=mode):
                 # The room is served by the SFU from now on (or by another SFU node).
                 self.mode = mode

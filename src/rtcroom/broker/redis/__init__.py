@@ -42,6 +42,7 @@ import contextlib
 import hashlib
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -54,7 +55,7 @@ from redis.exceptions import RedisError
 
 from ...logs import event
 from ...protocol import PeerInfo, PeerLeft, encode
-from ..interface import LeaveReason, Mailbox, Resumed, Unavailable
+from ..interface import LeaveReason, Mailbox, Presence, Resumed, Unavailable
 from ..local import Held, LocalMembers
 from .scripts import source
 
@@ -297,7 +298,12 @@ class RedisBroker(LocalMembers):
     # Broker interface ----------------------------------------------------
 
     async def enter(
-        self, room: str, peer: PeerInfo, mailbox: Mailbox, resume_key: str
+        self,
+        room: str,
+        peer: PeerInfo,
+        mailbox: Mailbox,
+        resume_key: str,
+        grants: frozenset[str] = frozenset(),
     ) -> list[PeerInfo]:
         # Subscribed first: frames published once we are in must reach us.
         await self._listen(room)
@@ -321,6 +327,8 @@ class RedisBroker(LocalMembers):
                     self.max_rooms,
                     _digest(resume_key),
                     peer.via or "",
+                    " ".join(sorted(grants)),
+                    repr(time.time()),
                 ],
             )
             if result and result[0] == -1:
@@ -331,7 +339,7 @@ class RedisBroker(LocalMembers):
             await self._unlisten(room)
             raise
         seq = int(result[0])
-        self._add(room, peer, mailbox, resume_key, seq)
+        self._add(room, peer, mailbox, resume_key, seq, grants)
         self._announcing[peer.id] = seq  # for its peer-joined, published next
         if result[1]:
             self.events.started(room)
@@ -372,6 +380,29 @@ class RedisBroker(LocalMembers):
         rooms: dict[str, list[PeerInfo]] = {}
         for name in sorted(names):
             peers = await self.others(str(name), "")
+            if peers:
+                rooms[str(name)] = peers
+        return rooms
+
+    async def roster(self) -> dict[str, list[Presence]]:
+        names: list[Any] = await self._call(self.redis.smembers(PREFIX + "rooms"))
+        rooms: dict[str, list[Presence]] = {}
+        for name in sorted(names):
+            ids = [
+                str(i) for i in await self._call(self.redis.zrange(PREFIX + "room:" + name, 0, -1))
+            ]
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for i in ids:
+                    pipe.hmget(_peer_key(i), ["name", "identity", "via", "grants", "since"])
+                infos: list[Any] = await self._call(pipe.execute())
+            peers = [
+                Presence(
+                    PeerInfo(id=i, name=str(n or ""), identity=identity or None, via=via or None),
+                    frozenset((grants or "").split()),
+                    float(since or 0),
+                )
+                for i, (n, identity, via, grants, since) in zip(ids, infos, strict=True)
+            ]
             if peers:
                 rooms[str(name)] = peers
         return rooms

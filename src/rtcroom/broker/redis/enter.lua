@@ -1,5 +1,6 @@
 -- KEYS: room zset, rooms set, peer hash, node members, resume key
--- ARGV: room, peer id, name, identity, node, max peers, max rooms, key digest, via
+-- ARGV: room, peer id, name, identity, node, max peers, max rooms, key digest, via,
+--   grants (space separated), since (Unix time of the join)
 -- Returns the entry's number, 1 if the room starts with this peer (else 0),
 -- then id, name, identity, via of each peer already there; {-1} if the room is full, {-2} if the server is.
 -- needs: seq
@@ -17,7 +18,7 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
 end
 redis.call('ZADD', KEYS[1], seq, ARGV[2])
 redis.call('HSET', KEYS[3], 'room', ARGV[1], 'name', ARGV[3], 'identity', ARGV[4],
-  'node', ARGV[5], 'key', ARGV[8], 'via', ARGV[9])
+  'node', ARGV[5], 'key', ARGV[8], 'via', ARGV[9], 'grants', ARGV[10], 'since', ARGV[11])
 redis.call('SADD', KEYS[4], ARGV[2])
 redis.call('SET', KEYS[5], ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[1])
