@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
 from browser import NO_DEVICES, close, ms, open_call, peer_id, wait_frames_advancing
 from conftest import RunningServer
 from playwright.sync_api import Browser, Page, expect
+from test_admin import SECRET as ADMIN_SECRET
+from test_admin import call as admin_call
+from test_admin import token as admin_token
 
 from rtcroom.auth import ALL_GRANTS, mint_token
 
@@ -204,3 +208,41 @@ def test_no_camera_or_microphone_is_explained(chromium: Browser, server: Running
     expect(page.locator("#notice")).to_contain_text("No camera or microphone was found")
     expect(page.locator("figure.local")).to_have_class("tile local no-media")
     context.close()
+
+
+def test_the_web_app_obeys_a_moderators_mute(
+    chromium: Browser, start_server: Callable[..., RunningServer]
+) -> None:
+    server = start_server("--auth-secret", ADMIN_SECRET)
+    speaker = admin_token("talk", "s", *(ALL_GRANTS - {"admin"}))
+    page = open_call(chromium, server.url, "talk", "Sam", query={"token": speaker})
+    mic, cam = page.locator("#toggle-mic"), page.locator("#toggle-camera")
+    expect(mic).to_have_attribute("aria-pressed", "false")
+
+    status, _, _ = admin_call(
+        server, "POST", f"/rooms/talk/peers/{peer_id(page)}/mute", body={"kind": "audio"}
+    )
+    assert status == 200
+    expect(page.locator("#notice")).to_have_text("Olga muted your microphone.")
+    expect(mic).to_have_attribute("aria-pressed", "true")
+    expect(mic).to_have_text("Unmute")
+    assert page.evaluate("window.rtcroom.localStream.getAudioTracks()[0].enabled") is False
+    # The camera keeps going until asked; the user may unmute.
+    expect(cam).to_have_attribute("aria-pressed", "false")
+    mic.click()
+    assert page.evaluate("window.rtcroom.localStream.getAudioTracks()[0].enabled") is True
+
+    admin_call(server, "POST", f"/rooms/talk/peers/{peer_id(page)}/mute", body={"kind": "video"})
+    expect(page.locator("#notice")).to_have_text("Olga turned your camera off.")
+    expect(cam).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("figure.local")).to_have_class(re.compile(r"\bcamera-off\b"))
+
+    # Kicked by a moderator: the page says so in the moderator's words.
+    admin_call(
+        server,
+        "POST",
+        f"/rooms/talk/peers/{peer_id(page)}/kick",
+        body={"reason": "Please rejoin later."},
+    )
+    expect(page.locator("#notice")).to_have_text("Please rejoin later.")
+    close(page)

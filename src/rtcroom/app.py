@@ -23,6 +23,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .admin import AdminApi
 from .admission import Admission
 from .broker import Broker, MemoryBroker
 from .broker.interface import Listeners
@@ -185,6 +186,7 @@ class RoomServer:
             Route("/r", no_room),
             WebSocketRoute("/ws", SignalingRoute(admission, self.broker).serve),
             Route("/static/{name}", static),
+            *AdminApi(admission, self.broker).routes(),
         ]
         if self.socket_io is not None:
             routes.append(Mount("/socket.io", app=self.socket_io.app))

@@ -152,7 +152,47 @@ def build_parser() -> argparse.ArgumentParser:
     receive.add_argument("--out", type=Path, default=Path("."), help="folder for the files")
     receive.add_argument("--name", default="rtcroom-receive", help="our name in the room")
     receive.add_argument("--count", type=int, help="stop after this many files")
+
+    # The admin API (docs/operations.md).
+    rooms = commands.add_parser("rooms", help="list every room and its peers (admin API)")
+    _admin_arguments(rooms)
+    rooms.add_argument("--json", action="store_true", help="JSON instead of a table")
+    kick = commands.add_parser("kick", help="remove a peer from its room (admin API)")
+    _admin_arguments(kick, peer=True)
+    kick.add_argument("--reason", metavar="TEXT", help="what the peer is told")
+    mute = commands.add_parser(
+        "mute", help="ask a peer to mute its microphone, or its camera (admin API)"
+    )
+    _admin_arguments(mute, peer=True)
+    mute.add_argument("--video", action="store_true", help="the camera instead of the microphone")
+    close = commands.add_parser("close", help="close a room: every peer is removed (admin API)")
+    _admin_arguments(close, room=True)
+    close.add_argument("--reason", metavar="TEXT", help="what the peers are told")
     return parser
+
+
+def _admin_arguments(
+    parser: argparse.ArgumentParser, *, room: bool = False, peer: bool = False
+) -> None:
+    parser.add_argument("url", help="the rtcroom server, e.g. http://127.0.0.1:8080")
+    if room or peer:
+        parser.add_argument("room")
+    if peer:
+        parser.add_argument("peer", help="its id, or its name when no other peer has it")
+    parser.add_argument(
+        "--token", help="a token with the admin grant (RTCROOM_ADMIN_TOKEN); else minted from:"
+    )
+    parser.add_argument("--auth-secret", help="the server's --auth-secret (RTCROOM_AUTH_SECRET)")
+    parser.add_argument(
+        "--auth-secret-file", type=Path, metavar="PATH", help="(RTCROOM_AUTH_SECRET_FILE)"
+    )
+    parser.add_argument(
+        "--as",
+        dest="as_name",
+        default="moderator",
+        metavar="NAME",
+        help="who a minted token names, shown to a muted peer (moderator)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -165,6 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return mint(args)
     if args.command == "sfu-config":
         return sfu_config(args)
+    if args.command in ("rooms", "kick", "mute", "close"):
+        return admin(args)
     try:
         from .commands import files, media
     except ImportError as exc:
@@ -357,6 +399,30 @@ def sfu_config(args: argparse.Namespace) -> int:
         f"wrote {', '.join(files)} to {args.out}: run janus -F {args.out} -C {args.out}/janus.jcfg"
     )
     return 0
+
+
+def admin(args: argparse.Namespace) -> int:
+    """rtcroom rooms, kick, mute, close: the admin API of a running server."""
+    import os
+
+    from .commands import admin as commands
+    from .config import secret_from
+
+    token = args.token or os.environ.get("RTCROOM_ADMIN_TOKEN")
+    secret = None
+    if not token:
+        try:
+            secret = secret_from(
+                args.auth_secret,
+                args.auth_secret_file,
+                os.environ,
+                "RTCROOM_AUTH_SECRET",
+                "--auth-secret-file",
+            )
+        except ConfigError as exc:
+            print(f"rtcroom {args.command}: {exc}", file=sys.stderr)
+            return 2
+    return commands.main(args.command, args, token, secret)
 
 
 def mint(args: argparse.Namespace) -> int:

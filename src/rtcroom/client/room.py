@@ -294,8 +294,10 @@ class Room(AsyncIOEventEmitter):
         self.peers: dict[str, RemotePeer] = {}
         # True while the server connection is down and being re-established.
         self.reconnecting = False
-        # Removed by the server's application (close code 4003): closed for good.
+        # Removed by the server's application or a moderator (close code
+        # 4003): closed for good, told why.
         self.kicked = False
+        self.kicked_reason = ""
         self._held: list[Signal] = []
         self._leaving = False
         self._ws: websockets.ClientConnection | None = None
@@ -510,7 +512,14 @@ class Room(AsyncIOEventEmitter):
                     chatter._on_chat(msgspec.json.encode(value).decode())
                 self.emit("broadcast", sender, value)
             case Error(code=code, message=text):
-                self.emit("error", RoomError(code, text))
+                if code == "kicked":
+                    self.kicked_reason = text
+                # Errors are recoverable: a program that does not listen to
+                # them keeps going (pyee raises an unheard "error").
+                if self.listeners("error"):
+                    self.emit("error", RoomError(code, text))
+                else:
+                    log.warning("rtcroom client: %s: %s", code, text)
             case AppData(data=data):
                 self.emit("message", msgspec.json.decode(data))
             case Mute(kind=kind, by=by):

@@ -37,6 +37,11 @@ export function mediaControls(client, local) {
     refresh();
   });
   client.addEventListener("localstream", refresh);
+  client.addEventListener("mute", (event) => {
+    const { kind, by } = /** @type {CustomEvent<{kind: string, by: string}>} */ (event).detail;
+    refresh();
+    showNotice(kind === "audio" ? `${by} muted your microphone.` : `${by} turned your camera off.`, "info");
+  });
   refresh();
 }
 

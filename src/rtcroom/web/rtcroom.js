@@ -24,7 +24,8 @@
  * @typedef {import("./sfu.js").SubscriptionMessage} SubscriptionMessage
  * @typedef {import("./sfu.js").SfuStream} SfuStream
  * @typedef {{type: "talking", peer: string, talking: boolean}} TalkingMessage
- * @typedef {JoinedMessage | PeerJoinedMessage | PeerLeftMessage | SignalMessage | BroadcastMessage | IceServersMessage | ErrorMessage | ByeMessage | ModeMessage | PublishedMessage | SubscriptionMessage | TalkingMessage | AppMessage} ServerMessage
+ * @typedef {{type: "mute", kind: "audio" | "video", by: string}} MuteMessage
+ * @typedef {JoinedMessage | PeerJoinedMessage | PeerLeftMessage | SignalMessage | BroadcastMessage | IceServersMessage | ErrorMessage | ByeMessage | ModeMessage | PublishedMessage | SubscriptionMessage | TalkingMessage | AppMessage | MuteMessage} ServerMessage
  * @typedef {{type: "join", room: string, name: string, token?: string, resume?: string, sfu?: boolean}} JoinRequest
  * @typedef {{type: "signal", to: string, data: SignalData}} SignalRequest
  * @typedef {{type: "broadcast", data: unknown}} BroadcastRequest
@@ -579,13 +580,15 @@ export class RemotePeer {
  * - "localstream" {stream}: what we send changed
  * - "broadcast" {from, data}
  * - "message" {data}: data from the server's application (RoomServer.send, .broadcast)
+ * - "mute" {kind, by}: a moderator (`by`) muted our "audio" or turned our "video"
+ *   off (the admin API); the client has disabled those tracks already
  * - "error" {error: RoomError}: a recoverable error
  * - "reconnecting" {attempt}: the server connection dropped; media keeps flowing
  *   while the client reconnects with jittered backoff
  * - "reconnected" {resumed}: back in the room; `resumed` when with the same id
  *   (nobody noticed), otherwise the calls were set up again
  * - "close" {error: RoomError | null}: the server connection ended for good
- *   (error code "kicked": the server's application removed us)
+ *   (error code "kicked": the server's application or a moderator removed us)
  * - "mode" {mode}: the room is served by the SFU now (or by another SFU node)
  * - "talking" {peer, talking}: in SFU mode, a peer started or stopped speaking
  * - "sfustatechange" {publisher, subscriber}: the connections with the SFU changed state
@@ -1034,6 +1037,14 @@ export class RoomClient extends EventTarget {
         if (peer) this.dispatchEvent(new CustomEvent("talking", { detail: { peer, talking: message.talking } }));
         break;
       }
+      case "mute":
+        // A moderator asks us to mute (the admin API): the tracks stay, silent
+        // or black, until the user turns them back on.
+        for (const track of this.localStream?.getTracks() ?? []) {
+          if (track.kind === message.kind) track.enabled = false;
+        }
+        this.dispatchEvent(new CustomEvent("mute", { detail: { kind: message.kind, by: message.by } }));
+        break;
     }
   }
 

@@ -402,6 +402,8 @@ class RedisBroker(LocalMembers):
                     float(since or 0),
                 )
                 for i, (n, identity, via, grants, since) in zip(ids, infos, strict=True)
+                # Gone between the two reads: it left.
+                if n is not None
             ]
             if peers:
                 rooms[str(name)] = peers
@@ -451,6 +453,8 @@ class RedisBroker(LocalMembers):
         return [
             PeerInfo(id=i, name=str(name or ""), identity=identity or None, via=via or None)
             for i, (name, identity, via) in zip(ids, infos, strict=True)
+            # Gone between the two reads: it left (its peer-left follows).
+            if name is not None
         ]
 
     async def suspend(self, room: str, peer_id: str, farewell: str) -> None:
