@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .admin import AdminApi
 from .admission import Admission
 from .broker import Broker, MemoryBroker
-from .broker.interface import Listeners
+from .broker.interface import Listeners, RoomEvents
 from .config import Config
 from .endpoints.asgi import SignalingRoute
 from .hooks import Hooks, JoinHook, LeaveHook, MessageHook, RoomHook
@@ -109,7 +109,11 @@ class RoomServer:
             signal=on_signal,
         )
         self.broker = broker or create_broker(config)
-        self.broker.events = Listeners(self.hooks, PresenceLog())
+        self.webhooks = self._create_webhooks()
+        listeners: list[RoomEvents] = [self.hooks, PresenceLog()]
+        if self.webhooks is not None:
+            listeners.append(self.webhooks)
+        self.broker.events = Listeners(*listeners)
         self.sfu = self._create_sfu()
         self.admission = Admission(config, self.sfu, self.hooks)
         self.admission.started = False
@@ -125,6 +129,24 @@ class RoomServer:
         self._serve_metrics = serve_metrics
         self._metrics_listener: Any = None
         self._sampler: asyncio.Task[None] | None = None
+
+    def _create_webhooks(self) -> Any:
+        config = self.config
+        if not config.webhook_urls:
+            return None
+        from .webhooks import Webhooks
+
+        assert config.webhook_secret is not None
+        return Webhooks(
+            config.webhook_urls,
+            config.webhook_secret,
+            # With Redis, one queue for the cluster (each event delivered once).
+            redis=getattr(self.broker, "redis", None),
+            node=getattr(self.broker, "node", ""),
+            limit=config.webhook_queue,
+            retry_for=config.webhook_retry_for,
+            timeout=config.webhook_timeout,
+        )
 
     def _create_sfu(self) -> Any:
         config = self.config
@@ -206,6 +228,8 @@ class RoomServer:
         await self.broker.start()
         if self.sfu is not None:
             await self.sfu.start()
+        if self.webhooks is not None:
+            await self.webhooks.start()
         if self.config.metrics_port is not None:
             self._start_metrics()
         self.started = True
@@ -239,7 +263,14 @@ class RoomServer:
             await self.socket_io.close()
         if self.sfu is not None:
             await self.sfu.close()
+        shared = getattr(self.broker, "redis", None) is not None
+        if self.webhooks is not None and shared:
+            # Into Redis while it is connected: another process delivers the rest.
+            await self.webhooks.close()
         await self.broker.close()
+        if self.webhooks is not None and not shared:
+            # The events of the peers closed just now, for a moment.
+            await self.webhooks.close()
         # Leave and room-finished hooks of the peers closed just now.
         await self.hooks.settle(self.hooks.timeout)
         admission.started = False

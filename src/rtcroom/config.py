@@ -29,6 +29,7 @@ _STUN_URL = re.compile(r"^stuns?:[^\s]+$")
 _TURN_URL = re.compile(r"^turns?:[^\s]+$")
 _SFU_URL = re.compile(r"^wss?://[^/\s]+(/[^\s]*)?$")
 _ORIGIN = re.compile(r"^https?://[^/\s]+$")
+_WEBHOOK_URL = re.compile(r"^https?://[^/\s]+(/\S*)?$")
 _ROOM = re.compile(ROOM_PATTERN)
 WEBSOCKET_PATHS = ("fast", "asgi")
 LOG_FORMATS = ("text", "json")
@@ -87,6 +88,13 @@ SETTINGS: tuple[Setting, ...] = (
             "with --sfu: peers per room served by the SFU (default 50)"),
     Setting("shutdown_deadline", "--shutdown-deadline", "RTCROOM_SHUTDOWN_DEADLINE", float, 0,
             "seconds to drain connections on SIGTERM (default 10)"),
+    Setting("webhook_queue", "--webhook-queue", "RTCROOM_WEBHOOK_QUEUE", int, 1,
+            "with --webhook: events waiting for delivery before new ones are dropped "
+            "(and counted; default 10000)"),
+    Setting("webhook_retry_for", "--webhook-retry-for", "RTCROOM_WEBHOOK_RETRY_FOR", float, 0,
+            "with --webhook: seconds an event is retried before it is given up (default 600)"),
+    Setting("webhook_timeout", "--webhook-timeout", "RTCROOM_WEBHOOK_TIMEOUT", float, 0.1,
+            "with --webhook: seconds to wait for an endpoint's answer (default 5)"),
 )  # fmt: skip
 
 
@@ -159,6 +167,12 @@ class Config:
     metrics_host: str = "127.0.0.1"
     # Seconds between samples of the metrics (metrics.py).
     metrics_interval: float = 1.0
+    # Signed webhooks (webhooks/): the endpoints, and the whsec_ secret. Never printed.
+    webhook_urls: tuple[str, ...] = ()
+    webhook_secret: str | None = field(default=None, repr=False)
+    webhook_queue: int = 10000
+    webhook_retry_for: float = 600.0
+    webhook_timeout: float = 5.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -270,6 +284,24 @@ class Config:
                 ) from None
         if self.metrics_interval <= 0:
             raise ConfigError("metrics_interval: more than 0 seconds")
+        for url in self.webhook_urls:
+            if not _WEBHOOK_URL.match(url):
+                raise ConfigError(
+                    f"--webhook / RTCROOM_WEBHOOK: {url!r} is not an http:// or https:// URL"
+                )
+        if self.webhook_urls and not self.webhook_secret:
+            raise ConfigError(
+                "--webhook needs --webhook-secret (RTCROOM_WEBHOOK_SECRET), a whsec_ secret: "
+                'python -c "import base64, secrets; '
+                "print('whsec_' + base64.b64encode(secrets.token_bytes(32)).decode())\""
+            )
+        if self.webhook_secret is not None:
+            from .webhooks.signing import SecretError, parse_secret
+
+            try:
+                parse_secret(self.webhook_secret)
+            except SecretError as exc:
+                raise ConfigError(f"--webhook-secret / RTCROOM_WEBHOOK_SECRET: {exc}") from None
         if self.send_queue_frames < 16:
             raise ConfigError("send queue bound: at least 16 frames")
 
@@ -436,6 +468,22 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="IP",
         help="address of the metrics listener (RTCROOM_METRICS_HOST, default 127.0.0.1)",
     )
+    parser.add_argument(
+        "--webhook",
+        action="append",
+        dest="webhook_urls",
+        metavar="URL",
+        help="POST signed room and participant events to this URL, repeatable "
+        "(RTCROOM_WEBHOOK, space-separated)",
+    )
+    parser.add_argument(
+        "--webhook-secret",
+        metavar="WHSEC",
+        help="the webhooks' signing secret, whsec_ and base64 (RTCROOM_WEBHOOK_SECRET)",
+    )
+    parser.add_argument(
+        "--webhook-secret-file", type=Path, metavar="PATH", help="(RTCROOM_WEBHOOK_SECRET_FILE)"
+    )
 
 
 def _int(env: Mapping[str, str], name: str) -> int | None:
@@ -556,6 +604,14 @@ def from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) ->
                 env.get("RTCROOM_METRICS_HOST"),
                 defaults.metrics_host,
             )
+        ),
+        webhook_urls=urls(getattr(args, "webhook_urls", None), "RTCROOM_WEBHOOK"),
+        webhook_secret=secret_from(
+            getattr(args, "webhook_secret", None),
+            getattr(args, "webhook_secret_file", None),
+            env,
+            "RTCROOM_WEBHOOK_SECRET",
+            "--webhook-secret-file",
         ),
         **numbers,  # type: ignore[arg-type]
     )

@@ -199,6 +199,10 @@ class Hooks:
         if self.room_started is not None:
             self._after(room, "room-started", self.room_started, room)
 
+    def joined(self, room: str, peer: PeerInfo) -> None:
+        # The on-join hook ran before the join (it decides); nothing after.
+        pass
+
     def left(self, room: str, peer: PeerInfo, reason: LeaveReason) -> None:
         if self.leave is not None:
             self._after(room, "leave", self.leave, Departure(room, peer, reason))

@@ -135,6 +135,10 @@ class PresenceLog:
     def started(self, room: str) -> None:
         event("room-started", "room %s started", room, room=room)
 
+    def joined(self, room: str, peer: PeerInfo) -> None:
+        # Logged by the connection, with its address (connection.py).
+        pass
+
     def left(self, room: str, peer: PeerInfo, reason: LeaveReason) -> None:
         event(
             "leave",

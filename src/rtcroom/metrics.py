@@ -102,11 +102,19 @@ class Metrics:
             "(one frame in 32 measured)",
             buckets=FRAME_BUCKETS, **r,
         )  # fmt: skip
+        self.webhooks = Counter(
+            "rtcroom_webhooks",
+            "Webhook deliveries by outcome: delivered, failed-attempt (retried), given-up "
+            "(after --webhook-retry-for), overflow (dropped: the queue was full)",
+            ["outcome"],
+            **r,
+        )
         self.sfu = sfu
         # What was copied from TALLY so far.
         self._seen: dict[str, int] = {"joins": 0, "frames": 0, "relayed": 0}
         self._errors: Tally[str] = Tally()
         self._refusals: Tally[str] = Tally()
+        self._webhooks: Tally[str] = Tally()
 
     def sample(self, admission: Admission, broker: Broker, rooms: int) -> None:
         """Copy what TALLY counted since the last sample, and the gauges' values."""
@@ -120,6 +128,7 @@ class Metrics:
         for totals, seen, counter, label in (
             (tally.errors, self._errors, self.errors, "code"),
             (tally.refusals, self._refusals, self.refusals, "reason"),
+            (tally.webhooks, self._webhooks, self.webhooks, "outcome"),
         ):
             for key, value in list(totals.items()):
                 if value > seen[key]:

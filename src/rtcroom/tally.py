@@ -30,6 +30,8 @@ class Tally:
     errors: Counter[str] = field(default_factory=Counter)
     # Clients turned away, by reason: origin, connections, joins, rate.
     refusals: Counter[str] = field(default_factory=Counter)
+    # Webhook events: delivered, failed-attempt, given-up, overflow (webhooks/).
+    webhooks: Counter[str] = field(default_factory=Counter)
     # Seconds a sampled frame spent in the server: received to queued for its recipients.
     frame_seconds: list[float] = field(default_factory=list)
 

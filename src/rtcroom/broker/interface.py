@@ -34,6 +34,10 @@ class RoomEvents(Protocol):
         """`room` has its first peer (it had none)."""
         ...
 
+    def joined(self, room: str, peer: PeerInfo) -> None:
+        """`peer` entered `room` (after started() if it is the first; resumes are not joins)."""
+        ...
+
     def left(self, room: str, peer: PeerInfo, reason: LeaveReason) -> None:
         """`peer` is no longer in `room`."""
         ...
@@ -47,6 +51,9 @@ class NoEvents:
     """RoomEvents for nobody: the default."""
 
     def started(self, room: str) -> None:
+        pass
+
+    def joined(self, room: str, peer: PeerInfo) -> None:
         pass
 
     def left(self, room: str, peer: PeerInfo, reason: LeaveReason) -> None:
@@ -65,6 +72,10 @@ class Listeners:
     def started(self, room: str) -> None:
         for listener in self.listeners:
             listener.started(room)
+
+    def joined(self, room: str, peer: PeerInfo) -> None:
+        for listener in self.listeners:
+            listener.joined(room, peer)
 
     def left(self, room: str, peer: PeerInfo, reason: LeaveReason) -> None:
         for listener in self.listeners:

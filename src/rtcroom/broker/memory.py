@@ -31,6 +31,7 @@ class MemoryBroker(LocalMembers):
         peers = await self.others(room, peer.id)
         if self._add(room, peer, mailbox, resume_key, grants=grants):
             self.events.started(room)
+        self.events.joined(room, peer)
         return peers
 
     async def others(self, room: str, peer_id: str) -> list[PeerInfo]:

@@ -343,6 +343,7 @@ class RedisBroker(LocalMembers):
         self._announcing[peer.id] = seq  # for its peer-joined, published next
         if result[1]:
             self.events.started(room)
+        self.events.joined(room, peer)
         return [
             PeerInfo(result[i], result[i + 1], result[i + 2] or None, result[i + 3] or None)
             for i in range(2, len(result), 4)
