@@ -22,6 +22,10 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from test_metrics import until
 from test_serve import Peer, connect
 
+from rtcroom.tally import TALLY
+from rtcroom.webhooks.queue import MemoryQueue
+from rtcroom.webhooks.signing import SecretError, parse_secret, sign
+
 SECRET = "whsec_" + base64.b64encode(b"webhook-test-key-0123456789abcdef").decode()
 # Time for every event to arrive: retries and a killed process's lease included.
 SETTLE = 40.0
@@ -106,6 +110,37 @@ def receiver() -> Iterator[Callable[..., Receiver]]:
 
 def webhook_flags(receiver: Receiver, *extra: str) -> tuple[str, ...]:
     return ("--webhook", receiver.url, "--webhook-secret", SECRET, *extra)
+
+
+def test_signature_matches_the_specifications_example() -> None:
+    # The example of the Standard Webhooks reference libraries.
+    key = parse_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    signature = sign(key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, b'{"test": 2432232314}')
+    assert signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    for bad, why in (
+        ("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "starts with whsec_"),
+        ("whsec_not base64!", "not base64"),
+        ("whsec_" + base64.b64encode(b"short").decode(), "holds 5 bytes"),
+    ):
+        with pytest.raises(SecretError, match=why):
+            parse_secret(bad)
+
+
+async def test_memory_queue_keeps_order_per_endpoint_and_its_bound() -> None:
+    queue = MemoryQueue(["a", "b"], limit=3)
+    overflow = TALLY.webhooks["overflow"]
+    for n in range(5):
+        queue.add(b"%d" % n)
+    assert TALLY.webhooks["overflow"] - overflow == 2
+    assert [body for _, body in await queue.next("a", 10)] == [b"0", b"1", b"2"]
+    # a has had two, b none: nothing is dropped until both had it.
+    await queue.commit("a", "2")
+    assert [body for _, body in await queue.next("a", 10)] == [b"2"]
+    assert queue.pending() == 3
+    await queue.commit("b", "1")
+    assert queue.pending() == 2
+    queue.add(b"5")
+    assert [body for _, body in await queue.next("b", 10)] == [b"1", b"2", b"5"]
 
 
 async def test_events_in_order_signed_and_retried(
