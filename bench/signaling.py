@@ -60,6 +60,8 @@ RAISED = [
 ]
 
 RTCROOM = "rtcroom"
+RTCROOM_OPS = "rtcroom + metrics, JSON logs"
+RTCROOM_HOOK = "rtcroom + dead webhook"
 RTCROOM_SIO = "rtcroom /socket.io/"
 NODE_SIO = "Node socket.io"
 PY_SIO = "python-socketio (aiohttp)"
@@ -79,8 +81,17 @@ class Kind:
 def kinds() -> list[Kind]:
     python, node = sys.executable, "node"
     rtcroom = [python, "-m", "rtcroom", "serve", "--port", "{port}", *RAISED]
+    # What an operator turns on (issue 25): it must cost nothing measurable.
+    operations = [
+        *rtcroom,
+        *("--metrics-port", "{metrics}", "--log-format", "json", "--log-level", "info"),
+    ]
+    # Events for an endpoint that takes connections and never answers.
+    dead_webhook = [*rtcroom, "--webhook", "http://127.0.0.1:{dead}/", "--webhook-secret", WHSEC]
     return [
         Kind(RTCROOM, "v1", rtcroom),
+        Kind(RTCROOM_OPS, "v1", operations),
+        Kind(RTCROOM_HOOK, "v1", dead_webhook),
         Kind(RTCROOM_SIO, "sio", rtcroom),
         Kind(NODE_SIO, "sio", [node, str(BENCH / "servers" / "socketio_server.mjs"), "{port}"]),
         Kind(PY_SIO, "sio", [python, str(BENCH / "servers" / "tutorial_socketio.py"), "{port}"]),
@@ -91,9 +102,15 @@ def kinds() -> list[Kind]:
     ]
 
 
+WHSEC = "whsec_" + "QmVuY2htYXJrIHdlYmhvb2sgc2VjcmV0IGtleQ=="
+# rtcroom with its operations features on: in the relay and churn tables only.
+OPERATED = (RTCROOM_OPS, RTCROOM_HOOK)
+
+
 def one_door() -> list[Kind]:
-    """The servers, rtcroom once: its Socket.IO door is only in the relay table."""
-    return [kind for kind in kinds() if kind.name != RTCROOM_SIO]
+    """The servers, rtcroom once: its Socket.IO door and operations variants
+    are only in the relay (and churn) tables."""
+    return [kind for kind in kinds() if kind.name not in (RTCROOM_SIO, *OPERATED)]
 
 
 def pinned(cpu: int) -> list[str]:
@@ -107,7 +124,20 @@ class Server:
     def __init__(self, kind: Kind) -> None:
         self.kind = kind
         self.port = free_port()
-        command = [part.replace("{port}", str(self.port)) for part in kind.command]
+        # An endpoint that never answers: connections wait in its backlog.
+        self.dead = socket.socket()
+        self.dead.bind(("127.0.0.1", 0))
+        self.dead.listen(4096)
+        ports = {
+            "{port}": str(self.port),
+            "{metrics}": str(free_port()),
+            "{dead}": str(self.dead.getsockname()[1]),
+        }
+        command = []
+        for part in kind.command:
+            for placeholder, value in ports.items():
+                part = part.replace(placeholder, value)
+            command.append(part)
         # Its complaints go to a file: a pipe nobody reads could fill and stall it.
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
         self.process = subprocess.Popen(
@@ -152,6 +182,7 @@ class Server:
     def stop(self) -> None:
         stop_process(self.process)
         self.log.close()
+        self.dead.close()
 
 
 def loadgen(server: Server, workload: str, timeout: float, **params: Any) -> dict[str, Any]:
@@ -289,7 +320,7 @@ def idle(kind: Kind, connections: int, args: argparse.Namespace, results: Result
 
 
 def run_churn(args: argparse.Namespace, results: Results) -> None:
-    for kind in one_door():
+    for kind in [*one_door(), *(k for k in kinds() if k.name in OPERATED)]:
         server = Server(kind)
         try:
             before = server.rss()
@@ -502,6 +533,17 @@ def report(args: argparse.Namespace, results: Results, images: Path, relative: s
                         f"{ratio:.2f}x, {verdict(ratio >= goal)}",
                     )
                 )
+        # Operations cost nothing measurable: within this machine's noise of plain rtcroom.
+        for variant in OPERATED:
+            if variant in results.closed:
+                ratio = peak(results, variant) / top
+                targets.append(
+                    (
+                        f"relay throughput, {variant} / rtcroom",
+                        "≥ 0.9x (noise)",
+                        f"{ratio:.2f}x, {verdict(ratio >= 0.9)}",
+                    )
+                )
     if results.open:
         lines += [
             "### Latency against load (open loop)",
@@ -578,6 +620,19 @@ def report(args: argparse.Namespace, results: Results, images: Path, relative: s
                 f"{r['rss_growth'] / 1e6:.1f} MB | {'; '.join(r['errors']) or 'none'} |"
             )
         lines.append("")
+        plain = results.churn.get(RTCROOM)
+        for variant in OPERATED:
+            if plain and variant in results.churn and plain["join_ms"]["p99"] is not None:
+                mine = results.churn[variant]["join_ms"]["p99"]
+                if mine is not None:
+                    targets.append(
+                        (
+                            f"join p99 under churn, {variant} / rtcroom",
+                            "≤ 1.5x (noise)",
+                            f"{mine / plain['join_ms']['p99']:.2f}x, "
+                            f"{verdict(mine <= 1.5 * plain['join_ms']['p99'])}",
+                        )
+                    )
     if targets:
         lines += ["### Targets", "", "| target | goal | measured |", "|---|---|---|"]
         lines += [f"| {what} | {goal} | {got} |" for what, goal, got in targets]

@@ -128,8 +128,22 @@ def test_signaling_suite_smoke(tmp_path: Path) -> None:
         "python-socketio (aiohttp)",
         "Flask-SocketIO (gevent)",
         "Node ws floor",
+        "rtcroom + metrics, JSON logs",
+        "rtcroom + dead webhook",
     ):
         assert re.search(rf"\| {re.escape(server)} \| [\d,]+ \| \d+\.\d+ \|", text), server
+    # Operations side by side with plain rtcroom: relay and churn, each with a ratio.
+    for variant in ("rtcroom + metrics, JSON logs", "rtcroom + dead webhook"):
+        assert re.search(
+            rf"\| relay throughput, {re.escape(variant)} / rtcroom \| .* \| \d+\.\d+x, ", text
+        )
+        assert re.search(
+            rf"\| join p99 under churn, {re.escape(variant)} / rtcroom \| .* \| \d+\.\d+x, ", text
+        )
+        assert re.search(
+            rf"\| {re.escape(variant)} \| [\d,]+ \| [\d.]+ ms \| [\d.]+ ms \| -?[\d.]+ MB \| none \|",
+            text,
+        ), variant
     for server in ("rtcroom", "Node socket.io", "Flask-SocketIO (gevent)", "Node ws floor"):
         # Open loop, idle connections and churn, each with a figure and no errors.
         # (A server far past saturation may deliver nothing within the grace: "-".)
