@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import signal
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +22,7 @@ from rtcroom.logs import REDACTED, JsonFormatter, Redactor
 
 AUTH_SECRET = "auth-secret-of-the-log-test-0123456789"
 TURN_SECRET = "turn-secret-of-the-log-test-abcdef"
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"webhook-secret-of-the-log-test!!").decode()
 
 
 def record(message: str, *args: object, **extra: Any) -> logging.LogRecord:
@@ -61,6 +64,8 @@ async def test_a_scenario_logs_one_join_and_one_leave_per_peer_and_no_secret(
     server = start_server(
         *("--log-format", "json", "--auth-secret", AUTH_SECRET),
         *("--turn-url", "turn:127.0.0.1:3478", "--turn-secret", TURN_SECRET),
+        # An endpoint that refuses connections: its retries are logged too.
+        *("--webhook", "http://127.0.0.1:9/hook", "--webhook-secret", WEBHOOK_SECRET),
     )
     tokens = {
         name: mint_token(AUTH_SECRET, room="logs", identity=name.lower(), name=name,
@@ -87,6 +92,16 @@ async def test_a_scenario_logs_one_join_and_one_leave_per_peer_and_no_secret(
          "resume": joined["Bob"]["resume"]}
     )  # fmt: skip
     assert (await again.recv())["id"] == joined["Bob"]["id"]
+    # An operator mutes Cy through the admin API.
+    admin = mint_token(AUTH_SECRET, room="*", identity="ops", grants=["admin"])
+    request = urllib.request.Request(
+        f"{server.url}/admin/v1/rooms/logs/peers/{joined['Cy']['id']}/mute",
+        data=b'{"kind": "audio"}',
+        headers={"Authorization": f"Bearer {admin}"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.status == 200
+    assert (await peers["Cy"].recv())["type"] == "mute"
     await peers["Ann"].send({"type": "leave"})
     await peers["Ann"].ws.close()
     # The rest leave as the server drains on SIGTERM.
@@ -116,7 +131,10 @@ async def test_a_scenario_logs_one_join_and_one_leave_per_peer_and_no_secret(
     assert resume["peer"] == ids["Bob"]
     assert events["drain"] == 1 and events["room-started"] == events["room-finished"] == 1
     # No secret and no token, in any line.
-    for secret in (AUTH_SECRET, TURN_SECRET, wrong, *tokens.values()):
+    [mute] = [line for line in lines if line["event"] == "mute"]
+    assert mute["peer"] == ids["Cy"] and mute["by"] == "ops"
+    assert any("webhook" in line["message"] for line in lines)
+    for secret in (AUTH_SECRET, TURN_SECRET, WEBHOOK_SECRET, wrong, admin, *tokens.values()):
         assert secret not in text
     for name in tokens:
         assert joined[name]["resume"] not in text

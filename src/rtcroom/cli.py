@@ -261,7 +261,13 @@ def serve(args: argparse.Namespace) -> int:
     configure(
         config.log_level,
         config.log_format,
-        secrets=(config.auth_secret, config.turn_secret, config.sfu_secret, broker_password),
+        secrets=(
+            config.auth_secret,
+            config.turn_secret,
+            config.sfu_secret,
+            config.webhook_secret,
+            broker_password,
+        ),
         pid=config.workers > 1,
     )
     # redis-py's debug log is noise next to ours.
