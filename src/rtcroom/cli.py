@@ -407,24 +407,29 @@ def sfu_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _auth_secret(args: argparse.Namespace) -> str | None:
+    """The server's auth secret, as `serve` takes it: flag, file, variables."""
+    import os
+
+    from .config import secret_from
+
+    return secret_from(
+        args.auth_secret, args.auth_secret_file, os.environ, "RTCROOM_AUTH_SECRET",
+        "--auth-secret-file",
+    )  # fmt: skip
+
+
 def admin(args: argparse.Namespace) -> int:
     """rtcroom rooms, kick, mute, close: the admin API of a running server."""
     import os
 
     from .commands import admin as commands
-    from .config import secret_from
 
     token = args.token or os.environ.get("RTCROOM_ADMIN_TOKEN")
     secret = None
     if not token:
         try:
-            secret = secret_from(
-                args.auth_secret,
-                args.auth_secret_file,
-                os.environ,
-                "RTCROOM_AUTH_SECRET",
-                "--auth-secret-file",
-            )
+            secret = _auth_secret(args)
         except ConfigError as exc:
             print(f"rtcroom {args.command}: {exc}", file=sys.stderr)
             return 2
@@ -433,20 +438,12 @@ def admin(args: argparse.Namespace) -> int:
 
 def mint(args: argparse.Namespace) -> int:
     """Print an access token (or a room link holding one)."""
-    import os
     from urllib.parse import quote
 
     from .auth import DEFAULT_GRANTS, mint_token
-    from .config import secret_from
 
     try:
-        secret = secret_from(
-            args.auth_secret,
-            args.auth_secret_file,
-            os.environ,
-            "RTCROOM_AUTH_SECRET",
-            "--auth-secret-file",
-        )
+        secret = _auth_secret(args)
     except ConfigError as exc:
         print(f"rtcroom token: {exc}", file=sys.stderr)
         return 2
