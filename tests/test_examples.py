@@ -135,5 +135,7 @@ def test_bot_example_joins_next_to_a_page_shows_video_and_answers_chat(
             bot.wait(10)
         finally:
             stop_process(bot)
+            if bot.stdout is not None:
+                bot.stdout.close()  # else a ResourceWarning fails a later test
         close(page)
     assert bot.returncode == 0  # Ctrl-C leaves the room cleanly
