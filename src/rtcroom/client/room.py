@@ -489,6 +489,14 @@ class Room(AsyncIOEventEmitter):
         finally:
             await self._shutdown()
 
+    def _error(self, error: RoomError) -> None:
+        # Errors are recoverable: a program that does not listen to them keeps
+        # going (pyee raises an "error" nobody hears).
+        if self.listeners("error"):
+            self.emit("error", error)
+        else:
+            log.warning("rtcroom client: %s", error)
+
     def _dispatch(self, message: object) -> None:
         match message:
             case PeerJoined(peer=info):
@@ -514,12 +522,7 @@ class Room(AsyncIOEventEmitter):
             case Error(code=code, message=text):
                 if code == "kicked":
                     self.kicked_reason = text
-                # Errors are recoverable: a program that does not listen to
-                # them keeps going (pyee raises an unheard "error").
-                if self.listeners("error"):
-                    self.emit("error", RoomError(code, text))
-                else:
-                    log.warning("rtcroom client: %s: %s", code, text)
+                self._error(RoomError(code, text))
             case AppData(data=data):
                 self.emit("message", msgspec.json.decode(data))
             case Mute(kind=kind, by=by):
@@ -571,7 +574,7 @@ class Room(AsyncIOEventEmitter):
                 if exc.code in RETRIED:
                     continue
                 log.warning("rtcroom client: cannot rejoin %s: %s", self.room, exc)
-                self.emit("error", exc)
+                self._error(exc)
                 return False
             self.reconnecting = False
             held, self._held = self._held, []
