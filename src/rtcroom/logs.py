@@ -16,12 +16,14 @@ secrets) and anything shaped like an access token are replaced by
 
 from __future__ import annotations
 
-import json
 import logging
+import os
 import re
 import time
 from collections.abc import Iterable
 from typing import Any
+
+import msgspec
 
 from .broker.interface import LeaveReason
 from .config import LOG_FORMATS
@@ -34,6 +36,8 @@ FIELDS = ("room", "peer", "name", "identity", "reason", "code", "address", "coun
 # A JWT (three base64url parts, the first two JSON objects: "eyJ"...).
 _TOKEN = re.compile(r"eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]{16,}")
 REDACTED = "[redacted]"
+# Values JSON cannot hold (an exception in a field) are written as their str().
+_ENCODER = msgspec.json.Encoder(enc_hook=str)
 
 
 def event(
@@ -55,7 +59,8 @@ class Redactor(logging.Filter):
         for secret in self.secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
-        return _TOKEN.sub(REDACTED, text)
+        # The pattern only where it could match: most lines hold no token.
+        return _TOKEN.sub(REDACTED, text) if "eyJ" in text else text
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = self.redact(record.getMessage())
@@ -78,9 +83,16 @@ class JsonFormatter(logging.Formatter):
     def __init__(self, pid: bool = False) -> None:
         super().__init__()
         self.pid = pid
+        # The last second formatted, and its text (most lines share it).
+        self._second = -1
+        self._seconds = ""
 
     def format(self, record: logging.LogRecord) -> str:
-        seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        second = int(record.created)
+        if second != self._second:
+            self._second = second
+            self._seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        seconds = self._seconds
         line: dict[str, Any] = {
             "time": f"{seconds}.{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
@@ -89,7 +101,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
         }
         if self.pid:
-            line["pid"] = record.process
+            line["pid"] = os.getpid()
         fields = getattr(record, "fields", None) or {}
         for key in FIELDS:
             if fields.get(key) is not None:
@@ -99,7 +111,7 @@ class JsonFormatter(logging.Formatter):
                 line[key] = value
         if record.exc_info or record.exc_text:
             line["traceback"] = record.exc_text or self.formatException(record.exc_info)  # type: ignore[arg-type]
-        return json.dumps(line, ensure_ascii=False, default=str)
+        return _ENCODER.encode(line).decode()
 
 
 def configure(
@@ -117,6 +129,11 @@ def configure(
         handler.setFormatter(
             logging.Formatter(f"%(asctime)s %(name)s{where} %(levelname)s %(message)s")
         )
+    # What no line shows, not looked up for each (the logging docs' "Optimization").
+    logging._srcfile = None  # the caller's file and line
+    logging.logThreads = False
+    logging.logMultiprocessing = False
+    logging.logProcesses = pid
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
