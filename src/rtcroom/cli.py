@@ -108,10 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["publish", "subscribe", "data", "admin"],
         help="what the holder may do, repeatable (default: subscribe only)",
     )
-    token.add_argument("--auth-secret", help="the server's --auth-secret (RTCROOM_AUTH_SECRET)")
-    token.add_argument(
-        "--auth-secret-file", type=Path, metavar="PATH", help="(RTCROOM_AUTH_SECRET_FILE)"
-    )
+    _auth_secret_arguments(token)
     token.add_argument(
         "--link",
         metavar="URL",
@@ -171,6 +168,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _auth_secret_arguments(parser: argparse.ArgumentParser) -> None:
+    """The server's secret as `serve` takes it (read by _auth_secret)."""
+    parser.add_argument("--auth-secret", help="the server's --auth-secret (RTCROOM_AUTH_SECRET)")
+    parser.add_argument(
+        "--auth-secret-file", type=Path, metavar="PATH", help="(RTCROOM_AUTH_SECRET_FILE)"
+    )
+
+
 def _admin_arguments(
     parser: argparse.ArgumentParser, *, room: bool = False, peer: bool = False
 ) -> None:
@@ -182,10 +187,7 @@ def _admin_arguments(
     parser.add_argument(
         "--token", help="a token with the admin grant (RTCROOM_ADMIN_TOKEN); else minted from:"
     )
-    parser.add_argument("--auth-secret", help="the server's --auth-secret (RTCROOM_AUTH_SECRET)")
-    parser.add_argument(
-        "--auth-secret-file", type=Path, metavar="PATH", help="(RTCROOM_AUTH_SECRET_FILE)"
-    )
+    _auth_secret_arguments(parser)
     parser.add_argument(
         "--as",
         dest="as_name",
