@@ -1,4 +1,4 @@
-"""Helpers for driving the web app in headless Chromium."""
+"""Helpers for driving the web app in headless Chromium and Firefox."""
 
 from __future__ import annotations
 
@@ -37,7 +37,9 @@ NO_DEVICES = """navigator.mediaDevices.getUserMedia = () =>
 FRAME_COUNTS = """() => Object.fromEntries(
   [...document.querySelectorAll('video[data-peer-id]')].map(v => [
     v.dataset.peerId,
-    v.videoWidth > 0 ? v.getVideoPlaybackQuality().totalVideoFrames : 0,
+    // Firefox counts no frames of a MediaStream in getVideoPlaybackQuality():
+    // its painted frames instead.
+    v.videoWidth > 0 ? (v.mozPaintedFrames ?? v.getVideoPlaybackQuality().totalVideoFrames) : 0,
   ]))"""
 
 

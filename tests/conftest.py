@@ -1,4 +1,4 @@
-"""Shared fixtures: real `rtcroom serve` processes and headless Chromium."""
+"""Shared fixtures: real `rtcroom serve` processes, headless Chromium and Firefox."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -145,25 +146,59 @@ def server(start_server: Callable[..., RunningServer]) -> RunningServer:
     return start_server()
 
 
+FIREFOX = os.environ.get("RTCROOM_FIREFOX", "/usr/bin/firefox-esr")
+# Fake camera and microphone, granted without asking, counted as capturing
+# (without `permission.fake`, Firefox stays in default-address-only ICE mode
+# and, in the test network without a default route, gathers no candidate);
+# host candidates as plain addresses; autoplay allowed.
+FIREFOX_PREFS: dict[str, str | float | bool] = {
+    "media.navigator.streams.fake": True,
+    "media.navigator.permission.disabled": True,
+    "media.navigator.permission.fake": True,
+    "media.peerconnection.ice.obfuscate_host_addresses": False,
+    "media.autoplay.default": 0,
+}
+
+
 # Module scope: Playwright's sync API keeps an event loop running while it is
 # open, so it must be closed before the asyncio tests of other modules run.
+# One per module, shared by both browsers (a second one in the same thread is
+# refused).
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        raise RuntimeError(f"Chromium not found at {CHROMIUM}: run scripts/test, which installs it")
+def playwright() -> Iterator[Any]:
     from browser import ms
-    from playwright.sync_api import expect
+    from playwright.sync_api import expect, sync_playwright
 
     # Assertions wait up to 10 s (Playwright's default is 5), scaled.
     expect.set_options(timeout=ms(10_000))
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        yield browser
-        browser.close()
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def chromium(playwright: Any) -> Iterator[object]:
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        raise RuntimeError(f"Chromium not found at {CHROMIUM}: run scripts/test, which installs it")
+    browser = playwright.chromium.launch(
+        executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+    )
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="module")
+def firefox(playwright: Any) -> Iterator[object]:
+    """Debian's Firefox ESR, driven over WebDriver BiDi, nothing downloaded."""
+    if not Path(FIREFOX).exists():
+        raise RuntimeError(f"Firefox not found at {FIREFOX}: run scripts/test, which installs it")
+    browser = playwright.firefox.launch(
+        channel="moz-firefox",
+        executable_path=FIREFOX,
+        firefox_user_prefs=FIREFOX_PREFS,
+        headless=True,
+    )
+    yield browser
+    browser.close()
 
 
 @dataclass

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 from browser import NO_DEVICES, close, ms, open_call, peer_id, wait_frames_advancing
-from conftest import RunningServer
+from conftest import RunningServer, free_port
 from playwright.sync_api import Browser, Page, expect
 from test_admin import SECRET as ADMIN_SECRET
 from test_admin import call as admin_call
@@ -136,10 +136,19 @@ def test_links_with_access_tokens(
 
 
 def test_unreachable_and_lost_server_are_shown(chromium: Browser, server: RunningServer) -> None:
+    # The page comes from a server whose signaling is not there: its own
+    # origin, where nothing listens, serves the app's files fetched from the
+    # running server; the WebSocket then meets a refused connection.
     context = chromium.new_context()
     page = context.new_page()
-    page.route_web_socket("**/ws", lambda ws: ws.close())
-    page.goto(server.url + "/r/gone?name=x")
+    dead = f"http://127.0.0.1:{free_port()}"
+    page.route(
+        dead + "/**",
+        lambda route: route.fulfill(
+            response=route.fetch(url=route.request.url.replace(dead, server.url))
+        ),
+    )
+    page.goto(dead + "/r/gone?name=x")
     expect(page.locator("#notice")).to_contain_text("cannot be reached")
     context.close()
 

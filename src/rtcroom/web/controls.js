@@ -84,7 +84,11 @@ export function screenShare(client, name, screenTiles) {
       client.publish(stream, "screen");
       setToggle(toggle, true, "Stop sharing", "Share screen");
     } catch (err) {
-      if (!(err instanceof DOMException && err.name === "NotAllowedError")) {
+      if (err instanceof DOMException && err.name === "NotAllowedError") return;
+      // No screen to capture (headless browsers, some kiosks): say so plainly.
+      if (err instanceof DOMException && err.name === "NotFoundError") {
+        showNotice("There is no screen or window this browser can share.", "info");
+      } else {
         showNotice(`Screen sharing failed: ${describe(err)}`);
       }
     }
