@@ -11,7 +11,7 @@ import hashlib
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,11 +25,21 @@ from browser import (
     seconds,
     wait_frames_advancing,
 )
-from conftest import RunningServer
+from conftest import RunningJanus, RunningServer
 from playwright.sync_api import Browser, Page, expect
 from proxy import Proxy
 from test_browser_features import open_chat, send_chat, wait_connected
-from test_client_browser import rtcroom_cli, stop
+from test_client_browser import Background, background, rtcroom_cli, stop  # noqa: F401
+from test_sfu_browser import Counter, sfu_server
+from test_socketio_browser import (  # noqa: F401
+    flask_page,
+    open_tutorial,
+    pages_url,
+    wait_remote_video,
+)
+
+from rtcroom.client import Room
+from rtcroom.commands.media import PatternTrack
 
 pytestmark = pytest.mark.browser
 
@@ -53,6 +63,16 @@ AUDIO_LEVEL = """async (peer) => {
   let level = null;
   stats.forEach((s) => { if (s.type === "inbound-rtp" && s.kind === "audio") level = s.audioLevel ?? null; });
   return level;
+}"""
+
+
+# The simulcast layers a page sends to the SFU: rid -> [width, bytes sent].
+LAYERS_SENT = """async () => {
+  const layers = {};
+  (await window.rtcroom.sfu.publisher.getStats()).forEach((s) => {
+    if (s.type === "outbound-rtp" && s.kind === "video") layers[s.rid ?? "-"] = [s.frameWidth ?? 0, s.bytesSent];
+  });
+  return layers;
 }"""
 
 
@@ -165,7 +185,9 @@ def test_headless_firefox_cannot_share_its_screen_and_says_so(
 ) -> None:
     page = open_call(firefox, server.url, "screen-ff", "Fox")
     page.click("#toggle-screen")
-    expect(page.locator("#notice")).to_have_text("There is no screen or window this browser can share.")
+    expect(page.locator("#notice")).to_have_text(
+        "There is no screen or window this browser can share."
+    )
     expect(page.locator("#toggle-screen")).to_have_attribute("aria-pressed", "false")
     close(page)
 
@@ -214,3 +236,70 @@ def test_a_firefox_page_and_the_echo_bot(firefox: Browser, server: RunningServer
         output = stop(bot)
         close(page)
     assert "Mirroring video of Fox" in output
+
+
+def test_a_tutorial_page_in_firefox_calls_one_in_chromium(
+    firefox: Browser,
+    chromium: Browser,
+    server: RunningServer,
+    pages_url: str,  # noqa: F811
+) -> None:
+    """The Flask-SocketIO tutorial's client, unchanged, against the Socket.IO door."""
+    fox = open_tutorial(firefox, flask_page(pages_url, server, "tut-ff", "fox"))
+    chrome = open_tutorial(chromium, flask_page(pages_url, server, "tut-ff", "chrome"))
+    try:
+        wait_remote_video(fox)
+        wait_remote_video(chrome)
+    finally:
+        close(fox)
+        close(chrome)
+
+
+def test_firefox_in_an_sfu_room(
+    firefox: Browser,
+    chromium: Browser,
+    start_server: Callable[..., RunningServer],
+    janus: RunningJanus,
+    background: Background,  # noqa: F811
+) -> None:
+    """Firefox publishes its simulcast layers to Janus and receives everyone on
+    one connection, with a Chromium page and a Python peer in the room."""
+    server = sfu_server(start_server, janus, "--sfu-from", "1")
+
+    async def join() -> tuple[Room, Counter]:
+        room = await Room.join(server.url, "sfu-ff", "python", tracks=[PatternTrack(320, 240)])
+        return room, Counter(room)
+
+    python, counter = background.run(join())
+    pages = [
+        open_call(firefox, server.url, "sfu-ff", "Fox"),
+        open_call(chromium, server.url, "sfu-ff", "Chrome"),
+    ]
+    try:
+        ids = {peer_id(page) for page in pages} | {python.id}
+        for page in pages:
+            assert page.evaluate("() => window.rtcroom.mode") == "sfu"
+            wait_frames_advancing(page, ids - {peer_id(page)}, timeout=45)
+        deadline = time.monotonic() + seconds(30)
+        while min(counter.frames.get(name, 0) for name in ("Fox", "Chrome")) < 10:
+            assert time.monotonic() < deadline, f"the Python peer decoded {counter.frames}"
+            time.sleep(0.25)
+        # Firefox sends its three simulcast layers to Janus (rids h, m, l), at
+        # full, half and quarter size.
+        deadline = time.monotonic() + seconds(10)
+        while True:
+            layers = pages[0].evaluate(LAYERS_SENT)
+            if {rid: width for rid, (width, sent) in layers.items() if sent > 0} == {
+                "h": 640,
+                "m": 320,
+                "l": 160,
+            }:
+                break
+            assert time.monotonic() < deadline, f"Firefox's layers: {layers}"
+            time.sleep(0.25)
+        ARTIFACT_DIR.mkdir(exist_ok=True)
+        pages[0].screenshot(path=str(ARTIFACT_DIR / "firefox-sfu-room.png"))
+    finally:
+        for page in pages:
+            close(page)
+        background.run(python.leave())

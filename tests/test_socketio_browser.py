@@ -24,10 +24,11 @@ pytestmark = pytest.mark.browser
 
 TUTORIALS = Path(__file__).resolve().parent / "tutorials"
 
-# Frames decoded by the tutorial page's remote <video>.
+# Frames decoded by the tutorial page's remote <video> (Firefox: painted; see
+# browser.FRAME_COUNTS).
 REMOTE_FRAMES = """() => {
   const v = document.querySelector('#remoteStream');
-  return v.videoWidth > 0 ? v.getVideoPlaybackQuality().totalVideoFrames : 0;
+  return v.videoWidth > 0 ? (v.mozPaintedFrames ?? v.getVideoPlaybackQuality().totalVideoFrames) : 0;
 }"""
 
 
