@@ -141,3 +141,41 @@ def renderer_memory() -> dict[int, int]:
         except (OSError, IndexError, ValueError):
             continue  # the process ended meanwhile
     return sizes
+
+
+# axe-core (npm, tests/axe), the accessibility rules of WCAG 2.1 A and AA.
+AXE = Path(__file__).resolve().parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+AXE_RUN = """async () => {
+  const result = await axe.run(document, {
+    runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
+  });
+  return {
+    violations: result.violations.map((v) => ({
+      id: v.id, impact: v.impact, help: v.help,
+      nodes: v.nodes.map((n) => `${n.target.join(" ")}: ${n.failureSummary}`),
+    })),
+    passes: result.passes.length,
+    incomplete: result.incomplete.map((v) => v.id),
+  };
+}"""
+
+# Every check of this run, for the summary at the end of the test output
+# (conftest.pytest_terminal_summary): (browser, state, violations, rules passed).
+AXE_RESULTS: list[tuple[str, str, int, int]] = []
+
+
+def check_accessibility(page: Page, state: str) -> None:
+    """Run axe-core in `page` as it is now; fail on any WCAG 2.1 A/AA violation."""
+    if not AXE.exists():
+        raise RuntimeError("axe-core is missing: run scripts/test (npm ci in tests/axe)")
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.add_script_tag(path=str(AXE))
+    result = page.evaluate(AXE_RUN)
+    browser = page.context.browser.browser_type.name if page.context.browser else "?"
+    violations = result["violations"]
+    AXE_RESULTS.append((browser, state, len(violations), result["passes"]))
+    details = "\n".join(
+        f"  {v['id']} ({v['impact']}): {v['help']}\n" + "\n".join(f"    {n}" for n in v["nodes"])
+        for v in violations
+    )
+    assert not violations, f"axe-core, {browser}, {state}: {len(violations)} violations\n{details}"

@@ -37,6 +37,19 @@ CHROMIUM_ARGS = [
 ]
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The accessibility checks' results (tests/browser.py check_accessibility)."""
+    browser = sys.modules.get("browser")
+    results = getattr(browser, "AXE_RESULTS", [])
+    if not results:
+        return
+    terminalreporter.section("axe-core (WCAG 2.1 A and AA)")
+    for name, state, violations, passes in results:
+        terminalreporter.line(
+            f"{name:9} {state:40} {violations} violations, {passes} rules passed"
+        )
+
+
 def stop_process(process: subprocess.Popen[bytes]) -> None:
     """Terminate, then kill if it does not end within 10 s. Idempotent."""
     if process.poll() is None:

@@ -78,9 +78,11 @@ export function settings(client, local) {
     }
   };
 
-  button("open-settings").addEventListener("click", async () => {
-    await fill().catch(() => {});
+  // The dialog opens at once; the lists fill when the browser has listed the
+  // devices (Firefox lists them only to a page that has the focus).
+  button("open-settings").addEventListener("click", () => {
     dialog.showModal();
+    fill().catch(() => {});
   });
   camera.addEventListener("change", () => switchDevice("video", camera.value));
   microphone.addEventListener("change", () => switchDevice("audio", microphone.value));
