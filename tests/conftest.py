@@ -45,9 +45,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         return
     terminalreporter.section("axe-core (WCAG 2.1 A and AA)")
     for name, state, violations, passes in results:
-        terminalreporter.line(
-            f"{name:9} {state:40} {violations} violations, {passes} rules passed"
-        )
+        terminalreporter.line(f"{name:9} {state:40} {violations} violations, {passes} rules passed")
 
 
 def stop_process(process: subprocess.Popen[bytes]) -> None:

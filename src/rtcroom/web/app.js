@@ -2,7 +2,21 @@
 // at a time (chat.js, files.js, controls.js, settings.js, stats-view.js; what
 // they share is in ui.js), on the client library (rtcroom.js).
 import { FILE_CHANNEL, ROOM_PATTERN, RoomClient, basePath, tokenGrants } from "./rtcroom.js";
-import { $, addTile, button, describe, firstFrame, layout, loadStats, loadTransfer, notice, play, showNotice, statusLine } from "./ui.js";
+import {
+  $,
+  addTile,
+  announce,
+  button,
+  describe,
+  firstFrame,
+  loadStats,
+  loadTransfer,
+  notice,
+  play,
+  setTileState,
+  showNotice,
+  statusLine,
+} from "./ui.js";
 
 /**
  * @typedef {import("./rtcroom.js").RemotePeer} RemotePeer
@@ -14,6 +28,9 @@ import { $, addTile, button, describe, firstFrame, layout, loadStats, loadTransf
 // The longest the page waits for the first remote frame before building the
 // rest of itself (see quietSetup).
 const QUIET_SETUP_MS = 1000;
+
+// Joins and departures are announced once the page has said who is here.
+const announced = { joined: false };
 
 /** The page's features: none is needed for the call to start, so they load once it has. */
 const loadFeatures = () =>
@@ -84,7 +101,7 @@ function peerTiles(client, { settled, settle }) {
     let tile = tiles.get(peer.id);
     if (!tile && client.peers.get(peer.id) === peer) {
       tile = addTile({ name: peer.name || "Guest", peerId: peer.id });
-      tile.figure.dataset.state = stateOf(peer);
+      setTileState(tile, { connection: stateOf(peer) });
       tile.video.dataset.peer = peer.id;
       widths.observe(tile.video);
       tiles.set(peer.id, tile);
@@ -97,6 +114,7 @@ function peerTiles(client, { settled, settle }) {
     // During the setup, the tile comes with the peer's first track (or once
     // the setup is over, for a peer that sends nothing).
     settled.then(() => peerTile(peer));
+    if (announced.joined) announce(`${peer.name || "Guest"} joined.`);
   });
   client.addEventListener("track", (event) => {
     const { peer } = /** @type {CustomEvent} */ (event).detail;
@@ -123,17 +141,16 @@ function peerTiles(client, { settled, settle }) {
     const { stream } = /** @type {CustomEvent} */ (event).detail;
     screenTiles.get(stream)?.figure.remove();
     screenTiles.delete(stream);
-    layout();
   });
   client.addEventListener("connectionstatechange", (event) => {
     const { peer, state } = /** @type {CustomEvent} */ (event).detail;
     const tile = tiles.get(peer.id);
-    if (tile && client.mode !== "sfu") tile.figure.dataset.state = state;
+    if (tile && client.mode !== "sfu") setTileState(tile, { connection: state });
   });
   client.addEventListener("sfustatechange", () => {
     for (const [id, tile] of tiles) {
       const peer = client.peers.get(id);
-      if (peer) tile.figure.dataset.state = stateOf(peer);
+      if (peer) setTileState(tile, { connection: stateOf(peer) });
     }
   });
   client.addEventListener("peerleft", (event) => {
@@ -148,8 +165,8 @@ function peerTiles(client, { settled, settle }) {
         screenTiles.delete(stream);
       }
     }
-    layout();
     updateStatus(client);
+    announce(`${peer.name || "Guest"} left.`);
   });
   return { tiles, screenTiles };
 }
@@ -181,7 +198,10 @@ function connectionNotices(client) {
   });
   client.addEventListener("reconnected", () => {
     delete document.body.dataset.reconnecting;
-    if (notice.textContent === LOST) notice.hidden = true;
+    if (notice.textContent === LOST) {
+      notice.hidden = true;
+      announce("Reconnected to the server.");
+    }
     updateStatus(client);
   });
 }
@@ -296,6 +316,12 @@ async function main() {
   await setup.settled; // (after the handler that ends body.setting-up)
   const features = loadFeatures();
   updateStatus(client);
+  joining.then((joined) => {
+    if (!joined) return;
+    const others = [...client.peers.values()].map((peer) => peer.name || "Guest");
+    announce(`You joined ${room}. ${others.length ? `In the call: ${others.join(", ")}.` : "Nobody else is here yet."}`);
+    announced.joined = true;
+  });
 
   // The name the others see: the server may have set it (client.name, once joined).
   const local = addTile({ name: `${client.name} (you)`, local: true, first: true });
@@ -304,7 +330,7 @@ async function main() {
     local.video.srcObject = stream;
     play(local.video);
   } else {
-    local.figure.classList.add("no-media");
+    setTileState(local, { noMedia: true });
     const denied = mediaError instanceof DOMException && mediaError.name === "NotAllowedError";
     showNotice(
       mediaError === "viewer"
@@ -366,6 +392,11 @@ async function askName(room) {
   $("dialog-room").textContent = room;
   input.value = localStorage.getItem("rtcroom.name") ?? "";
   dialog.showModal();
+  // Escape: not joining after all. Back to the lobby, with this room filled in.
+  dialog.addEventListener("cancel", (event) => {
+    event.preventDefault();
+    location.assign(`${basePath()}/?room=${encodeURIComponent(room)}`);
+  });
   return new Promise((resolve) => {
     $("name-form").addEventListener("submit", (event) => {
       const name = input.value.trim();

@@ -1,5 +1,5 @@
 // The side panel: chat messages, and the place file transfers are listed (files.js).
-import { $, button, formatTime } from "./ui.js";
+import { $, announce, button, formatTime } from "./ui.js";
 
 /**
  * @typedef {import("./rtcroom.js").RoomClient} RoomClient
@@ -21,6 +21,8 @@ export function sidePanel() {
 
   /** @param {boolean} open */
   const show = (open) => {
+    // Closing the panel from inside it: the focus goes back to its button.
+    const inside = panel.contains(document.activeElement);
     panel.hidden = !open;
     toggle.setAttribute("aria-pressed", String(open));
     document.body.classList.toggle("panel-open", open);
@@ -28,10 +30,18 @@ export function sidePanel() {
       unreadCount = 0;
       unread.hidden = true;
       input.focus();
+    } else if (inside) {
+      toggle.focus();
     }
   };
   toggle.addEventListener("click", () => show(panel.hidden));
   $("chat-close").addEventListener("click", () => show(false));
+  panel.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      event.preventDefault();
+      show(false);
+    }
+  });
 
   const notify = () => {
     if (!panel.hidden) return;
@@ -80,6 +90,7 @@ export function chat(client, panel, arrived) {
   const receive = (message) => {
     addMessage(message);
     panel.notify();
+    announce(`${message.name || "Guest"}: ${message.text.slice(0, 300)}`);
   };
   for (const message of arrived) receive(message);
   client.addEventListener("chat", (event) => receive(/** @type {CustomEvent} */ (event).detail.message));

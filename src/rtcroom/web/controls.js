@@ -1,5 +1,5 @@
 // The call page's controls: mute, camera, screen sharing, invite, leave and keyboard shortcuts.
-import { $, addTile, button, describe, layout, play, setToggle, showNotice, statusLine } from "./ui.js";
+import { $, addTile, announce, button, describe, play, setAction, setTileState, showNotice, statusLine } from "./ui.js";
 import { basePath } from "./rtcroom.js";
 
 /**
@@ -22,9 +22,9 @@ export function mediaControls(client, local) {
     const video = track("video");
     mic.disabled = !audio;
     cam.disabled = !video;
-    setToggle(mic, !!audio && !audio.enabled, "Unmute", "Mute");
-    setToggle(cam, !!video && !video.enabled, "Camera on", "Camera off");
-    local.figure.classList.toggle("camera-off", !!video && !video.enabled);
+    setAction(mic, !!audio && !audio.enabled, "Unmute", "Mute");
+    setAction(cam, !!video && !video.enabled, "Camera on", "Camera off");
+    setTileState(local, { cameraOff: !!video && !video.enabled });
   };
   mic.addEventListener("click", () => {
     const audio = track("audio");
@@ -67,8 +67,7 @@ export function screenShare(client, name, screenTiles) {
     screenTiles.get(sharing)?.figure.remove();
     screenTiles.delete(sharing);
     sharing = null;
-    layout();
-    setToggle(toggle, false, "Stop sharing", "Share screen");
+    setAction(toggle, false, "Stop sharing", "Share screen");
   };
   toggle.addEventListener("click", async () => {
     if (sharing) return stop();
@@ -82,7 +81,7 @@ export function screenShare(client, name, screenTiles) {
       // The browser's own "Stop sharing" button ends the track.
       for (const track of stream.getTracks()) track.addEventListener("ended", stop);
       client.publish(stream, "screen");
-      setToggle(toggle, true, "Stop sharing", "Share screen");
+      setAction(toggle, true, "Stop sharing", "Share screen");
     } catch (err) {
       if (err instanceof DOMException && err.name === "NotAllowedError") return;
       // No screen to capture (headless browsers, some kiosks): say so plainly.
@@ -106,6 +105,7 @@ export function callControls(client, room) {
     try {
       await navigator.clipboard.writeText(invite);
       statusLine.textContent = "Invite link copied";
+      announce("Invite link copied.");
     } catch {
       window.prompt("Copy this link and send it:", invite);
     }
@@ -116,10 +116,13 @@ export function callControls(client, room) {
     location.assign(`${basePath()}/`);
   });
   window.addEventListener("pagehide", () => client.leave());
+  // Single-key shortcuts, unless turned off in the settings (a speech-input
+  // user's words must not press buttons: WCAG 2.1.4).
   /** @type {Record<string, string>} */
   const shortcuts = { m: "toggle-mic", v: "toggle-camera", c: "toggle-chat", s: "toggle-stats", p: "toggle-screen" };
   document.addEventListener("keydown", (event) => {
     const target = /** @type {HTMLElement} */ (event.target);
+    if (!shortcutsOn()) return;
     if (target.closest("input, select, textarea, dialog") || event.ctrlKey || event.metaKey || event.altKey) return;
     const id = shortcuts[event.key];
     if (id) {
@@ -128,3 +131,6 @@ export function callControls(client, room) {
     }
   });
 }
+
+/** Whether single-key shortcuts are on (Settings; on unless turned off). */
+export const shortcutsOn = () => localStorage.getItem("rtcroom.shortcuts") !== "0";

@@ -1,5 +1,5 @@
 // File transfers in the side panel: sending (picker, drag and drop), receiving, progress.
-import { $, describe, formatBytes, loadTransfer, select, showNotice } from "./ui.js";
+import { $, announce, describe, formatBytes, loadTransfer, select, showNotice } from "./ui.js";
 
 /**
  * @typedef {import("./rtcroom.js").RoomClient} RoomClient
@@ -38,6 +38,16 @@ function showTransfer(panel, transfer) {
   cancel.addEventListener("click", () => transfer.cancel("cancelled by the user"));
   item.append(title, bar, line, cancel);
   panel.append(item);
+  // Said once when it starts and once when it ends; the progress only shows.
+  const who = transfer.peer.name || "Guest";
+  if (transfer.direction === "receive") announce(`${who} is sending ${transfer.name}, ${formatBytes(transfer.size)}.`);
+  let ended = false;
+  /** The cancel button goes at the end: a keyboard user on it lands on the next thing to do. */
+  const removeCancel = (/** @type {HTMLElement | null} */ next) => {
+    const focused = document.activeElement === cancel;
+    cancel.remove();
+    if (focused) (next ?? /** @type {HTMLElement} */ ($("chat-input"))).focus();
+  };
   const render = () => {
     bar.value = transfer.bytes;
     const percent = transfer.size ? Math.floor((transfer.bytes / transfer.size) * 100) : 100;
@@ -46,18 +56,28 @@ function showTransfer(panel, transfer) {
       line.textContent = `${percent}% · ${formatBytes(transfer.bytes)} of ${formatBytes(transfer.size)} · ${formatBytes(transfer.speed)}/s`;
     } else if (transfer.state === "done") {
       line.textContent = `${formatBytes(transfer.size)} · ${formatBytes(transfer.speed)}/s · SHA-256 verified`;
-      cancel.remove();
-      if (transfer.url && !item.querySelector("a")) {
-        const link = document.createElement("a");
+      let link = item.querySelector("a");
+      if (transfer.url && !link) {
+        link = document.createElement("a");
         link.href = transfer.url;
         link.download = transfer.name;
         link.className = "button download";
         link.textContent = `Download ${transfer.name}`;
         item.append(link);
       }
+      removeCancel(link);
     } else {
       line.textContent = transfer.state === "failed" ? `Failed: ${transfer.reason}` : `Cancelled: ${transfer.reason}`;
-      cancel.remove();
+      removeCancel(null);
+    }
+    if (!transfer.active && !ended) {
+      ended = true;
+      const verb = transfer.direction === "send" ? `sent to ${who}` : `from ${who} received`;
+      announce(
+        transfer.state === "done"
+          ? `${transfer.name} ${verb}.`
+          : `${transfer.name}: ${transfer.state === "failed" ? "failed" : "cancelled"}, ${transfer.reason}.`,
+      );
     }
   };
   transfer.addEventListener("progress", render);

@@ -14,7 +14,9 @@ const form = /** @type {HTMLFormElement} */ (document.getElementById("join-form"
 const nameInput = /** @type {HTMLInputElement} */ (document.getElementById("name"));
 const roomInput = /** @type {HTMLInputElement} */ (document.getElementById("room"));
 nameInput.value = localStorage.getItem("rtcroom.name") ?? "";
-roomInput.value = suggestRoom();
+// Back from a room's link without joining (?room=): that room again.
+const linked = new URLSearchParams(location.search).get("room") ?? "";
+roomInput.value = ROOM_PATTERN.test(linked) ? linked : suggestRoom();
 if (nameInput.value) roomInput.focus();
 
 form.addEventListener("submit", (event) => {

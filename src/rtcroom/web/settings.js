@@ -1,5 +1,5 @@
-// The call page's settings dialog: camera, microphone, speaker, relay only.
-import { $, button, describe, grid, select, showNotice, speaker } from "./ui.js";
+// The call page's settings dialog: camera, microphone, speaker, relay only, shortcuts.
+import { $, button, describe, grid, select, setTileState, showNotice, speaker } from "./ui.js";
 
 /**
  * @typedef {import("./rtcroom.js").RoomClient} RoomClient
@@ -17,6 +17,9 @@ export function settings(client, local) {
   const microphone = select("microphone-select");
   const output = select("speaker-select");
   const relay = /** @type {HTMLInputElement} */ ($("relay-only"));
+  const shortcuts = /** @type {HTMLInputElement} */ ($("shortcuts"));
+  shortcuts.checked = localStorage.getItem("rtcroom.shortcuts") !== "0";
+  shortcuts.addEventListener("change", () => localStorage.setItem("rtcroom.shortcuts", shortcuts.checked ? "1" : "0"));
   relay.checked = client.relayOnly;
   relay.addEventListener("change", () => {
     localStorage.setItem("rtcroom.relay", relay.checked ? "1" : "0");
@@ -71,7 +74,7 @@ export function settings(client, local) {
       client.setLocalStream(stream);
       old?.stop();
       local.video.srcObject = stream;
-      local.figure.classList.remove("no-media");
+      setTileState(local, { noMedia: false });
       localStorage.setItem(kind === "video" ? "rtcroom.camera" : "rtcroom.microphone", deviceId);
     } catch (err) {
       showNotice(`Could not switch to that device: ${describe(err)}`);
@@ -80,10 +83,13 @@ export function settings(client, local) {
 
   // The dialog opens at once; the lists fill when the browser has listed the
   // devices (Firefox lists them only to a page that has the focus).
-  button("open-settings").addEventListener("click", () => {
+  const opener = button("open-settings");
+  opener.addEventListener("click", () => {
     dialog.showModal();
     fill().catch(() => {});
   });
+  // Closed (Done or Escape): the focus goes back to the button that opened it.
+  dialog.addEventListener("close", () => opener.focus());
   camera.addEventListener("change", () => switchDevice("video", camera.value));
   microphone.addEventListener("change", () => switchDevice("audio", microphone.value));
   output.addEventListener("change", () => {

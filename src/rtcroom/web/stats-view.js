@@ -1,5 +1,5 @@
 // What the tiles show of each connection: live statistics, and who speaks.
-import { button, loadStats } from "./ui.js";
+import { button, loadStats, setTileState } from "./ui.js";
 
 /**
  * @typedef {import("./rtcroom.js").RoomClient} RoomClient
@@ -86,8 +86,10 @@ export function activeSpeaker(client, tiles) {
   /** @param {string} id */
   const highlight = (id) => {
     if (id === current) return;
-    tiles.get(current)?.figure.classList.remove("speaking");
-    tiles.get(id)?.figure.classList.add("speaking");
+    const before = tiles.get(current);
+    const now = tiles.get(id);
+    if (before) setTileState(before, { speaking: false });
+    if (now) setTileState(now, { speaking: true });
     current = id;
   };
   /** @type {string[]} who talks, latest last (SFU mode) */

@@ -77,7 +77,9 @@ export function describe(err) {
 }
 
 /**
- * A video tile: a <figure> with a <video> and a name.
+ * A video tile: a <figure> with a <video>, a name, and its states in words
+ * (connecting, camera off, speaking: text, not only a colour). The grid's
+ * columns follow the number of tiles in style.css.
  * @param {{name: string, peerId?: string, local?: boolean, screen?: boolean, first?: boolean}} options
  * `first` puts it before the others (our own camera).
  * @returns {Tile}
@@ -99,28 +101,48 @@ export function addTile({ name, peerId, local = false, screen = false, first = f
   if (screen) video.dataset.screen = peerId ?? "local";
   const label = document.createElement("figcaption");
   label.textContent = name;
-  figure.append(video, label);
+  const states = ["tile-connection", "tile-media", "tile-speaking"].map((className) => {
+    const words = document.createElement("span");
+    words.className = className;
+    return words;
+  });
+  figure.append(video, label, ...states);
   if (first) grid.prepend(figure);
   else grid.append(figure);
-  layout();
   return { figure, video, label };
 }
 
-/**
- * Pick a column count that keeps tiles large for the number of tiles; past
- * LARGE_ROOM tiles (rooms served by the SFU) the grid scrolls instead of
- * shrinking the tiles further.
- */
-export function layout() {
-  const count = grid.children.length;
-  grid.dataset.count = String(count);
-  const columns = count <= 1 ? 1 : count <= 4 ? 2 : count <= 9 ? 3 : count <= 16 ? 4 : 5;
-  grid.style.setProperty("--columns", String(columns));
-  grid.classList.toggle("large", count > LARGE_ROOM);
-}
+/** What a tile's connection state (`data-state`) is called on screen. */
+const CONNECTION_WORDS = /** @type {Record<string, string>} */ ({
+  new: "connecting…",
+  connecting: "connecting…",
+  failed: "connection problem",
+  disconnected: "connection problem",
+});
 
-/** Tiles from which the grid scrolls. */
-export const LARGE_ROOM = 12;
+/**
+ * Set a tile's states and the words that show them.
+ * @param {Tile} tile
+ * @param {{connection?: string, cameraOff?: boolean, noMedia?: boolean, speaking?: boolean}} states
+ */
+export function setTileState({ figure }, { connection, cameraOff, noMedia, speaking }) {
+  if (speaking !== undefined) {
+    figure.classList.toggle("speaking", speaking);
+    /** @type {HTMLElement} */ (figure.querySelector(".tile-speaking")).textContent = speaking ? "speaking" : "";
+  }
+  if (connection !== undefined) {
+    figure.dataset.state = connection;
+    /** @type {HTMLElement} */ (figure.querySelector(".tile-connection")).textContent = CONNECTION_WORDS[connection] ?? "";
+  }
+  if (cameraOff !== undefined) figure.classList.toggle("camera-off", cameraOff);
+  if (noMedia !== undefined) figure.classList.toggle("no-media", noMedia);
+  const media = figure.classList.contains("no-media")
+    ? "receive-only"
+    : figure.classList.contains("camera-off")
+      ? "camera off"
+      : "";
+  /** @type {HTMLElement} */ (figure.querySelector(".tile-media")).textContent = media;
+}
 
 /**
  * Resolves when `video` presents its first frame (or has one to present,
@@ -165,16 +187,30 @@ export function play(video) {
 }
 
 /**
+ * A button whose words say what it will do ("Mute", then "Unmute"): a screen
+ * reader announces the one label, with no "pressed" state next to it to
+ * contradict it. `data-active` styles the active state.
  * @param {HTMLElement} element
- * @param {boolean} pressed
- * @param {string} on
- * @param {string} off
+ * @param {boolean} active
+ * @param {string} activeLabel the label while active ("Unmute")
+ * @param {string} label the label otherwise ("Mute")
  */
-export function setToggle(element, pressed, on, off) {
-  element.setAttribute("aria-pressed", String(pressed));
-  const label = element.firstChild;
-  if (label && label.nodeType === Node.TEXT_NODE) label.textContent = pressed ? on : off;
-  else element.textContent = pressed ? on : off;
+export function setAction(element, active, activeLabel, label) {
+  element.dataset.active = String(active);
+  element.textContent = active ? activeLabel : label;
+}
+
+/**
+ * Say something to screen readers, once, politely: the page's one live
+ * region for events (someone joined or left, a message, a file). Progress is
+ * never announced.
+ * @param {string} text
+ */
+export function announce(text) {
+  const region = $("announcer");
+  // Emptied first: the same words again are announced again.
+  region.textContent = "";
+  setTimeout(() => (region.textContent = text), 50);
 }
 
 /** @param {number} bytes */
