@@ -17,6 +17,7 @@ from proxy import Proxy
 
 from rtcroom.auth import ALL_GRANTS, mint_token
 from rtcroom.client import ChatMessage, RemotePeer, Room, RoomError, receive_files, send_file
+from rtcroom.commands.media import PatternTrack
 
 
 async def test_two_python_peers_exchange_data_channel_messages(server: RunningServer) -> None:
@@ -212,3 +213,41 @@ async def test_a_refused_rejoin_closes_the_room(
     start_server("--auth-secret", "another-secret-0123456789abcdefgh", port=server.port)
     await asyncio.wait_for(ann.wait_closed(), 30)
     assert [error.code for error in errors] == ["unauthorized"]
+
+
+async def test_a_peer_leaving_does_not_stop_the_video_the_others_get(server: RunningServer) -> None:
+    """Each connection sends its own copy of a track: aiortc ends a sender's
+    track when its connection closes, which would freeze everyone else."""
+    frames: dict[str, int] = {}
+    tasks: set[asyncio.Future[None]] = set()
+
+    def counter(room: Room) -> None:
+        @room.on("track")
+        def on_track(peer: RemotePeer, track: Any) -> None:
+            async def count() -> None:
+                with contextlib.suppress(Exception):
+                    while True:
+                        await track.recv()
+                        frames[room.name] = frames.get(room.name, 0) + 1
+
+            if track.kind == "video":
+                tasks.add(asyncio.ensure_future(count()))
+
+    bo = await Room.join(server.url, "shared-track", "Bo")
+    cy = await Room.join(server.url, "shared-track", "Cy")
+    counter(bo)
+    counter(cy)
+    camera = PatternTrack(160, 120)
+    ann = await Room.join(server.url, "shared-track", "Ann", tracks=[camera])
+    deadline = asyncio.get_running_loop().time() + 20
+    while min(frames.get("Bo", 0), frames.get("Cy", 0)) < 20:
+        assert asyncio.get_running_loop().time() < deadline, frames
+        await asyncio.sleep(0.1)
+    await cy.leave()
+    await asyncio.sleep(1)  # Ann's connection with Cy is closed by now
+    before = frames["Bo"]
+    await asyncio.sleep(1.5)
+    assert camera.readyState == "live"
+    assert frames["Bo"] > before + 15, "Bo's video from Ann stopped when Cy left"
+    await ann.leave()
+    await bo.leave()

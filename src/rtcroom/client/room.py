@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import av
 import msgspec
 import websockets
 from aiortc import (
@@ -41,6 +42,7 @@ from aiortc import (
     RTCPeerConnection,
     RTCSessionDescription,
 )
+from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 from pyee.asyncio import AsyncIOEventEmitter
@@ -119,6 +121,31 @@ def _ice_servers(servers: list[IceServer]) -> list[RTCIceServer]:
         RTCIceServer(urls=server.urls, username=server.username, credential=server.credential)
         for server in servers
     ]
+
+
+class _EncoderReady(MediaStreamTrack):
+    """One connection's copy of a shared track, its video frames already in
+    the encoders' format (I420).
+
+    The copies of a MediaRelay hand the same frame to every connection, and
+    aiortc's encoders convert frames in threads: two converting one frame at
+    once crash PyAV. Converted here, on the event loop, one copy at a time.
+    """
+
+    def __init__(self, source: MediaStreamTrack) -> None:
+        super().__init__()
+        self.kind = source.kind
+        self._source = source
+
+    async def recv(self) -> Any:
+        frame = await self._source.recv()
+        if isinstance(frame, av.VideoFrame) and frame.format.name != "yuv420p":
+            return frame.reformat(format="yuv420p")
+        return frame
+
+    def stop(self) -> None:
+        super().stop()
+        self._source.stop()
 
 
 class RemotePeer(AsyncIOEventEmitter):
@@ -281,6 +308,7 @@ class Room(AsyncIOEventEmitter):
         self.room = room
         self.name = name
         self.tracks = list(tracks)
+        self._relay = MediaRelay()
         self.token = token
         self.timeout = timeout
         self.reconnect = reconnect
@@ -446,7 +474,10 @@ class Room(AsyncIOEventEmitter):
         peer = RemotePeer(self, peer_id, name)
         kinds = set()
         for track in self.tracks if self.mode == "mesh" else ():
-            peer.pc.addTrack(track)
+            # Each connection reads its own copy: aiortc stops a sender's
+            # track when its connection closes, and readers of one track
+            # share its frames.
+            peer.pc.addTrack(_EncoderReady(self._relay.subscribe(track, buffered=False)))
             kinds.add(track.kind)
         if newcomer and self.mode == "mesh":
             # Always offer audio and video sections, so the others can send theirs.
