@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 
@@ -82,5 +84,69 @@ def test_after_a_server_restart_pages_reconnect_and_call_again(
         assert page.locator("figure.tile").count() == 2
         assert "2 in the call" in page.inner_text("#status")
     restarted.stop()
+    for page in (a, b):
+        close(page)
+
+
+# The address the pages' connections use now, and the ICE username fragment
+# of the local description (new after an ICE restart).
+PATH_IN_USE = """async () => {
+  const peer = [...window.rtcroom.peers.values()][0];
+  let address = null;
+  const stats = await peer.pc.getStats();
+  stats.forEach((s) => {
+    if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded") {
+      address = stats.get(s.localCandidateId)?.address ?? address;
+    }
+  });
+  return {address, ufrag: /a=ice-ufrag:(\\S+)/.exec(peer.pc.localDescription.sdp)[1]};
+}"""
+
+VETH, NEW_ADDRESS = "10.77.0.1", "10.77.0.2"
+
+
+def set_address(old: str, new: str) -> None:
+    """The test network's interface changes address (scripts/netns: root only)."""
+    subprocess.run(["ip", "addr", "del", f"{old}/24", "dev", "rtc0"], check=True)
+    subprocess.run(["ip", "addr", "add", f"{new}/24", "dev", "rtc0"], check=True)
+
+
+@pytest.mark.parametrize("second", ["chromium", "firefox"])
+def test_a_network_change_restarts_ice_and_the_media_comes_back(
+    chromium: Browser, server: RunningServer, request: pytest.FixtureRequest, second: str
+) -> None:
+    """The address every connection uses goes away and another comes (a
+    laptop moving to another network): ICE restarts on new candidates and
+    video flows again both ways, with no page reloaded."""
+    if os.environ.get("RTCROOM_NETNS") != "1":
+        raise RuntimeError("this test changes the test network's address: run it in scripts/netns")
+    other: Browser = request.getfixturevalue(second)
+    a = open_call(chromium, server.url, "roam", "Ann")
+    b = open_call(other, server.url, "roam", "Bo")
+    a_id, b_id = peer_id(a), peer_id(b)
+    wait_frames_advancing(a, {b_id})
+    wait_frames_advancing(b, {a_id})
+    before = {page: page.evaluate(PATH_IN_USE) for page in (a, b)}
+    assert before[a]["address"] == VETH
+    set_address(VETH, NEW_ADDRESS)
+    try:
+        # Frozen first (the old address is gone), then back on the new one.
+        for page in (a, b):
+            page.wait_for_function(
+                "(ufrag) => { const p = [...window.rtcroom.peers.values()][0];"
+                " return p.pc.iceConnectionState === 'connected'"
+                " && !p.pc.localDescription.sdp.includes(`a=ice-ufrag:${ufrag}`); }",
+                arg=before[page]["ufrag"],
+                timeout=ms(45_000),
+            )
+        wait_frames_advancing(a, {b_id})
+        wait_frames_advancing(b, {a_id})
+        for page in (a, b):
+            assert page.evaluate(PATH_IN_USE)["address"] == NEW_ADDRESS
+        # The same peers, no tile lost, nobody rejoined.
+        assert peer_id(a) == a_id and peer_id(b) == b_id
+        assert a.locator("figure.tile").count() == 2
+    finally:
+        set_address(NEW_ADDRESS, VETH)
     for page in (a, b):
         close(page)

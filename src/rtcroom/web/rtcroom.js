@@ -70,6 +70,9 @@ export const HELD_SIGNALS = 500;
 export const BACKOFF_BASE_MS = 250;
 export const BACKOFF_CAP_MS = 8000;
 
+/** A peer connection disconnected this long (or failed) restarts ICE, at most this often. */
+export const ICE_RESTART_AFTER_MS = 3000;
+
 /**
  * Milliseconds before reconnection attempt `attempt` (1, 2, ...): the
  * backoff times a random 0.5 to 1.5, so that clients dropped together do not
@@ -266,11 +269,34 @@ export class RemotePeer {
       chat.onmessage = ({ data }) => this.#onChat(data);
       this.chat = chat;
     }
-    // A connection that failed (the network changed, say) gets new ICE
-    // candidates through an ICE restart; negotiation follows as usual.
-    pc.oniceconnectionstatechange = () => {
-      if (pc.iceConnectionState === "failed" && this.mayOffer) pc.restartIce();
+    // A connection that failed, or stays disconnected (the network changed,
+    // say), gets new ICE candidates through an ICE restart; negotiation
+    // follows as usual. Chromium reports such a connection as failed
+    // (connectionState) while its ICE state stays "disconnected": both count.
+    // Restarts are at least ICE_RESTART_AFTER_MS apart while it stays down.
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    let pending;
+    let lastRestart = -Infinity;
+    const restartIce = () => {
+      clearTimeout(pending);
+      const wait = lastRestart + ICE_RESTART_AFTER_MS - performance.now();
+      if (wait > 0) {
+        pending = setTimeout(restartIce, wait);
+        return;
+      }
+      const state = pc.iceConnectionState;
+      if (!this.mayOffer || pc.signalingState === "closed" || state === "connected" || state === "completed") return;
+      lastRestart = performance.now();
+      pc.restartIce();
     };
+    pc.oniceconnectionstatechange = () => {
+      clearTimeout(pending);
+      if (pc.iceConnectionState === "failed") restartIce();
+      else if (pc.iceConnectionState === "disconnected") pending = setTimeout(restartIce, ICE_RESTART_AFTER_MS);
+    };
+    pc.addEventListener("connectionstatechange", () => {
+      if (pc.connectionState === "failed") restartIce();
+    });
 
     /** @type {Map<string, MediaStreamTrack>} tracks the SFU forwards from this peer, by mid */
     this.sfuTracks = new Map();
