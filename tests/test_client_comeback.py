@@ -3,17 +3,22 @@ a dropped signaling connection resumes, a server restart rejoins."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from browser import FRAME_COUNTS, close, ms, open_call, peer_id, seconds, wait_frames_advancing
 from conftest import RunningServer
 from playwright.sync_api import Browser
 from proxy import Proxy
+from test_browser_resume import NEW_ADDRESS, PATH_IN_USE, VETH, set_address
 from test_client_browser import Background, background, rtcroom_cli, stop  # noqa: F401
 
-from rtcroom.client import Room
+from rtcroom.client import RemotePeer, Room
 from rtcroom.commands.media import PatternTrack
 
 pytestmark = pytest.mark.browser
@@ -105,3 +110,67 @@ def test_a_bot_rejoins_after_a_server_restart(
         output = stop(player)
         close(page)
     assert "Traceback" not in output, output
+
+
+def test_a_network_change_restarts_ice_with_a_python_peer(
+    chromium: Browser,
+    server: RunningServer,
+    background: Background,  # noqa: F811
+) -> None:
+    """The page restarts ICE; the Python peer (aiortc has no ICE restart)
+    takes the restart offer on a new connection: media flows again both ways,
+    the same peers, the chat still works."""
+    if os.environ.get("RTCROOM_NETNS") != "1":
+        raise RuntimeError("this test changes the test network's address: run it in scripts/netns")
+    page = open_call(chromium, server.url, "py-roam", "Ann")
+    frames: dict[str, int] = {}
+    chats: list[str] = []
+    tasks: set[asyncio.Future[None]] = set()
+
+    async def join() -> Room:
+        room = await Room.join(server.url, "py-roam", "robot", tracks=[PatternTrack(320, 240)])
+
+        @room.on("track")
+        def on_track(peer: RemotePeer, track: Any) -> None:
+            async def count() -> None:
+                with contextlib.suppress(Exception):
+                    while True:
+                        await track.recv()
+                        frames[peer.name] = frames.get(peer.name, 0) + 1
+
+            if track.kind == "video":
+                tasks.add(asyncio.ensure_future(count()))
+
+        room.on("chat", lambda peer, message: chats.append(message.text))
+        return room
+
+    robot: Room = background.run(join())
+    wait_frames_advancing(page, {robot.id})
+    before = page.evaluate(PATH_IN_USE)
+    set_address(VETH, NEW_ADDRESS)
+    try:
+        page.wait_for_function(
+            "(ufrag) => { const p = [...window.rtcroom.peers.values()][0];"
+            " return p.pc.iceConnectionState === 'connected'"
+            " && !p.pc.localDescription.sdp.includes(`a=ice-ufrag:${ufrag}`); }",
+            arg=before["ufrag"],
+            timeout=ms(45_000),
+        )
+        wait_frames_advancing(page, {robot.id})
+        assert page.evaluate(PATH_IN_USE)["address"] == NEW_ADDRESS
+        # The robot decodes the page's video again.
+        now = frames.get("Ann", 0)
+        deadline = time.monotonic() + seconds(15)
+        while frames.get("Ann", 0) < now + 20:
+            assert time.monotonic() < deadline, f"the robot gets no video again: {frames}"
+            time.sleep(0.25)
+        page.evaluate("window.rtcroom.sendChat('still there?')")
+        deadline = time.monotonic() + seconds(10)
+        while "still there?" not in chats:
+            assert time.monotonic() < deadline, "the chat did not come back"
+            time.sleep(0.1)
+        assert page.locator("figure.tile").count() == 2
+    finally:
+        set_address(NEW_ADDRESS, VETH)
+    background.run(robot.leave())
+    close(page)

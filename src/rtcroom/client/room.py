@@ -10,6 +10,8 @@ the peer connections go on and the Room reconnects (jittered exponential
 backoff) and resumes its place with the key from `joined`; if the server no
 longer knows it (a restart, the grace period over), it joins anew and calls
 everyone again. It ends for good on leave() or a refusal (a token gone bad).
+When the other side restarts ICE (its network or ours changed), the peer
+takes that offer on a new connection: aiortc has no ICE restart.
 
 aiortc cannot roll back a local offer, so a Python peer never needs to:
 it offers only as the newcomer (protocol v1's rule) and otherwise only
@@ -25,6 +27,7 @@ import contextlib
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -156,17 +159,27 @@ class RemotePeer(AsyncIOEventEmitter):
         self.room = room
         self.id = peer_id
         self.name = name
-        policy = RTCIceTransportPolicy.RELAY if room.relay_only else RTCIceTransportPolicy.ALL
-        self.pc = RTCPeerConnection(
-            RTCConfiguration(iceServers=room.ice_servers, iceTransportPolicy=policy)
-        )
-        self.chat: RTCDataChannel = self.pc.createDataChannel(
-            "chat", negotiated=True, id=CHAT_CHANNEL_ID
-        )
         self._chat_queue: list[str] = []
         self._negotiation = asyncio.Lock()
         self._renegotiation: asyncio.Future[None] | None = None
         self.answering = False
+        self._connect()
+
+    def _connect(self) -> None:
+        """A new RTCPeerConnection with this peer: our tracks, the chat channel."""
+        room = self.room
+        policy = RTCIceTransportPolicy.RELAY if room.relay_only else RTCIceTransportPolicy.ALL
+        self.pc = pc = RTCPeerConnection(
+            RTCConfiguration(iceServers=room.ice_servers, iceTransportPolicy=policy)
+        )
+        self.chat: RTCDataChannel = pc.createDataChannel(
+            "chat", negotiated=True, id=CHAT_CHANNEL_ID
+        )
+        for track in room.tracks if room.mode == "mesh" else ():
+            # Each connection reads its own copy: aiortc stops a sender's
+            # track when its connection closes, and readers of one track
+            # share its frames.
+            pc.addTrack(_EncoderReady(room._relay.subscribe(track, buffered=False)))
 
         @self.chat.on("open")
         def flush() -> None:
@@ -178,17 +191,26 @@ class RemotePeer(AsyncIOEventEmitter):
         def on_chat(data: str | bytes) -> None:
             self._on_chat(data)
 
-        @self.pc.on("track")
+        @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
             room.emit("track", self, track)
 
-        @self.pc.on("datachannel")
+        @pc.on("datachannel")
         def on_datachannel(channel: RTCDataChannel) -> None:
             room.emit("datachannel", self, channel)
 
-        @self.pc.on("connectionstatechange")
+        @pc.on("connectionstatechange")
         def on_state() -> None:
-            room.emit("connectionstatechange", self, self.pc.connectionState)
+            room.emit("connectionstatechange", self, pc.connectionState)
+
+    def _restarts_ice(self, sdp: str) -> bool:
+        """Whether this offer restarts ICE (new credentials), which aiortc cannot do."""
+        current = self.pc.remoteDescription
+        if current is None:
+            return False
+        ufrag = re.compile(r"^a=ice-ufrag:(\S+)", re.M)
+        before, after = ufrag.search(current.sdp), ufrag.search(sdp)
+        return bool(before and after and before.group(1) != after.group(1))
 
     def createDataChannel(self, label: str, **options: Any) -> RTCDataChannel:
         """A data channel to this peer (W3C name, as in the browser)."""
@@ -249,6 +271,14 @@ class RemotePeer(AsyncIOEventEmitter):
             description = data.get("description")
             if isinstance(description, dict):
                 kind = description.get("type")
+                if kind == "offer" and self._restarts_ice(str(description["sdp"])):
+                    # The other side restarts ICE (its network changed, or
+                    # ours): aiortc has no ICE restart, so a new connection
+                    # takes the offer, with fresh candidates, tracks and chat.
+                    log.info("ICE restart from %s: a new connection", self.id)
+                    old = self.pc
+                    self._connect()
+                    self.room._spawn(old.close())
                 if kind == "offer" and self.pc.signalingState != "stable":
                     # We cannot roll back; by protocol v1 this does not happen
                     # (we only offer as the newcomer, before anyone offers us).
@@ -472,13 +502,7 @@ class Room(AsyncIOEventEmitter):
 
     def _add_peer(self, peer_id: str, name: str, *, newcomer: bool) -> RemotePeer:
         peer = RemotePeer(self, peer_id, name)
-        kinds = set()
-        for track in self.tracks if self.mode == "mesh" else ():
-            # Each connection reads its own copy: aiortc stops a sender's
-            # track when its connection closes, and readers of one track
-            # share its frames.
-            peer.pc.addTrack(_EncoderReady(self._relay.subscribe(track, buffered=False)))
-            kinds.add(track.kind)
+        kinds = {track.kind for track in self.tracks} if self.mode == "mesh" else set()
         if newcomer and self.mode == "mesh":
             # Always offer audio and video sections, so the others can send theirs.
             for kind in ("audio", "video"):
