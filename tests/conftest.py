@@ -157,6 +157,16 @@ def server(start_server: Callable[..., RunningServer]) -> RunningServer:
     return start_server()
 
 
+@pytest.fixture
+def proxy(server: RunningServer) -> Iterator[Any]:
+    """A TCP forwarder to `server` (tests/proxy.py) that a test can cut."""
+    from proxy import Proxy
+
+    forwarder = Proxy(server.port)
+    yield forwarder
+    forwarder.close()
+
+
 FIREFOX = os.environ.get("RTCROOM_FIREFOX", "/usr/bin/firefox-esr")
 # Fake camera and microphone, granted without asking, counted as capturing
 # (without `permission.fake`, Firefox stays in default-address-only ICE mode

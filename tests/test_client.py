@@ -14,6 +14,7 @@ import pytest
 from aiortc import RTCDataChannel
 from conftest import RunningServer, RunningTurn
 from proxy import Proxy
+from test_sfu_browser import Counter
 
 from rtcroom.auth import ALL_GRANTS, mint_token
 from rtcroom.client import ChatMessage, RemotePeer, Room, RoomError, receive_files, send_file
@@ -218,36 +219,20 @@ async def test_a_refused_rejoin_closes_the_room(
 async def test_a_peer_leaving_does_not_stop_the_video_the_others_get(server: RunningServer) -> None:
     """Each connection sends its own copy of a track: aiortc ends a sender's
     track when its connection closes, which would freeze everyone else."""
-    frames: dict[str, int] = {}
-    tasks: set[asyncio.Future[None]] = set()
-
-    def counter(room: Room) -> None:
-        @room.on("track")
-        def on_track(peer: RemotePeer, track: Any) -> None:
-            async def count() -> None:
-                with contextlib.suppress(Exception):
-                    while True:
-                        await track.recv()
-                        frames[room.name] = frames.get(room.name, 0) + 1
-
-            if track.kind == "video":
-                tasks.add(asyncio.ensure_future(count()))
-
     bo = await Room.join(server.url, "shared-track", "Bo")
     cy = await Room.join(server.url, "shared-track", "Cy")
-    counter(bo)
-    counter(cy)
+    bo_frames, cy_frames = Counter(bo).frames, Counter(cy).frames
     camera = PatternTrack(160, 120)
     ann = await Room.join(server.url, "shared-track", "Ann", tracks=[camera])
     deadline = asyncio.get_running_loop().time() + 20
-    while min(frames.get("Bo", 0), frames.get("Cy", 0)) < 20:
-        assert asyncio.get_running_loop().time() < deadline, frames
+    while min(bo_frames.get("Ann", 0), cy_frames.get("Ann", 0)) < 20:
+        assert asyncio.get_running_loop().time() < deadline, (bo_frames, cy_frames)
         await asyncio.sleep(0.1)
     await cy.leave()
     await asyncio.sleep(1)  # Ann's connection with Cy is closed by now
-    before = frames["Bo"]
+    before = bo_frames["Ann"]
     await asyncio.sleep(1.5)
     assert camera.readyState == "live"
-    assert frames["Bo"] > before + 15, "Bo's video from Ann stopped when Cy left"
+    assert bo_frames["Ann"] > before + 15, "Bo's video from Ann stopped when Cy left"
     await ann.leave()
     await bo.leave()

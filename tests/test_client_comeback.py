@@ -3,32 +3,23 @@ a dropped signaling connection resumes, a server restart rejoins."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 from browser import FRAME_COUNTS, close, ms, open_call, peer_id, seconds, wait_frames_advancing
 from conftest import RunningServer
 from playwright.sync_api import Browser
 from proxy import Proxy
-from test_browser_resume import NEW_ADDRESS, PATH_IN_USE, VETH, set_address
+from test_browser_resume import NEW_ADDRESS, PATH_IN_USE, VETH, set_address, wait_decoding
 from test_client_browser import Background, background, rtcroom_cli, stop  # noqa: F401
+from test_sfu_browser import Counter
 
-from rtcroom.client import RemotePeer, Room
+from rtcroom.client import Room
 from rtcroom.commands.media import PatternTrack
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def proxy(server: RunningServer) -> Iterator[Proxy]:
-    forwarder = Proxy(server.port)
-    yield forwarder
-    forwarder.close()
 
 
 def test_a_python_peer_resumes_and_the_page_never_loses_it(
@@ -123,28 +114,17 @@ def test_a_network_change_restarts_ice_with_a_python_peer(
     if os.environ.get("RTCROOM_NETNS") != "1":
         raise RuntimeError("this test changes the test network's address: run it in scripts/netns")
     page = open_call(chromium, server.url, "py-roam", "Ann")
-    frames: dict[str, int] = {}
     chats: list[str] = []
-    tasks: set[asyncio.Future[None]] = set()
+    counters: list[Counter] = []
 
     async def join() -> Room:
         room = await Room.join(server.url, "py-roam", "robot", tracks=[PatternTrack(320, 240)])
-
-        @room.on("track")
-        def on_track(peer: RemotePeer, track: Any) -> None:
-            async def count() -> None:
-                with contextlib.suppress(Exception):
-                    while True:
-                        await track.recv()
-                        frames[peer.name] = frames.get(peer.name, 0) + 1
-
-            if track.kind == "video":
-                tasks.add(asyncio.ensure_future(count()))
-
+        counters.append(Counter(room))
         room.on("chat", lambda peer, message: chats.append(message.text))
         return room
 
     robot: Room = background.run(join())
+    frames = counters[0].frames
     wait_frames_advancing(page, {robot.id})
     before = page.evaluate(PATH_IN_USE)
     set_address(VETH, NEW_ADDRESS)
@@ -156,7 +136,7 @@ def test_a_network_change_restarts_ice_with_a_python_peer(
             arg=before["ufrag"],
             timeout=ms(45_000),
         )
-        wait_frames_advancing(page, {robot.id})
+        wait_decoding(page)
         assert page.evaluate(PATH_IN_USE)["address"] == NEW_ADDRESS
         # The robot decodes the page's video again.
         now = frames.get("Ann", 0)

@@ -11,7 +11,7 @@ import hashlib
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -190,13 +190,6 @@ def test_headless_firefox_cannot_share_its_screen_and_says_so(
     )
     expect(page.locator("#toggle-screen")).to_have_text("Share screen")
     close(page)
-
-
-@pytest.fixture
-def proxy(server: RunningServer) -> Iterator[Proxy]:
-    forwarder = Proxy(server.port)
-    yield forwarder
-    forwarder.close()
 
 
 def test_a_firefox_page_resumes_after_its_socket_drops(
