@@ -14,6 +14,7 @@ import pytest
 from aiortc import RTCDataChannel
 from conftest import RunningServer, RunningTurn
 from proxy import Proxy
+from test_browser_resume import NEW_ADDRESS, VETH, set_address
 from test_sfu_browser import Counter
 
 from rtcroom.auth import ALL_GRANTS, mint_token
@@ -234,5 +235,38 @@ async def test_a_peer_leaving_does_not_stop_the_video_the_others_get(server: Run
     await asyncio.sleep(1.5)
     assert camera.readyState == "live"
     assert bo_frames["Ann"] > before + 15, "Bo's video from Ann stopped when Cy left"
+    await ann.leave()
+    await bo.leave()
+
+
+async def test_two_python_peers_come_back_after_a_network_change(server: RunningServer) -> None:
+    """The address both use goes away and another comes: the connection
+    fails (aiortc: no consent for about 30 s) and the peer that offered it
+    offers a new one, which the other takes: video flows again both ways."""
+    if os.environ.get("RTCROOM_NETNS") != "1":
+        raise RuntimeError("this test changes the test network's address: run it in scripts/netns")
+    ann = await Room.join(server.url, "py-roam2", "Ann", tracks=[PatternTrack(160, 120)])
+    bo = await Room.join(server.url, "py-roam2", "Bo", tracks=[PatternTrack(160, 120)])
+    ann_frames, bo_frames = Counter(ann).frames, Counter(bo).frames
+    loop = asyncio.get_running_loop()
+
+    async def both_advance(by: int, within: float) -> None:
+        start = (ann_frames.get("Bo", 0), bo_frames.get("Ann", 0))
+        deadline = loop.time() + within
+        while ann_frames.get("Bo", 0) < start[0] + by or bo_frames.get("Ann", 0) < start[1] + by:
+            assert loop.time() < deadline, (ann_frames, bo_frames)
+            await asyncio.sleep(0.25)
+
+    await both_advance(20, 20)
+    ids = (ann.id, bo.id)
+    set_address(VETH, NEW_ADDRESS)
+    try:
+        await asyncio.sleep(2)
+        await both_advance(20, 75)
+        assert (ann.id, bo.id) == ids
+        (peer,) = ann.peers.values()
+        assert peer.pc.connectionState == "connected"
+    finally:
+        set_address(NEW_ADDRESS, VETH)
     await ann.leave()
     await bo.leave()

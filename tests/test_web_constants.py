@@ -28,6 +28,7 @@ console.log(JSON.stringify({
   transient: [...rtcroom.TRANSIENT_ERRORS],
   connection: [...rtcroom.CONNECTION_ERRORS],
   held: rtcroom.HELD_SIGNALS,
+  iceRestart: rtcroom.ICE_RESTART_AFTER_MS,
   delays,
 }));
 """
@@ -39,6 +40,7 @@ def test_the_client_library_agrees_with_the_protocol() -> None:
     assert sorted(js["transient"]) == sorted(protocol.TRANSIENT_ERRORS)
     assert sorted(js["connection"]) == sorted(protocol.CONNECTION_ERRORS)
     assert js["held"] == protocol.HELD_SIGNALS
+    assert js["iceRestart"] == protocol.ICE_RESTART_AFTER * 1000
     expected = [
         protocol.reconnect_delay(attempt, random) * 1000
         for attempt in range(1, 10)

@@ -64,6 +64,9 @@ HELD_SIGNALS: Final = 500
 # not come back together).
 BACKOFF_BASE: Final = 0.25
 BACKOFF_CAP: Final = 8.0
+# A peer connection that failed, or stayed disconnected this long (seconds),
+# restarts ICE; restarts at least this far apart.
+ICE_RESTART_AFTER: Final = 3.0
 
 
 def reconnect_delay(attempt: int, random: float) -> float:

@@ -11,7 +11,8 @@ backoff) and resumes its place with the key from `joined`; if the server no
 longer knows it (a restart, the grace period over), it joins anew and calls
 everyone again. It ends for good on leave() or a refusal (a token gone bad).
 When the other side restarts ICE (its network or ours changed), the peer
-takes that offer on a new connection: aiortc has no ICE restart.
+takes that offer on a new connection: aiortc has no ICE restart. When a
+connection it offered fails, it offers a new one.
 
 aiortc cannot roll back a local offer, so a Python peer never needs to:
 it offers only as the newcomer (protocol v1's rule) and otherwise only
@@ -53,6 +54,7 @@ from pyee.asyncio import AsyncIOEventEmitter
 from ..protocol import (
     CONNECTION_ERRORS,
     HELD_SIGNALS,
+    ICE_RESTART_AFTER,
     TRANSIENT_ERRORS,
     AppData,
     Broadcast,
@@ -154,15 +156,18 @@ class _EncoderReady(MediaStreamTrack):
 class RemotePeer(AsyncIOEventEmitter):
     """Another participant and our RTCPeerConnection with it."""
 
-    def __init__(self, room: Room, peer_id: str, name: str) -> None:
+    def __init__(self, room: Room, peer_id: str, name: str, *, offerer: bool = False) -> None:
         super().__init__()
         self.room = room
         self.id = peer_id
         self.name = name
+        # We joined after this peer and made the first offer (protocol v1).
+        self.offerer = offerer
         self._chat_queue: list[str] = []
         self._negotiation = asyncio.Lock()
         self._renegotiation: asyncio.Future[None] | None = None
         self.answering = False
+        self._closing = False
         self._connect()
 
     def _connect(self) -> None:
@@ -175,11 +180,18 @@ class RemotePeer(AsyncIOEventEmitter):
         self.chat: RTCDataChannel = pc.createDataChannel(
             "chat", negotiated=True, id=CHAT_CHANNEL_ID
         )
+        kinds = set()
         for track in room.tracks if room.mode == "mesh" else ():
             # Each connection reads its own copy: aiortc stops a sender's
             # track when its connection closes, and readers of one track
             # share its frames.
             pc.addTrack(_EncoderReady(room._relay.subscribe(track, buffered=False)))
+            kinds.add(track.kind)
+        if self.offerer and room.mode == "mesh":
+            # Always offer audio and video sections, so the others can send theirs.
+            for kind in ("audio", "video"):
+                if kind not in kinds:
+                    pc.addTransceiver(kind, direction="recvonly")
 
         @self.chat.on("open")
         def flush() -> None:
@@ -202,6 +214,35 @@ class RemotePeer(AsyncIOEventEmitter):
         @pc.on("connectionstatechange")
         def on_state() -> None:
             room.emit("connectionstatechange", self, pc.connectionState)
+            # aiortc closes a connection whose consent expired (no answer to
+            # its checks for about 30 s), often without a "failed" first.
+            if pc.connectionState in ("failed", "closed") and self._lost(pc):
+                room._spawn(self._restart(pc))
+
+    def _lost(self, pc: RTCPeerConnection) -> bool:
+        """Whether `pc` ended by itself while it is still our connection with
+        this peer, and we made its first offer (so we offer the next one)."""
+        return (
+            self.offerer
+            and self.pc is pc
+            and not self._closing
+            and not self.room._leaving
+            and self.room.peers.get(self.id) is self
+        )
+
+    async def _restart(self, failed: RTCPeerConnection) -> None:
+        """Our connection failed and we made its first offer: a new
+        connection, offered afresh, is aiortc's ICE restart. The other side
+        takes it as one (see `handle`)."""
+        await asyncio.sleep(ICE_RESTART_AFTER)
+        async with self._negotiation:
+            if not self._lost(failed):
+                return  # replaced meanwhile (the other side restarted), or gone
+            log.info("connection with %s failed: a new connection", self.id)
+            self._connect()
+            self.room._spawn(failed.close())
+            await self.pc.setLocalDescription(await self.pc.createOffer())
+            await self._send_description()
 
     def _restarts_ice(self, sdp: str) -> bool:
         """Whether this offer restarts ICE (new credentials), which aiortc cannot do."""
@@ -313,6 +354,7 @@ class RemotePeer(AsyncIOEventEmitter):
         await self.room.send(Signal(to=self.id, data=raw(data)))
 
     async def close(self) -> None:
+        self._closing = True
         if self._renegotiation is not None:
             self._renegotiation.cancel()
         await self.pc.close()
@@ -501,13 +543,7 @@ class Room(AsyncIOEventEmitter):
         return await asyncio.wait_for(wait(), timeout)
 
     def _add_peer(self, peer_id: str, name: str, *, newcomer: bool) -> RemotePeer:
-        peer = RemotePeer(self, peer_id, name)
-        kinds = {track.kind for track in self.tracks} if self.mode == "mesh" else set()
-        if newcomer and self.mode == "mesh":
-            # Always offer audio and video sections, so the others can send theirs.
-            for kind in ("audio", "video"):
-                if kind not in kinds:
-                    peer.pc.addTransceiver(kind, direction="recvonly")
+        peer = RemotePeer(self, peer_id, name, offerer=newcomer)
         self.peers[peer_id] = peer
         self.emit("peerjoined", peer)
         return peer

@@ -70,7 +70,8 @@ export const HELD_SIGNALS = 500;
 export const BACKOFF_BASE_MS = 250;
 export const BACKOFF_CAP_MS = 8000;
 
-/** A peer connection disconnected this long (or failed) restarts ICE, at most this often. */
+/** A peer connection disconnected this long (or failed) restarts ICE, at most this often
+ * (protocol.ICE_RESTART_AFTER). */
 export const ICE_RESTART_AFTER_MS = 3000;
 
 /**
