@@ -133,4 +133,4 @@ export function callControls(client, room) {
 }
 
 /** Whether single-key shortcuts are on (Settings; on unless turned off). */
-export const shortcutsOn = () => localStorage.getItem("rtcroom.shortcuts") !== "0";
+const shortcutsOn = () => localStorage.getItem("rtcroom.shortcuts") !== "0";
