@@ -233,22 +233,29 @@ def stop(process: subprocess.Popen[str]) -> str:
 def test_echo_bot_returns_a_page_video_to_it(
     chromium: Browser, server: RunningServer, bot_first: bool
 ) -> None:
+    echo_bot_mirrors(chromium, server, "mirror", "Ann", bot_first=bot_first)
+
+
+def echo_bot_mirrors(
+    browser: Browser, server: RunningServer, room: str, name: str, *, bot_first: bool
+) -> None:
+    """`rtcroom bot echo` sends the page's own video back to it."""
     bot = None
     if bot_first:
-        bot = rtcroom_cli("bot", "echo", server.url, "mirror")
+        bot = rtcroom_cli("bot", "echo", server.url, room)
         wait_for_output_line(bot, "Echo bot in room")
-    page = open_call(chromium, server.url, "mirror", "Ann")
+    page = open_call(browser, server.url, room, name)
     if bot is None:
-        bot = rtcroom_cli("bot", "echo", server.url, "mirror")
+        bot = rtcroom_cli("bot", "echo", server.url, room)
     try:
         page.wait_for_function("document.querySelectorAll('video[data-peer-id]').length === 1")
         echo_id = page.evaluate("document.querySelector('video[data-peer-id]').dataset.peerId")
-        # The bot has no camera: the only video it can send is Ann's own.
+        # The bot has no camera: the only video it can send is the page's own.
         wait_frames_advancing(page, {echo_id})
     finally:
         output = stop(bot)
         close(page)
-    assert "Mirroring video of Ann" in output
+    assert f"Mirroring video of {name}" in output
 
 
 def wait_for_output_line(process: subprocess.Popen[str], text: str) -> None:

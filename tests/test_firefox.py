@@ -29,7 +29,7 @@ from conftest import RunningJanus, RunningServer
 from playwright.sync_api import Browser, Page, expect
 from proxy import Proxy
 from test_browser_features import open_chat, send_chat, wait_connected
-from test_client_browser import Background, background, rtcroom_cli, stop  # noqa: F401
+from test_client_browser import Background, background, echo_bot_mirrors  # noqa: F401
 from test_sfu_browser import Counter, sfu_server
 from test_socketio_browser import (  # noqa: F401
     flask_page,
@@ -219,16 +219,7 @@ def test_a_firefox_page_resumes_after_its_socket_drops(
 
 def test_a_firefox_page_and_the_echo_bot(firefox: Browser, server: RunningServer) -> None:
     """`rtcroom bot echo` (aiortc) sends a Firefox page's own video back to it."""
-    page = open_call(firefox, server.url, "echo-ff", "Fox")
-    bot = rtcroom_cli("bot", "echo", server.url, "echo-ff")
-    try:
-        page.wait_for_function("document.querySelectorAll('video[data-peer-id]').length === 1")
-        echo_id = page.evaluate("document.querySelector('video[data-peer-id]').dataset.peerId")
-        wait_frames_advancing(page, {echo_id})
-    finally:
-        output = stop(bot)
-        close(page)
-    assert "Mirroring video of Fox" in output
+    echo_bot_mirrors(firefox, server, "echo-ff", "Fox", bot_first=False)
 
 
 def test_a_tutorial_page_in_firefox_calls_one_in_chromium(

@@ -128,6 +128,10 @@ def _ice_servers(servers: list[IceServer]) -> list[RTCIceServer]:
     ]
 
 
+# An SDP's ICE username fragment: a new one means an ICE restart.
+_ICE_UFRAG = re.compile(r"^a=ice-ufrag:(\S+)", re.M)
+
+
 class _EncoderReady(MediaStreamTrack):
     """One connection's copy of a shared track, its video frames already in
     the encoders' format (I420).
@@ -239,18 +243,22 @@ class RemotePeer(AsyncIOEventEmitter):
             if not self._lost(failed):
                 return  # replaced meanwhile (the other side restarted), or gone
             log.info("connection with %s failed: a new connection", self.id)
-            self._connect()
-            self.room._spawn(failed.close())
+            self._replace_connection()
             await self.pc.setLocalDescription(await self.pc.createOffer())
             await self._send_description()
+
+    def _replace_connection(self) -> None:
+        """A new connection in place of ours (aiortc's ICE restart); the old one closes."""
+        old = self.pc
+        self._connect()
+        self.room._spawn(old.close())
 
     def _restarts_ice(self, sdp: str) -> bool:
         """Whether this offer restarts ICE (new credentials), which aiortc cannot do."""
         current = self.pc.remoteDescription
         if current is None:
             return False
-        ufrag = re.compile(r"^a=ice-ufrag:(\S+)", re.M)
-        before, after = ufrag.search(current.sdp), ufrag.search(sdp)
+        before, after = _ICE_UFRAG.search(current.sdp), _ICE_UFRAG.search(sdp)
         return bool(before and after and before.group(1) != after.group(1))
 
     def createDataChannel(self, label: str, **options: Any) -> RTCDataChannel:
@@ -317,9 +325,7 @@ class RemotePeer(AsyncIOEventEmitter):
                     # ours): aiortc has no ICE restart, so a new connection
                     # takes the offer, with fresh candidates, tracks and chat.
                     log.info("ICE restart from %s: a new connection", self.id)
-                    old = self.pc
-                    self._connect()
-                    self.room._spawn(old.close())
+                    self._replace_connection()
                 if kind == "offer" and self.pc.signalingState != "stable":
                     # We cannot roll back; by protocol v1 this does not happen
                     # (we only offer as the newcomer, before anyone offers us).

@@ -1,5 +1,17 @@
 // The call page's controls: mute, camera, screen sharing, invite, leave and keyboard shortcuts.
-import { $, addTile, announce, button, describe, play, setAction, setTileState, showNotice, statusLine } from "./ui.js";
+import {
+  $,
+  addTile,
+  announce,
+  button,
+  describe,
+  play,
+  setAction,
+  setTileState,
+  shortcutsOn,
+  showNotice,
+  statusLine,
+} from "./ui.js";
 import { basePath } from "./rtcroom.js";
 
 /**
@@ -131,6 +143,3 @@ export function callControls(client, room) {
     }
   });
 }
-
-/** Whether single-key shortcuts are on (Settings; on unless turned off). */
-const shortcutsOn = () => localStorage.getItem("rtcroom.shortcuts") !== "0";

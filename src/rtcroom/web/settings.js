@@ -1,5 +1,5 @@
 // The call page's settings dialog: camera, microphone, speaker, relay only, shortcuts.
-import { $, button, describe, grid, select, setTileState, showNotice, speaker } from "./ui.js";
+import { $, button, describe, grid, select, setTileState, shortcutsOn, showNotice, speaker } from "./ui.js";
 
 /**
  * @typedef {import("./rtcroom.js").RoomClient} RoomClient
@@ -18,7 +18,7 @@ export function settings(client, local) {
   const output = select("speaker-select");
   const relay = /** @type {HTMLInputElement} */ ($("relay-only"));
   const shortcuts = /** @type {HTMLInputElement} */ ($("shortcuts"));
-  shortcuts.checked = localStorage.getItem("rtcroom.shortcuts") !== "0";
+  shortcuts.checked = shortcutsOn();
   shortcuts.addEventListener("change", () => localStorage.setItem("rtcroom.shortcuts", shortcuts.checked ? "1" : "0"));
   relay.checked = client.relayOnly;
   relay.addEventListener("change", () => {

@@ -157,6 +157,9 @@ export function firstFrame(video) {
   });
 }
 
+/** Whether single-key shortcuts are on (Settings; on unless turned off). */
+export const shortcutsOn = () => localStorage.getItem("rtcroom.shortcuts") !== "0";
+
 /** The speaker (audio output) picked in the settings; "" for the default. */
 export const speaker = { id: localStorage.getItem("rtcroom.speaker") ?? "" };
 
