@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,11 @@ def peer_id(page: Page) -> str:
     value: str = page.evaluate("() => window.rtcroom.id")
     return value
 
+
+# The stats overlay's connection for a direct path on the test network: the
+# remote candidate is peer-reflexive when its connectivity check arrives
+# before the candidate itself (a race that each browser wins sometimes).
+DIRECT = re.compile(r"^host ↔ (host|prflx)$")
 
 # What a page's peer connections are doing, for a failure's message: states,
 # transceivers, candidate pairs and inbound video, by peer id.

@@ -2,7 +2,9 @@
 
 Pages load the app and open their WebSocket through it; `drop()` resets every
 connection passing through (as a dead Wi-Fi would, without a closing
-handshake) and `refuse` turns new connections away until it is cleared.
+handshake), `refuse` turns new connections away until it is cleared, and
+`hold()` keeps what the target sends back (a stalled server, a paused
+process) until `release()`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ class Proxy:
         self.connections: set[socket.socket] = set()
         self.lock = threading.Lock()
         self.closed = False
+        self.flowing = threading.Event()
+        self.flowing.set()
         threading.Thread(target=self._accept, daemon=True).start()
 
     @property
@@ -45,13 +49,19 @@ class Proxy:
                 _reset(client)
                 continue
             with self.lock:
+                if self.closed:  # closed while this one was being set up
+                    _reset(client)
+                    _reset(upstream)
+                    return
                 self.connections |= {client, upstream}
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+            for source, sink, back in ((client, upstream, False), (upstream, client, True)):
+                threading.Thread(target=self._pump, args=(source, sink, back), daemon=True).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, back: bool) -> None:
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
+                if back:
+                    self.flowing.wait()
                 sink.sendall(data)
         with contextlib.suppress(OSError):
             sink.shutdown(socket.SHUT_WR)
@@ -65,8 +75,17 @@ class Proxy:
             _reset(sock)
         return len(dropped) // 2
 
+    def hold(self) -> None:
+        """Keep what the target sends from here on (requests still reach it)."""
+        self.flowing.clear()
+
+    def release(self) -> None:
+        self.flowing.set()
+
     def close(self) -> None:
-        self.closed = True
+        with self.lock:
+            self.closed = True
+        self.release()
         self.listener.close()
         self.drop()
 

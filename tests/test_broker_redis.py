@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import websockets
 from conftest import RunningRedis, RunningServer
+from proxy import Proxy
 from test_serve import Peer, connect, team_scenario
 
 
@@ -315,6 +316,36 @@ async def test_a_process_frozen_past_its_ttl_is_declared_dead_and_ends_its_clien
     await a.nothing()
     for peer in (a, again):
         await peer.ws.close()
+
+
+async def test_a_frame_whose_answer_from_redis_is_late_is_not_sent_twice(
+    start_server: Callable[..., RunningServer], redis_server: RunningRedis
+) -> None:
+    # s2 reaches Redis through a proxy that can hold Redis's answers: the
+    # PUBLISH of b's broadcast reaches Redis (and a), its answer comes after
+    # the broker's 2 s timeout, as when the process was paused. Repeating
+    # the command then would repeat the frame.
+    s1 = start_server("--broker", redis_server.url)
+    proxy = Proxy(redis_server.port)
+    try:
+        s2 = start_server("--broker", f"redis://127.0.0.1:{proxy.port}")
+        (a, _, _), (b, b_id, _) = await joined_room([s1, s2], "r", "AB")
+        proxy.hold()
+        try:
+            await b.send({"type": "broadcast", "data": "once"})
+            assert await a.recv() == {"type": "broadcast", "from": b_id, "data": "once"}
+            await asyncio.sleep(2.5)  # past the timeout
+        finally:
+            proxy.release()
+        await a.nothing(1)  # not a second "once"
+        # And the room works on: the next frame arrives, once.
+        await b.send({"type": "broadcast", "data": "again"})
+        assert await a.recv(timeout=10) == {"type": "broadcast", "from": b_id, "data": "again"}
+        await a.nothing(0.5)
+        for peer in (a, b):
+            await peer.ws.close()
+    finally:
+        proxy.close()
 
 
 def get(url: str) -> tuple[int, str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from browser import (
     ARTIFACT_DIR,
+    DIRECT,
     NO_DEVICES,
     close,
     ms,
@@ -309,9 +310,7 @@ def test_stats_overlay_shows_candidate_type_and_bitrate(
     a.click("#toggle-stats")
     overlay = a.locator(f'figure[data-peer-id="{peer_id(b)}"] .stats')
     expect(overlay).to_be_visible()
-    expect(overlay.locator('dd[data-stat="connection"]')).to_have_text(
-        "host ↔ host", timeout=ms(10_000)
-    )
+    expect(overlay.locator('dd[data-stat="connection"]')).to_have_text(DIRECT, timeout=ms(10_000))
     a.wait_for_function(
         "() => { const dd = document.querySelector('.stats dd[data-stat=\"in\"]');"
         " return dd && !dd.textContent.startsWith('0 '); }"

@@ -51,6 +51,7 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from ...logs import event
@@ -120,13 +121,15 @@ class RedisBroker(LocalMembers):
         self.node_ttl = node_ttl
         self.timeout = timeout
         # Fail fast: one quick retry (a pooled connection may be stale after
-        # Redis restarted), then Unavailable; never minutes of backoff.
+        # Redis restarted), then Unavailable; never minutes of backoff. Not
+        # after a timeout: the command may have run (a PUBLISH sent twice is
+        # a frame delivered twice), its answer merely late.
         self.redis: aioredis.Redis = aioredis.from_url(
             url,
             decode_responses=True,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 1),
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
         self.pubsub = self.redis.pubsub()
         self._scripts = {
