@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
@@ -47,10 +48,12 @@ def test_link_without_name_asks_for_it(chromium: Browser, server: RunningServer)
     page = context.new_page()
     page.goto(server.url + "/r/asking")
     expect(page.locator("#name-dialog")).to_be_visible()
+    time.sleep(1.5)  # a person takes a while to type: longer than the page's setup
     page.fill("#dialog-name", "Grace")
     page.click("#dialog-join")
     page.wait_for_selector("body[data-joined=true]")
     expect(page.locator("figure.local figcaption")).to_have_text("Grace (you)")
+    expect(page.locator("#status")).to_have_text("Waiting for others…")
     context.close()
 
 

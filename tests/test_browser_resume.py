@@ -57,12 +57,16 @@ def test_a_dropped_socket_resumes_and_the_call_never_stops(
         close(page)
 
 
+@pytest.mark.parametrize("second", ["chromium", "firefox"])
 def test_after_a_server_restart_pages_reconnect_and_call_again(
-    chromium: Browser, start_server: Callable[..., RunningServer]
+    chromium: Browser,
+    start_server: Callable[..., RunningServer],
+    request: pytest.FixtureRequest,
+    second: str,
 ) -> None:
     server = start_server()
     a = open_call(chromium, server.url, "restart", "Ann")
-    b = open_call(chromium, server.url, "restart", "Bo")
+    b = open_call(request.getfixturevalue(second), server.url, "restart", "Bo")
     wait_frames_advancing(a, {peer_id(b)})
     server.stop()  # SIGTERM: clients get bye and close code 1012
     a.wait_for_selector("body[data-reconnecting=true]", timeout=ms(5000))

@@ -318,6 +318,8 @@ async function main() {
   updateStatus(client);
   joining.then((joined) => {
     if (!joined) return;
+    // The setup may have ended before the join did (a name asked first).
+    updateStatus(client);
     const others = [...client.peers.values()].map((peer) => peer.name || "Guest");
     announce(`You joined ${room}. ${others.length ? `In the call: ${others.join(", ")}.` : "Nobody else is here yet."}`);
     announced.joined = true;
