@@ -134,6 +134,10 @@ def test_a_whole_call_with_the_keyboard_alone(
     context = browser.new_context(permissions=["camera", "microphone"])
     context.add_init_script(COUNT_POINTER)
     page = context.new_page()
+    # File choosers intercepted from now on: Playwright asks for it without
+    # waiting for the answer, so a chooser opened at once after
+    # expect_file_chooser() is sometimes missed (then cancelled, headless).
+    page.on("filechooser", lambda chooser: None)
 
     # The lobby: the name field has the focus; Tab to the room; Enter joins.
     page.goto(server.url + "/")
