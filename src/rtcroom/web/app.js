@@ -315,10 +315,10 @@ async function main() {
   );
   await setup.settled; // (after the handler that ends body.setting-up)
   const features = loadFeatures();
-  updateStatus(client);
+  // Once both are over: the setup (just now) and the join (which may end
+  // later, when a name was asked first).
   joining.then((joined) => {
     if (!joined) return;
-    // The setup may have ended before the join did (a name asked first).
     updateStatus(client);
     const others = [...client.peers.values()].map((peer) => peer.name || "Guest");
     announce(`You joined ${room}. ${others.length ? `In the call: ${others.join(", ")}.` : "Nobody else is here yet."}`);
