@@ -152,9 +152,11 @@ class Admission:
 
     # Restart
 
-    async def drain(self, reason: str, broker: Broker) -> None:
+    async def drain(self, reason: str, broker: Broker, cause: str = "") -> None:
         """Refuse new joins, say bye to every client and close them all (code 1012).
 
+        `reason` is what the clients are told (they reconnect: to this server
+        once it is back, or another); `cause`, what the log says stopped us.
         With other processes sharing the rooms, the clients reconnect to one
         of them and resume there: stay until they have (or the deadline), so
         that this process can hand their peers over.
@@ -162,11 +164,13 @@ class Admission:
         self.draining = True
         event(
             "drain",
-            "draining %d connections: %s",
+            "%s: draining %d connections (told %r)",
+            cause or "stopping",
             len(self.connections),
             reason,
             count=len(self.connections),
             reason=reason,
+            cause=cause or None,
         )
         for connection in list(self.connections):
             connection.bye(reason)

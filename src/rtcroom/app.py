@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .admin import AdminApi
 from .admission import Admission
 from .broker import Broker, MemoryBroker
-from .broker.interface import Listeners, RoomEvents
+from .broker.interface import Listeners, RoomEvents, Unavailable
 from .config import Config
 from .endpoints.asgi import SignalingRoute
 from .hooks import Hooks, JoinHook, LeaveHook, MessageHook, RoomHook
@@ -43,6 +43,10 @@ NOT_STARTED = (
     "host's (lifespan=rtc.lifespan, or `async with rtc:` inside the host's lifespan; "
     "docs/embedding.md)"
 )
+
+
+class StartError(RuntimeError):
+    """rtcroom cannot start: a service it needs is absent or refuses; says what to do."""
 
 
 def create_broker(config: Config) -> Broker:
@@ -225,7 +229,15 @@ class RoomServer:
             return
         if self._stopped:
             raise RuntimeError("a RoomServer cannot start again once stopped: make a new one")
-        await self.broker.start()
+        try:
+            await self.broker.start()
+        except Unavailable as exc:
+            raise StartError(
+                f"cannot reach the broker (Redis) at {self.config.broker_where}: "
+                f"{exc.__cause__ or exc}"
+                " — start Redis there or correct --broker (RTCROOM_BROKER); rtcroom does not"
+                " start without it (once running, it rides out Redis outages)"
+            ) from exc
         if self.sfu is not None:
             await self.sfu.start()
         if self.webhooks is not None:

@@ -6,8 +6,9 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from . import __version__
 from .config import (
@@ -20,8 +21,15 @@ from .config import (
 )
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with a mistake said in one line (not the whole usage before it)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} ({self.prog} --help lists the options)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rtcroom", description="WebRTC rooms with Python.")
+    parser = Parser(prog="rtcroom", description="WebRTC rooms with Python.")
     parser.add_argument("--version", action="version", version=f"rtcroom {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser("serve", help="run the signaling server and the web app")
@@ -116,8 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     send = commands.add_parser("send", help="send a file to peers of a room (web app or Python)")
-    send.add_argument("url", help="the rtcroom server, e.g. http://127.0.0.1:8080")
-    send.add_argument("room")
+    _peer_arguments(send)
     send.add_argument("file", type=Path)
     send.add_argument("--to", metavar="NAME", help="only to the peer with this name")
     send.add_argument("--name", default="rtcroom-send", help="our name in the room")
@@ -126,26 +133,22 @@ def build_parser() -> argparse.ArgumentParser:
     bot = commands.add_parser("bot", help="media bots: echo, play")
     bots = bot.add_subparsers(dest="bot", required=True, metavar="BOT")
     echo = bots.add_parser("echo", help="send every participant's video and audio back to them")
-    echo.add_argument("url")
-    echo.add_argument("room")
+    _peer_arguments(echo)
     echo.add_argument("--name", default="echo", help="our name in the room")
     play = bots.add_parser("play", help="stream a media file or a test pattern into a room")
-    play.add_argument("url")
-    play.add_argument("room")
+    _peer_arguments(play)
     play.add_argument("file", type=Path, nargs="?", help="a media file (anything FFmpeg reads)")
     play.add_argument("--pattern", action="store_true", help="a test pattern instead of a file")
     play.add_argument("--loop", action="store_true", help="play the file again and again")
     play.add_argument("--name", default="player", help="our name in the room")
 
     record = commands.add_parser("record", help="record each participant to a file of its own")
-    record.add_argument("url")
-    record.add_argument("room")
+    _peer_arguments(record)
     record.add_argument("--out", type=Path, default=Path("."), help="folder for the recordings")
     record.add_argument("--name", default="recorder", help="our name in the room")
 
     receive = commands.add_parser("receive", help="save the files that peers send us")
-    receive.add_argument("url", help="the rtcroom server, e.g. http://127.0.0.1:8080")
-    receive.add_argument("room")
+    _peer_arguments(receive)
     receive.add_argument("--out", type=Path, default=Path("."), help="folder for the files")
     receive.add_argument("--name", default="rtcroom-receive", help="our name in the room")
     receive.add_argument("--count", type=int, help="stop after this many files")
@@ -174,6 +177,18 @@ def _auth_secret_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--auth-secret-file", type=Path, metavar="PATH", help="(RTCROOM_AUTH_SECRET_FILE)"
     )
+
+
+def _peer_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where a command-line peer joins, and with which token (read by _peer_token)."""
+    parser.add_argument("url", help="the rtcroom server, e.g. http://127.0.0.1:8080")
+    parser.add_argument("room")
+    parser.add_argument(
+        "--token",
+        help="an access token for the room (RTCROOM_TOKEN); else, when the server's secret "
+        "is given, a token is minted for each connection:",
+    )
+    _auth_secret_arguments(parser)
 
 
 def _admin_arguments(
@@ -212,28 +227,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from .commands import files, media
     except ImportError as exc:
+        from .extras import install_hint
+
         print(
             f"rtcroom {args.command}: Python peers need the 'peers' extra ({exc.name} is "
-            "missing): pip install 'rtcroom[peers]'",
+            f"missing): {install_hint('peers')}",
             file=sys.stderr,
         )
         return 2
+    command = f"rtcroom {args.command}" + (f" {args.bot}" if args.command == "bot" else "")
+    try:
+        token = _peer_token(args)
+    except ConfigError as exc:
+        print(f"{command}: {exc}", file=sys.stderr)
+        return 2
+    peer = (args.url, args.room, args.name, token)
     try:
         if args.command == "bot" and args.bot == "echo":
-            return asyncio.run(media.echo(args.url, args.room, args.name))
+            return asyncio.run(media.echo(*peer))
         if args.command == "bot" and args.bot == "play":
             if (args.file is None) == (not args.pattern):
-                print("rtcroom bot play: give a FILE or --pattern (one of them)", file=sys.stderr)
+                print(f"{command}: give a FILE or --pattern (one of them)", file=sys.stderr)
                 return 2
-            return asyncio.run(media.play(args.url, args.room, args.file, args.name, args.loop))
+            return asyncio.run(media.play(*peer, args.file, args.loop))
         if args.command == "record":
-            return asyncio.run(media.record(args.url, args.room, args.out, args.name))
+            return asyncio.run(media.record(*peer, args.out))
         if args.command == "send":
-            return asyncio.run(
-                files.send(args.url, args.room, args.file, args.to, args.name, args.wait)
-            )
+            return asyncio.run(files.send(*peer, args.file, args.to, args.wait))
         if args.command == "receive":
-            return asyncio.run(files.receive(args.url, args.room, args.out, args.name, args.count))
+            return asyncio.run(files.receive(*peer, args.out, args.count))
     except KeyboardInterrupt:
         return 130
     return 2  # pragma: no cover - argparse rejects unknown commands
@@ -252,11 +274,17 @@ def serve(args: argparse.Namespace) -> int:
     from urllib.parse import urlsplit
 
     from .app import create_app
-    from .serve import run
+    from .serve import BindError, listen, run
 
     config = _config(args)
     if config is None:
         return 2
+    try:
+        # Before anything else: a port in use is said at once, in one line.
+        sock = listen(config.host, config.port, shared=config.workers > 1)
+    except BindError as exc:
+        print(f"rtcroom serve: {exc}", file=sys.stderr)
+        return 1
     from .logs import configure
 
     broker_password = urlsplit(config.broker_url).password if config.broker_url else None
@@ -276,11 +304,7 @@ def serve(args: argparse.Namespace) -> int:
     logging.getLogger("redis").setLevel(max(logging.INFO, logging.getLogger().level))
     log = logging.getLogger("rtcroom")
     ice = " ".join((*config.ice_servers, *config.stun_urls, *config.turn_urls)) or "none"
-    rooms = "in memory"
-    if config.broker_url:
-        # Without the password, if the URL carries one.
-        parts = urlsplit(config.broker_url)
-        rooms = f"in Redis at {parts.scheme}://{parts.hostname}:{parts.port or 6379}{parts.path}"
+    rooms = f"in Redis at {config.broker_where}" if config.broker_url else "in memory"
     log.info(
         "rtcroom %s on http://%s:%d (rooms %s, ICE servers: %s%s)",
         __version__,
@@ -307,9 +331,9 @@ def serve(args: argparse.Namespace) -> int:
     if config.workers > 1:
         from .workers import serve_workers
 
+        sock.close()  # serve_workers reserves the port itself
         return serve_workers(config)
-    run(create_app(config), config)
-    return 0
+    return 0 if run(create_app(config), config, sock) else 1
 
 
 def turn_config(args: argparse.Namespace) -> int:
@@ -419,6 +443,36 @@ def _auth_secret(args: argparse.Namespace) -> str | None:
         args.auth_secret, args.auth_secret_file, os.environ, "RTCROOM_AUTH_SECRET",
         "--auth-secret-file",
     )  # fmt: skip
+
+
+# How long a token that a command-line peer mints for itself holds: it mints
+# a new one for each connection (Room calls the function on each), so a short
+# life costs nothing.
+PEER_TOKEN_TTL = 300.0
+
+
+def _peer_token(args: argparse.Namespace) -> str | Callable[[], str] | None:
+    """A command-line peer's token: --token or RTCROOM_TOKEN, else minted per connection
+    from the server's secret (publish, subscribe, data: what a participant does) when it is
+    given, else none (an open-mode server)."""
+    import os
+
+    token: str | None = args.token or os.environ.get("RTCROOM_TOKEN")
+    if token:
+        return token
+    secret = _auth_secret(args)
+    if not secret:
+        return None
+    from .auth import mint_token
+
+    return lambda: mint_token(
+        secret,
+        room=args.room,
+        identity=args.name,
+        name=args.name,
+        ttl=PEER_TOKEN_TTL,
+        grants=("publish", "subscribe", "data"),
+    )
 
 
 def admin(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .auth import check_secret
 from .protocol import ROOM_PATTERN
@@ -304,6 +305,14 @@ class Config:
                 raise ConfigError(f"--webhook-secret / RTCROOM_WEBHOOK_SECRET: {exc}") from None
         if self.send_queue_frames < 16:
             raise ConfigError("send queue bound: at least 16 frames")
+
+    @property
+    def broker_where(self) -> str:
+        """The broker's URL without its password (for logs), or "" without --broker."""
+        if not self.broker_url:
+            return ""
+        parts = urlsplit(self.broker_url)
+        return f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}{parts.path}"
 
     def ice_config(self) -> IceConfig:
         return IceConfig(

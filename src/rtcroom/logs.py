@@ -63,6 +63,9 @@ class Redactor(logging.Filter):
         return _TOKEN.sub(REDACTED, text) if "eyJ" in text else text
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "uvicorn.error":
+            # uvicorn's general logger (start, stop, bind), not only errors.
+            record.name = "uvicorn"
         message = self.redact(record.getMessage())
         record.msg, record.args = message, None
         if record.exc_info and not record.exc_text:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import errno
 import logging
+import signal
 import socket
 import sys
 import time
@@ -12,7 +14,7 @@ from types import FrameType
 
 import uvicorn
 
-from .app import RoomServer
+from .app import RoomServer, StartError
 from .config import Config
 from .endpoints.websocket import WebSocketUpgrade
 
@@ -34,6 +36,32 @@ class Server(uvicorn.Server):
         # stop, delivered twice (systemd signals every process of the unit,
         # and the --workers parent passes it on too).
         self.drain_started = 0.0
+        # The app could not start (StartError, said in one line): exit 1.
+        self.failed = False
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """Start rtcroom (broker, SFU, webhooks), then accept connections.
+
+        rtcroom starts the app itself rather than through uvicorn's lifespan,
+        which would print a start-up failure as a traceback: a user's mistake
+        or an absent service is one line that says what to do.
+        """
+        try:
+            await self.app.start()
+        except StartError as exc:
+            log.error("%s", exc)
+            self.failed = self.should_exit = True
+            return
+        await super().startup(sockets=sockets)
+        if not self.should_exit:
+            config = self.config
+            host = f"[{config.host}]" if ":" in config.host else config.host
+            port = sockets[0].getsockname()[1] if sockets else config.port
+            log.info("ready on http://%s:%d", host, port)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets=sockets)
+        await self.app.stop()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self.draining and time.monotonic() - self.drain_started < 1.0:
@@ -46,9 +74,15 @@ class Server(uvicorn.Server):
         admission = self.app.admission
         loop = asyncio.get_running_loop()
 
+        cause = f"{signal.Signals(sig).name} received" if sig else "stopping"
+
         def start() -> None:
             # Not in the signal handler itself: on the loop, at its next turn.
-            task = loop.create_task(admission.drain("the server is restarting", self.app.broker))
+            # Clients cannot tell a restart from a stop, nor can we: they are
+            # told to reconnect (1012), and find this server back or not.
+            task = loop.create_task(
+                admission.drain("the server is restarting", self.app.broker, cause)
+            )
             task.add_done_callback(lambda _: setattr(self, "should_exit", True))
 
         self.draining = True
@@ -56,11 +90,42 @@ class Server(uvicorn.Server):
         loop.call_soon_threadsafe(start)
 
 
-def run(app: RoomServer, config: Config, sock: socket.socket | None = None) -> None:
-    """Serve `app` with uvicorn on uvloop, as `rtcroom serve` does.
+def listen(host: str, port: int, *, shared: bool = False) -> socket.socket:
+    """The server's socket, bound (not yet listening), or BindError saying what to do.
 
-    `sock`: accept on this listening socket (shared by the workers of
-    --workers) instead of binding host and port.
+    `shared`: with SO_REUSEPORT, for the processes of --workers (workers.py).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if shared:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        if exc.errno == errno.EADDRINUSE:
+            why = "another program listens there: stop it, or choose another --port"
+        elif exc.errno == errno.EACCES:
+            why = "ports below 1024 need root: choose a port from 1024 up (--port)"
+        elif exc.errno == errno.EADDRNOTAVAIL:
+            why = "this machine has no such address: give one of its own to --host"
+        else:
+            why = exc.strerror or str(exc)
+        raise BindError(f"cannot listen on {where}: {why}") from None
+    return sock
+
+
+class BindError(OSError):
+    """The server's address cannot be bound; the message says why and what to do."""
+
+
+def run(app: RoomServer, config: Config, sock: socket.socket | None = None) -> bool:
+    """Serve `app` with uvicorn on uvloop, as `rtcroom serve` does; False if it could not start.
+
+    `sock`: accept on this socket (bound by `listen`, or shared by the
+    workers of --workers) instead of binding host and port.
     """
     ws: object = "websockets-sansio"
     if config.websocket == "fast":
@@ -91,9 +156,11 @@ def run(app: RoomServer, config: Config, sock: socket.socket | None = None) -> N
             forwarded_allow_ips=list(config.trusted_proxies),
             # Through the root logger's handler (logs.configure: text or JSON).
             log_config=None,
-            lifespan="on",
+            # Server.startup and shutdown start and stop the app.
+            lifespan="off",
             timeout_graceful_shutdown=1,
         ),
         app,
     )
     server.run(sockets=[sock] if sock is not None else None)
+    return not server.failed

@@ -18,7 +18,6 @@ import multiprocessing
 import os
 import shutil
 import signal
-import socket
 import tempfile
 import time
 from types import FrameType
@@ -28,36 +27,26 @@ from .config import Config
 log = logging.getLogger("rtcroom")
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A socket bound to the port with SO_REUSEPORT, not listening yet."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    return sock
-
-
 def _worker(config: Config) -> None:
     # Its own process group: a Ctrl-C in the terminal reaches the parent
     # only, which passes it on once.
     os.setpgrp()
     from .app import RoomServer
-    from .serve import run
+    from .serve import listen, run
 
-    sock = bind(config.host, config.port)
+    sock = listen(config.host, config.port, shared=True)
     sock.listen(2048)
     # The parent serves the workers' metrics, summed (metrics.py).
-    run(RoomServer(config, serve_metrics=False), config, sock=sock)
+    if not run(RoomServer(config, serve_metrics=False), config, sock=sock):
+        raise SystemExit(1)
 
 
 def serve_workers(config: Config) -> int:
     """Run `config.workers` servers on one port until signalled; return the exit status."""
-    try:
-        reserved = bind(config.host, config.port)
-    except OSError as exc:
-        log.error("cannot listen on %s:%d: %s", config.host, config.port, exc.strerror)
-        return 1
+    from .serve import listen
+
+    # The caller's BindError says why the port cannot be had.
+    reserved = listen(config.host, config.port, shared=True)
     metrics_folder = None
     if config.metrics_port is not None:
         # Named before prometheus_client is imported, which reads it then.

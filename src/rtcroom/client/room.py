@@ -30,9 +30,9 @@ import logging
 import random
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
 import av
@@ -92,6 +92,9 @@ CHAT_CHANNEL_ID = 0
 
 # Errors after which rejoining later may succeed (docs/protocol.md).
 RETRIED = TRANSIENT_ERRORS | CONNECTION_ERRORS
+
+# An access token, or a function that mints a fresh one for each connection.
+Token: TypeAlias = str | Callable[[], str] | None
 
 
 class RoomError(Exception):
@@ -376,7 +379,7 @@ class Room(AsyncIOEventEmitter):
         name: str,
         tracks: Sequence[MediaStreamTrack],
         relay_only: bool = False,
-        token: str | None = None,
+        token: Token = None,
         timeout: float = 15.0,
         reconnect: bool = True,
     ) -> None:
@@ -421,7 +424,7 @@ class Room(AsyncIOEventEmitter):
         tracks: Sequence[MediaStreamTrack] = (),
         timeout: float = 15.0,
         relay_only: bool = False,
-        token: str | None = None,
+        token: Token = None,
         reconnect: bool = True,
     ) -> Room:
         """Connect, join `room` as `name`, and start calling the peers already there.
@@ -429,7 +432,9 @@ class Room(AsyncIOEventEmitter):
         `relay_only` sends everything through the room's TURN server
         (iceTransportPolicy "relay"), so the others never learn our addresses.
         `token` is the access token when the server requires one
-        (rtcroom.auth.mint_token, `rtcroom token`). With `reconnect` (the
+        (rtcroom.auth.mint_token, `rtcroom token`), or a function that
+        returns a fresh one, called on every (re)connection: a short-lived
+        token then outlives nothing. With `reconnect` (the
         default) a dropped server connection is re-established and our place
         resumed; without, the Room closes with it.
         """
@@ -444,9 +449,8 @@ class Room(AsyncIOEventEmitter):
             self._ws = await asyncio.wait_for(websockets.connect(self.url), self.timeout)
         except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:
             raise RoomError("unreachable", f"cannot reach {self.url}: {exc}") from exc
-        join = Join(
-            room=self.room, name=self.name, token=self.token, resume=resume or None, sfu=True
-        )
+        token = self.token() if callable(self.token) else self.token
+        join = Join(room=self.room, name=self.name, token=token, resume=resume or None, sfu=True)
         try:
             await self._ws.send(encode_client(join))
             answer = decode_server(await asyncio.wait_for(self._ws.recv(), self.timeout))

@@ -16,6 +16,7 @@ from rich.progress import (
 )
 
 from ..client import Room, RoomError, Transfer, TransferError, receive_files, send_file
+from ..client.room import Token
 
 console = Console(stderr=True)
 
@@ -30,13 +31,15 @@ def _progress() -> Progress:
     )
 
 
-async def send(url: str, room: str, path: Path, to: str | None, name: str, wait: float) -> int:
+async def send(
+    url: str, room: str, name: str, token: Token, path: Path, to: str | None, wait: float
+) -> int:
     """Join, wait for the addressee (or anyone), send, leave. Exit status 0 when delivered."""
     if not path.is_file():
         console.print(f"[red]rtcroom send: {path} is not a file")
         return 2
     try:
-        async with await Room.join(url, room, name) as session:
+        async with await Room.join(url, room, name, token=token) as session:
             who = f"[bold]{to}[/bold]" if to else "someone"
             console.print(f"In room [bold]{room}[/bold]; waiting for {who} to be there…")
             try:
@@ -79,10 +82,12 @@ async def send(url: str, room: str, path: Path, to: str | None, name: str, wait:
         return 1
 
 
-async def receive(url: str, room: str, folder: Path, name: str, count: int | None) -> int:
+async def receive(
+    url: str, room: str, name: str, token: Token, folder: Path, count: int | None
+) -> int:
     """Join and save every file sent to us into `folder`, until Ctrl-C (or `count` files)."""
     try:
-        session = await Room.join(url, room, name)
+        session = await Room.join(url, room, name, token=token)
     except RoomError as exc:
         console.print(f"[red]rtcroom receive: {exc.message}")
         return 1

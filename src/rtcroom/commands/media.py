@@ -16,6 +16,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from rich.console import Console
 
 from ..client import RemotePeer, Room, RoomError
+from ..client.room import Token
 
 console = Console(stderr=True)
 
@@ -77,11 +78,11 @@ async def _run_until_stopped(room: Room) -> None:
         await room.wait_closed()
 
 
-async def echo(url: str, room_name: str, name: str) -> int:
+async def echo(url: str, room_name: str, name: str, token: Token) -> int:
     """Send every participant's own video and audio back to them."""
     relay = MediaRelay()
     try:
-        room = await Room.join(url, room_name, name)
+        room = await Room.join(url, room_name, name, token=token)
     except RoomError as exc:
         console.print(f"[red]rtcroom bot echo: {exc.message}")
         return 1
@@ -115,7 +116,9 @@ async def echo(url: str, room_name: str, name: str) -> int:
     return 0
 
 
-async def play(url: str, room_name: str, source: Path | None, name: str, loop: bool) -> int:
+async def play(
+    url: str, room_name: str, name: str, token: Token, source: Path | None, loop: bool
+) -> int:
     """Stream a media file (or a test pattern) into the room."""
     tracks: list[MediaStreamTrack] = []
     player: MediaPlayer | None = None
@@ -131,8 +134,11 @@ async def play(url: str, room_name: str, source: Path | None, name: str, loop: b
             console.print(f"[red]rtcroom bot play: cannot read {source}: {exc}")
             return 2
         tracks.extend(t for t in (player.audio, player.video) if t is not None)
+        if not tracks:
+            console.print(f"[red]rtcroom bot play: {source} has no audio or video to play")
+            return 2
     try:
-        room = await Room.join(url, room_name, name, tracks=tracks)
+        room = await Room.join(url, room_name, name, tracks=tracks, token=token)
     except RoomError as exc:
         console.print(f"[red]rtcroom bot play: {exc.message}")
         return 1
@@ -153,11 +159,11 @@ def _file_name(peer: RemotePeer) -> str:
     return f"{safe}-{peer.id[:8]}.mp4"
 
 
-async def record(url: str, room_name: str, folder: Path, name: str) -> int:
+async def record(url: str, room_name: str, name: str, token: Token, folder: Path) -> int:
     """Record each participant to a playable file of its own, until stopped."""
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        room = await Room.join(url, room_name, name)
+        room = await Room.join(url, room_name, name, token=token)
     except RoomError as exc:
         console.print(f"[red]rtcroom record: {exc.message}")
         return 1
