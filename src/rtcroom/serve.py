@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import errno
+import functools
 import logging
 import signal
 import socket

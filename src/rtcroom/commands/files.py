@@ -18,7 +18,7 @@ from rich.progress import (
 from ..client import Room, RoomError, Transfer, TransferError, receive_files, send_file
 from ..client.room import Token
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def _progress() -> Progress:

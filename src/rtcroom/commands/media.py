@@ -18,7 +18,7 @@ from rich.console import Console
 from ..client import RemotePeer, Room, RoomError
 from ..client.room import Token
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 class PatternTrack(VideoStreamTrack):
