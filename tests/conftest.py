@@ -394,13 +394,14 @@ class RunningJanus:
 def start_janus(tmp_path: Path) -> Iterator[Callable[..., RunningJanus]]:
     """Start Debian's Janus, configured by `rtcroom sfu-config --out`, on the veth's address.
 
-    Each node gets ports of its own (`node` 0, 1, ...).
+    Each node gets ports of its own (`node` 0, 1, ...); `edit` changes the
+    configuration folder before Janus starts.
     """
     if not shutil.which("janus"):
         raise RuntimeError("janus not found: run scripts/test, which installs it")
     started: list[RunningJanus] = []
 
-    def start(node: int = 0) -> RunningJanus:
+    def start(node: int = 0, edit: Callable[[Path], None] | None = None) -> RunningJanus:
         port, admin_port = free_port(), free_port()
         folder = tmp_path / f"janus-{node}"
         env = {**os.environ, "RTCROOM_SFU_SECRET": JANUS_SECRET}
@@ -416,6 +417,8 @@ def start_janus(tmp_path: Path) -> Iterator[Callable[..., RunningJanus]]:
             check=True,
             capture_output=True,
         )
+        if edit is not None:
+            edit(folder)  # a Janus configured otherwise
         log = tmp_path / f"janus-{node}.log"
         with log.open("wb") as output:
             process = subprocess.Popen(

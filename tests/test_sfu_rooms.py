@@ -11,6 +11,8 @@ import asyncio
 import json
 import signal
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -216,6 +218,65 @@ async def test_without_janus_mesh_rooms_work_and_sfu_rooms_are_unavailable(
     finally:
         await first.leave()
         await second.leave()
+
+
+def numeric_room_ids(folder: Path) -> None:
+    """Debian's sample setting: VideoRoom rooms numbered, not named."""
+    videoroom = folder / "janus.plugin.videoroom.jcfg"
+    text = videoroom.read_text()
+    assert "string_ids = true" in text
+    videoroom.write_text(text.replace("string_ids = true", "string_ids = false"))
+
+
+async def readyz(server: RunningServer) -> tuple[int, str]:
+    def get() -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(server.url + "/readyz", timeout=5) as reply:
+                return reply.status, reply.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    return await asyncio.to_thread(get)
+
+
+async def test_a_janus_configured_otherwise_is_named_at_start_and_in_readyz(
+    start_server: Callable[..., RunningServer], start_janus: Callable[..., RunningJanus]
+) -> None:
+    # A Janus that rtcroom did not configure, VideoRoom with numeric ids:
+    # said at start-up and in /readyz, with the setting to change.
+    numbered = start_janus(0, edit=numeric_room_ids)
+    server = sfu_server(start_server, numbered.url, "--sfu-from", "1")
+    wanted = "set string_ids = true in janus.plugin.videoroom.jcfg (general)"
+    for _ in range(100):
+        if wanted in server.log.read_text():
+            break
+        await asyncio.sleep(0.1)
+    errors = [line for line in server.log.read_text().splitlines() if " ERROR " in line]
+    assert len(errors) == 1, errors
+    assert f"the SFU (Janus) at {numbered.url} cannot serve rtcroom: its VideoRoom" in errors[0]
+    assert wanted in errors[0]
+    status, text = await readyz(server)
+    assert status == 503 and wanted in text
+    with pytest.raises(RoomError) as refused:
+        await Room.join(server.url, "big", "a", reconnect=False)
+    assert refused.value.code == "unavailable"
+
+    # Another secret than its api_secret.
+    other = start_janus(1)
+    wrong = start_server("--sfu", other.url, env={"RTCROOM_SFU_SECRET": "not-" + JANUS_SECRET})
+    status, text = await readyz(wrong)
+    assert status == 503
+    assert "refuses rtcroom's API secret" in text and "must be the api_secret" in text
+    assert "refuses rtcroom's API secret" in wrong.log.read_text()
+
+    # Configured as rtcroom writes it: ready.
+    fine = sfu_server(start_server, other.url, "--sfu-from", "1")
+    assert await readyz(fine) == (200, "ready")
+    room = await Room.join(fine.url, "big", "a", reconnect=False)
+    try:
+        assert room.mode == "sfu"
+    finally:
+        await room.leave()
 
 
 async def test_a_room_moves_to_the_other_node_when_its_janus_is_killed(

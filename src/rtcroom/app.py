@@ -190,6 +190,14 @@ class RoomServer:
                 return PlainTextResponse("draining", status_code=503)
             if not self.broker.reachable:
                 return PlainTextResponse("broker unreachable", status_code=503)
+            if self.sfu is not None:
+                for node in self.sfu.nodes.values():
+                    if node.misconfigured:
+                        return PlainTextResponse(
+                            f"the SFU (Janus) at {node.url} cannot serve rtcroom: "
+                            f"{node.misconfigured}",
+                            status_code=503,
+                        )
             return PlainTextResponse("ready")
 
         async def lobby(request: Request) -> Response:

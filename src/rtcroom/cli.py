@@ -28,6 +28,16 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} ({self.prog} --help lists the options)\n")
 
 
+def _ip(text: str) -> str:
+    """An IP address argument (coturn takes addresses, not names)."""
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IP address") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="rtcroom", description="WebRTC rooms with Python.")
     parser.add_argument("--version", action="version", version=f"rtcroom {__version__}")
@@ -40,11 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_turn_arguments(turn)
     turn.add_argument("--realm", required=True, help="the TURN realm, usually the public host name")
-    turn.add_argument("--listening-ip", required=True, metavar="IP", help="where coturn listens")
     turn.add_argument(
-        "--relay-ip", metavar="IP", help="where relayed media leaves (default: listening IP)"
+        "--listening-ip", required=True, type=_ip, metavar="IP", help="where coturn listens"
     )
-    turn.add_argument("--external-ip", metavar="IP", help="public address when behind 1:1 NAT")
+    turn.add_argument(
+        "--relay-ip",
+        type=_ip,
+        metavar="IP",
+        help="where relayed media leaves (default: listening IP)",
+    )
+    turn.add_argument(
+        "--external-ip", type=_ip, metavar="IP", help="public address when behind 1:1 NAT"
+    )
     turn.add_argument(
         "--min-port", type=int, default=49160, metavar="PORT", help="first relay port (49160)"
     )

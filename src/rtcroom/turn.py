@@ -104,7 +104,7 @@ def coturn_config(
     """A hardened coturn configuration that accepts rtcroom's credentials."""
     lines = [
         "# coturn configuration for rtcroom, written by `rtcroom turn-config`.",
-        "# Install it as /etc/turnserver.conf (Debian: package coturn) and restart coturn.",
+        "# Install it as /etc/rtcroom/turnserver.conf for rtcroom-coturn.service (docs/deploy.md).",
         "",
         "# Where coturn listens, and the address it relays from.",
         f"listening-port={port}  # STUN/TURN over UDP and TCP",

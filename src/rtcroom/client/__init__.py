@@ -9,9 +9,10 @@ try:
     import aiortc  # noqa: F401
     import pyee  # noqa: F401
 except ImportError as exc:
+    from ..extras import install_hint
+
     raise ImportError(
-        f"rtcroom.client needs the 'peers' extra ({exc.name} is missing): "
-        "pip install 'rtcroom[peers]'",
+        f"rtcroom.client needs the 'peers' extra ({exc.name} is missing): {install_hint('peers')}",
         name=exc.name,
     ) from exc
 

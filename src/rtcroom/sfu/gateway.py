@@ -53,6 +53,8 @@ NO_SUCH_ROOM = 426
 ID_EXISTS = 436  # JANUS_VIDEOROOM_ERROR_ID_EXISTS
 # Seconds between attempts to reach a node that is down.
 RECONNECT_EVERY = 1.0
+# Janus's error for a request without the right api_secret.
+JANUS_UNAUTHORIZED = 403
 # How long a room whose node failed waits for one to be up before its peers
 # are told the SFU is unavailable.
 REPLACE_WITHIN = 15.0
@@ -76,14 +78,29 @@ class SfuNode:
         self.up = asyncio.Event()
         self._keeper: asyncio.Task[None] | None = None
         self.on_down: list[Any] = []
+        # What in this node's configuration rtcroom cannot work with, and
+        # which setting to change ("" when it is fine or not reached yet).
+        self.misconfigured = ""
 
     async def connect(self) -> bool:
         try:
             janus = await Janus.connect(self.url, self.secret, timeout=5)
-            await janus.info()
         except JanusError as exc:
             log.debug("Janus node %s: %s", self.url, exc)
             return False
+        try:
+            problem = await misconfiguration(janus)
+        except JanusError as exc:
+            log.debug("Janus node %s: %s", self.url, exc)
+            await janus.close()
+            return False
+        if problem:
+            if problem != self.misconfigured:
+                log.error("the SFU (Janus) at %s cannot serve rtcroom: %s", self.url, problem)
+            self.misconfigured = problem
+            await janus.close()
+            return False
+        self.misconfigured = ""
         self.janus = janus
         self.up.set()
         return True
@@ -98,9 +115,9 @@ class SfuNode:
         while True:
             if self.janus is None:
                 if not await self.connect():
-                    if not warned:
+                    if not warned and not self.misconfigured:  # (connect said that)
                         log.warning("Janus node %s is unreachable: retrying", self.url)
-                        warned = True
+                    warned = True
                     await asyncio.sleep(RECONNECT_EVERY)
                     continue
                 if warned:
@@ -123,6 +140,42 @@ class SfuNode:
             await self.janus.close()
             self.janus = None
         self.up.clear()
+
+
+async def misconfiguration(janus: Janus) -> str:
+    """What in a Janus's settings rtcroom cannot work with, and what to change ("": none).
+
+    rtcroom may meet a Janus it did not configure (`rtcroom sfu-config`
+    writes all of this): it checks the API secret, the VideoRoom plugin and
+    its string room ids, without which every SFU join would fail later.
+    """
+    info = await janus.info()
+    if VIDEOROOM not in info.get("plugins", {}):
+        return (
+            f"its VideoRoom plugin ({VIDEOROOM}) is not loaded: take it out of "
+            "janus.jcfg's plugins: disable list"
+        )
+    try:
+        session = await janus.create_session()
+    except JanusError as exc:
+        if exc.code == JANUS_UNAUTHORIZED:
+            return (
+                f"it refuses rtcroom's API secret ({exc.reason}): --sfu-secret "
+                "(RTCROOM_SFU_SECRET) must be the api_secret of its janus.jcfg"
+            )
+        raise
+    try:
+        handle = await session.attach(VIDEOROOM)
+        try:
+            await handle.request({"request": "exists", "room": "rtcroom-settings-check"})
+        except JanusError as exc:
+            return (
+                f"its VideoRoom takes numbers as room ids ({exc.reason}): set string_ids = true "
+                "in janus.plugin.videoroom.jcfg (general), as `rtcroom sfu-config` writes it"
+            )
+    finally:
+        await session.destroy()
+    return ""
 
 
 def _media_streams(publisher: dict[str, Any]) -> list[tuple[str, str]]:
@@ -414,7 +467,7 @@ class Sfu:
         """Connect to every node; say which cannot be reached (they are retried)."""
         results = await asyncio.gather(*(node.connect() for node in self.nodes.values()))
         for node, up in zip(self.nodes.values(), results, strict=True):
-            if not up:
+            if not up and not node.misconfigured:  # (that was said by connect)
                 log.error(
                     "cannot reach the SFU (Janus) at %s: rooms it would serve answer joins "
                     "with 'unavailable' until it is up; mesh rooms are served as usual",
