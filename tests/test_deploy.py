@@ -80,7 +80,15 @@ def test_rtcroom_unit_serves_with_its_environment_file(tmp_path: Path) -> None:
             environment[key] = value
     port, metrics = free_port(), free_port()
     assert environment["RTCROOM_METRICS_PORT"] and environment["RTCROOM_PORT"] == "8080"
-    environment.update(RTCROOM_PORT=str(port), RTCROOM_METRICS_PORT=str(metrics))
+    # Tokens on: the secret docs/deploy.md writes (here a file of the test's).
+    assert environment["RTCROOM_AUTH_SECRET_FILE"] == "/etc/rtcroom/auth-secret"
+    secret = tmp_path / "auth-secret"
+    secret.write_text("a-secret-of-at-least-32-bytes-for-the-unit\n")
+    environment.update(
+        RTCROOM_PORT=str(port),
+        RTCROOM_METRICS_PORT=str(metrics),
+        RTCROOM_AUTH_SECRET_FILE=str(secret),
+    )
     command = shlex.split(unit["ExecStart"])
     assert command[0] == "/opt/rtcroom/bin/rtcroom"
     log = tmp_path / "serve.log"

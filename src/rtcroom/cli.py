@@ -543,7 +543,10 @@ def mint(args: argparse.Namespace) -> int:
         if "*" in args.room:
             print("rtcroom token: --link needs a room name, not a pattern", file=sys.stderr)
             return 2
-        print(f"{args.link.rstrip('/')}/r/{quote(args.room)}?token={token}")
+        # The name too: the page then joins at once instead of asking for one
+        # (the server takes the token's name either way).
+        named = f"name={quote(args.name)}&" if args.name else ""
+        print(f"{args.link.rstrip('/')}/r/{quote(args.room)}?{named}token={token}")
     else:
         print(token)
     return 0

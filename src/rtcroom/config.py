@@ -532,7 +532,8 @@ def secret_from(
         try:
             secret = path.read_text().strip()
         except OSError as exc:
-            raise ConfigError(f"{what}: cannot read {path}: {exc.strerror}") from None
+            named = what if file_flag else variable + "_FILE"
+            raise ConfigError(f"{named}: cannot read {path}: {exc.strerror}") from None
     return secret
 
 
