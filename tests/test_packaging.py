@@ -20,7 +20,8 @@ import venv
 from pathlib import Path
 
 import websockets
-from conftest import RunningServer, free_port, wait_healthy
+from conftest import RunningServer, wait_healthy
+from doc_commands import marked, shell
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,10 +64,30 @@ def clean_env(bin_dir: Path) -> dict[str, str]:
     return {**env, "PATH": f"{bin_dir}:{env.get('PATH', '')}", "VIRTUAL_ENV": str(bin_dir.parent)}
 
 
+def wheelhouse_env() -> dict[str, str]:
+    """pip's variables for RTCROOM_TEST_WHEELHOUSE alone (commands run as written)."""
+    options = wheelhouse()
+    return {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": options[-1]} if options else {}
+
+
 def test_a_plain_install_serves_and_names_the_extra_for_python_peers(tmp_path: Path) -> None:
+    """README's "Install and run" in a fresh venv, then docs/embedding.md's extras."""
     bin_dir = fresh_venv(tmp_path / "venv")
-    pip_install(bin_dir, str(ROOT))
-    env = clean_env(bin_dir)
+    env = {**clean_env(bin_dir), **wheelhouse_env()}
+    [readme] = [block for block in marked("install") if block.doc == "README.md"]
+    [extras] = [block for block in marked("install") if block.doc == "docs/embedding.md"]
+    log = tmp_path / "serve.log"
+    with shell(readme.text, ROOT, env, log) as process:
+        server = RunningServer(process, 8080, log)  # type: ignore[arg-type]
+        wait_healthy(server, timeout=300)  # pip first
+
+        async def join() -> dict[str, object]:
+            async with websockets.connect(server.ws_url) as ws:
+                await ws.send(json.dumps({"type": "join", "room": "r", "name": "Ann"}))
+                answer: dict[str, object] = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                return answer
+
+        assert asyncio.run(join())["type"] == "joined"
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(args, capture_output=True, text=True, env=env, timeout=60)
@@ -76,29 +97,6 @@ def test_a_plain_install_serves_and_names_the_extra_for_python_peers(tmp_path: P
         assert run(str(bin_dir / "python"), "-c", f"import {module}").returncode != 0, module
     typed = run(str(bin_dir / "python"), "-c", "import rtcroom, pathlib; print(rtcroom.__file__)")
     assert (Path(typed.stdout.strip()).parent / "py.typed").exists()
-
-    port = free_port()
-    log = tmp_path / "serve.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [str(bin_dir / "rtcroom"), "serve", "--port", str(port)],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    server = RunningServer(process, port, log)
-    try:
-        wait_healthy(server, timeout=30)
-
-        async def join() -> dict[str, object]:
-            async with websockets.connect(server.ws_url) as ws:
-                await ws.send(json.dumps({"type": "join", "room": "r", "name": "Ann"}))
-                answer: dict[str, object] = json.loads(await asyncio.wait_for(ws.recv(), 5))
-                return answer
-
-        assert asyncio.run(join())["type"] == "joined"
-    finally:
-        server.stop()
 
     bot = run(str(bin_dir / "rtcroom"), "bot", "play", server.url, "r", "--pattern")
     assert bot.returncode == 2
@@ -110,6 +108,17 @@ def test_a_plain_install_serves_and_names_the_extra_for_python_peers(tmp_path: P
     # And it works as written.
     pip_install(bin_dir, f"{ROOT}[peers]")
     assert run(str(bin_dir / "python"), "-c", "import rtcroom.client").returncode == 0
+
+    # docs/embedding.md: the same from the checkout, and the examples' extra.
+    plain, peers, examples = extras.lines()
+    assert plain.startswith("pip install . ") and peers.startswith("pip install '.[peers]'")
+    for line in (peers, examples):
+        installed = subprocess.run(
+            ["bash", "-c", line], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+        )
+        assert installed.returncode == 0, installed.stdout + installed.stderr
+    imported = run(str(bin_dir / "python"), "-c", "import rtcroom.client, fastapi, django")
+    assert imported.returncode == 0, imported.stderr
 
 
 def lowest_constraints() -> list[str]:
@@ -172,7 +181,7 @@ def fill_wheelhouse(folder: Path) -> None:
     constraints = folder / "lowest.txt"
     constraints.write_text("\n".join(lowest_constraints()) + "\n")
     for args in (
-        [str(ROOT), BUILD_BACKEND],
+        [f"{ROOT}[peers,examples]", BUILD_BACKEND],
         ["-c", str(constraints), f"{ROOT}[peers]", *TEST_TOOLS],
     ):
         result = subprocess.run(
