@@ -1,25 +1,32 @@
 """A Python bot in a room next to browsers: the rtcroom.client take on the seeds' tutorial.
 
+    pip install '.[peers]'             # in rtcroom's checkout: aiortc, PyAV, numpy
     python examples/bot.py http://127.0.0.1:8080 standup
 
 It joins as "greeter" with a test video (aiortc's), says hello to whoever
 joins, answers chat messages, and echoes what arrives on data channels.
-Needs the Python peers: pip install 'rtcroom[peers]'. Ctrl-C leaves.
+On a server that requires tokens, give one with --token (or RTCROOM_TOKEN;
+`rtcroom token` mints it). Ctrl-C leaves.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
-import sys
+import os
 
 from aiortc import RTCDataChannel, VideoStreamTrack
 
-from rtcroom.client import ChatMessage, RemotePeer, Room
+from rtcroom.client import ChatMessage, RemotePeer, Room, RoomError
 
 
-async def main(url: str, room_name: str) -> None:
-    room = await Room.join(url, room_name, "greeter", tracks=[VideoStreamTrack()])
+async def main(url: str, room_name: str, name: str, token: str | None) -> int:
+    try:
+        room = await Room.join(url, room_name, name, tracks=[VideoStreamTrack()], token=token)
+    except RoomError as exc:
+        print(f"bot.py: {exc.message}", flush=True)
+        return 1
     print(f"joined {room_name} as {room.id}", flush=True)
 
     @room.on("peerjoined")
@@ -38,8 +45,21 @@ async def main(url: str, room_name: str) -> None:
         await room.wait_closed()  # until refused for good, or Ctrl-C
     finally:
         await room.leave()
+    return 0
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description="A bot that greets, answers chat and echoes data channels in a room."
+    )
+    parser.add_argument("url", help="the rtcroom server, e.g. http://127.0.0.1:8080")
+    parser.add_argument("room", help="the room's name")
+    parser.add_argument("--name", default="greeter", help="the bot's name (greeter)")
+    parser.add_argument("--token", help="an access token for the room (RTCROOM_TOKEN)")
+    args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main(sys.argv[1], sys.argv[2]))
+        raise SystemExit(
+            asyncio.run(
+                main(args.url, args.room, args.name, args.token or os.environ.get("RTCROOM_TOKEN"))
+            )
+        )

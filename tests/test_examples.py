@@ -100,6 +100,38 @@ def test_logged_in_pages_call_and_others_are_refused(
     context.close()
 
 
+@pytest.mark.parametrize("module", ["fastapi_app", "django_app"])
+def test_the_front_page_logs_in_and_opens_the_room(
+    start_example: Callable[..., RunningServer], chromium: Browser, module: str
+) -> None:
+    site = start_example(module)
+    context = chromium.new_context(permissions=["camera", "microphone"])
+    context.set_default_timeout(ms(30_000))
+    page = context.new_page()
+    page.goto(f"http://127.0.0.1:{site.port}/")
+    page.get_by_label("Your name").fill("Ann")
+    page.get_by_label("Room").fill("standup")
+    page.get_by_role("button", name="Join the call").click()
+    page.wait_for_selector("body[data-joined=true]", timeout=ms(20_000))
+    assert page.url == f"http://127.0.0.1:{site.port}/rtc/r/standup?name=Ann"
+    assert names_shown(page) == ["Ann (you)"]
+    context.close()
+
+
+def test_every_example_says_how_to_run_it() -> None:
+    for path in sorted((ROOT / "examples").glob("*.py")):
+        docstring = path.read_text().split('"""')[1]
+        assert "pip install '.[" in docstring, path.name  # its extra, from the checkout
+    usage = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "bot.py"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert usage.returncode == 0 and usage.stdout.startswith("usage: bot.py"), usage.stderr
+    assert "--token" in usage.stdout
+
+
 def test_fastapi_example_with_redis_and_two_processes(
     start_example: Callable[..., RunningServer], chromium: Browser, redis_server: RunningRedis
 ) -> None:
