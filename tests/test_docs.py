@@ -454,3 +454,28 @@ def test_operations_webhooks(tmp_path: Path) -> None:
         wait_for("http://127.0.0.1:8080/healthz", process, log)
         assert (etc / "webhook-secret").read_text().startswith("whsec_")
         assert "access tokens required" in log.read_text()
+
+
+# Figures quoted outside docs/benchmarks.md are the ones its generated tables hold.
+
+
+def test_readme_figures_are_the_benchmarks_tables() -> None:
+    benchmarks = (ROOT / "docs" / "benchmarks.md").read_text()
+    readme = " ".join((ROOT / "README.md").read_text().split())
+
+    def target(goal: str) -> str:
+        [row] = re.findall(
+            rf"^\| {re.escape(goal)} \| [^|]+ \| ([\d.]+ ?(?:x|KB))", benchmarks, re.M
+        )
+        return row
+
+    socketio = target("relay throughput / Node's socket.io")
+    seeds = target("relay throughput / the seeds' python-socketio")
+    memory = target("memory per idle joined connection (10,000)")
+    assert f"relayed {socketio} what Node's socket.io server does" in readme, socketio
+    assert f"and {seeds} the tutorials' python-socketio" in readme, seeds
+    assert f"at {memory} per idle connection" in readme, memory
+    assert f"{memory} per idle client" in readme, memory
+    # Prose after the generated section names no figure of a run it did not see.
+    prose = benchmarks.split("<!-- signaling suite: end -->")[1].split("<!-- sfu suite")[0]
+    assert not re.search(r"\d+(\.\d+)? µs", prose), "figures in the prose: put them in the tables"
