@@ -183,3 +183,10 @@ def test_sfu_benchmark_smoke(tmp_path: Path) -> None:
     assert "Join to first remote frame at N = 2, SFU against mesh" in out.read_text()
     for chart in ("sfu-uplink.png", "sfu-page-cpu.png", "sfu-first-frame.png"):
         assert (tmp_path / "img" / chart).stat().st_size > 1000
+
+
+def test_startup_benchmark_smoke() -> None:
+    output = run_bench("startup.py", "--base", "HEAD", "--runs", "1")
+    rows = re.findall(r"^\| `rtcroom [^`]+` \| ([\d.]+) \| ([\d.]+) \|", output, re.M)
+    assert len(rows) == 3, output
+    assert all(float(before) > 0 and float(after) > 0 for before, after in rows)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -43,6 +44,43 @@ NOT_STARTED = (
     "host's (lifespan=rtc.lifespan, or `async with rtc:` inside the host's lifespan; "
     "docs/embedding.md)"
 )
+
+
+class SocketIODoor:
+    """The Socket.IO door (/socket.io/), loaded in the background once rtcroom starts.
+
+    python-socketio takes longer to import than the rest of rtcroom together
+    (it loads its client side, aiohttp and redis-py with it): the server
+    answers before it is there, and a Socket.IO request that comes first
+    waits for it.
+    """
+
+    def __init__(self, admission: Admission, broker: Broker) -> None:
+        self.admission = admission
+        self.broker = broker
+        self.endpoint: Any = None
+        self._loading: asyncio.Future[Any] | None = None
+
+    def load(self) -> asyncio.Future[Any]:
+        """Start importing the endpoint's module in a thread (once); its future."""
+        if self._loading is None:
+            self._loading = asyncio.get_running_loop().run_in_executor(
+                None, importlib.import_module, "rtcroom.endpoints.socketio"
+            )
+        return self._loading
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.endpoint is None:
+            module = await asyncio.shield(self.load())
+            if self.endpoint is None:
+                self.endpoint = module.SocketIOEndpoint(self.admission, self.broker)
+        await self.endpoint.app(scope, receive, send)
+
+    async def close(self) -> None:
+        if self._loading is not None:
+            await asyncio.shield(self._loading)  # an import: it ends by itself
+        if self.endpoint is not None:
+            await self.endpoint.close()
 
 
 class StartError(RuntimeError):
@@ -124,11 +162,7 @@ class RoomServer:
         self.started = False
         self._stopped = False
         self.web = WebAssets()
-        self.socket_io = None
-        if config.socketio:
-            from .endpoints.socketio import SocketIOEndpoint
-
-            self.socket_io = SocketIOEndpoint(self.admission, self.broker)
+        self.socket_io = SocketIODoor(self.admission, self.broker) if config.socketio else None
         self.app = Starlette(routes=self._routes(), lifespan=self.lifespan)
         self._serve_metrics = serve_metrics
         self._metrics_listener: Any = None
@@ -223,7 +257,7 @@ class RoomServer:
             *AdminApi(admission, self.broker).routes(),
         ]
         if self.socket_io is not None:
-            routes.append(Mount("/socket.io", app=self.socket_io.app))
+            routes.append(Mount("/socket.io", app=self.socket_io))
         return routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -250,6 +284,8 @@ class RoomServer:
             await self.sfu.start()
         if self.webhooks is not None:
             await self.webhooks.start()
+        if self.socket_io is not None:
+            self.socket_io.load()
         if self.config.metrics_port is not None:
             self._start_metrics()
         self.started = True

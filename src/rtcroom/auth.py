@@ -24,8 +24,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-import jwt
-
 PUBLISH: Final = "publish"  # send audio and video
 SUBSCRIBE: Final = "subscribe"  # receive audio and video
 DATA: Final = "data"  # broadcast through the server, open data channels
@@ -102,6 +100,8 @@ def mint_token(
     }
     if name is not None:
         claims["name"] = name
+    import jwt  # here: PyJWT loads cryptography, which most commands never need
+
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
@@ -127,6 +127,8 @@ class Authenticator:
         """The claims of `token` if it is valid now, for whichever rooms it names."""
         if token is None:
             raise AuthError("this server needs an access token: join with a token")
+        import jwt  # loaded once (see mint_token)
+
         try:
             # Only HS256 is accepted: "none" and every other algorithm are
             # refused before the signature is even looked at.

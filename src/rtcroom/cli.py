@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -252,6 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    import asyncio
+
     command = f"rtcroom {args.command}" + (f" {args.bot}" if args.command == "bot" else "")
     try:
         token = _peer_token(args)
