@@ -23,6 +23,10 @@ const delays = [];
 for (let attempt = 1; attempt <= 9; attempt++) {
   for (const random of [0, 0.25, 0.999]) delays.push(rtcroom.reconnectDelay(attempt, random));
 }
+const restartDelays = [];
+for (let attempt = 1; attempt <= 24; attempt++) {
+  restartDelays.push(rtcroom.reconnectDelay(attempt, 0.999, true));
+}
 console.log(JSON.stringify({
   room: rtcroom.ROOM_PATTERN.source,
   transient: [...rtcroom.TRANSIENT_ERRORS],
@@ -30,6 +34,7 @@ console.log(JSON.stringify({
   held: rtcroom.HELD_SIGNALS,
   iceRestart: rtcroom.ICE_RESTART_AFTER_MS,
   delays,
+  restartDelays,
 }));
 """
 
@@ -47,6 +52,10 @@ def test_the_client_library_agrees_with_the_protocol() -> None:
         for random in (0, 0.25, 0.999)
     ]
     assert js["delays"] == expected
+    # After `bye`: at most 1.5 s apart for the first 20 attempts, then as before.
+    restart = [protocol.reconnect_delay(attempt, 0.999, True) * 1000 for attempt in range(1, 25)]
+    assert js["restartDelays"] == restart
+    assert max(restart[:20]) < 1500 and restart[23] > 8000
 
 
 TOKENS = """

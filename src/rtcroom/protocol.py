@@ -64,14 +64,24 @@ HELD_SIGNALS: Final = 500
 # not come back together).
 BACKOFF_BASE: Final = 0.25
 BACKOFF_CAP: Final = 8.0
+# After `bye` (the server restarts: it, or another process, takes the client
+# back in a moment) the backoff stops at RESTART_BACKOFF_CAP s for the first
+# RESTART_ATTEMPTS attempts, so that the first page back does not wait alone
+# for the others' longer backoff; then as above.
+RESTART_BACKOFF_CAP: Final = 1.0
+RESTART_ATTEMPTS: Final = 20
 # A peer connection that failed, or stayed disconnected this long (seconds),
 # restarts ICE; restarts at least this far apart.
 ICE_RESTART_AFTER: Final = 3.0
 
 
-def reconnect_delay(attempt: int, random: float) -> float:
-    """Seconds to wait before reconnection attempt `attempt` (1, 2, ...); `random` in [0, 1)."""
-    return min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** (attempt - 1)) * (0.5 + random)
+def reconnect_delay(attempt: int, random: float, restarting: bool = False) -> float:
+    """Seconds to wait before reconnection attempt `attempt` (1, 2, ...); `random` in [0, 1).
+
+    `restarting`: the server said `bye` before the connection ended.
+    """
+    cap = RESTART_BACKOFF_CAP if restarting and attempt <= RESTART_ATTEMPTS else BACKOFF_CAP
+    return min(cap, BACKOFF_BASE * 2.0 ** (attempt - 1)) * (0.5 + random)
 
 
 class ProtocolError(Exception):

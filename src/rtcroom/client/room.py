@@ -59,6 +59,7 @@ from ..protocol import (
     AppData,
     Broadcast,
     BroadcastFrom,
+    Bye,
     ClientMessage,
     Error,
     IceServer,
@@ -408,6 +409,8 @@ class Room(AsyncIOEventEmitter):
         self.kicked = False
         self.kicked_reason = ""
         self._held: list[Signal] = []
+        # The server said `bye`: it is restarting (see _come_back).
+        self._restarting = False
         self._leaving = False
         self._ws: websockets.ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -626,6 +629,10 @@ class Room(AsyncIOEventEmitter):
                 self._error(RoomError(code, text))
             case AppData(data=data):
                 self.emit("message", msgspec.json.decode(data))
+            case Bye():
+                # The server restarts and closes the connection next: we come
+                # back soon (reconnect_delay's restart backoff).
+                self._restarting = True
             case Mute(kind=kind, by=by):
                 # An operator asks us to stop sending this kind of media.
                 self.emit("mute", kind, by)
@@ -668,7 +675,7 @@ class Room(AsyncIOEventEmitter):
         while not self._leaving:
             attempt += 1
             self.emit("reconnecting", attempt)
-            await asyncio.sleep(reconnect_delay(attempt, random.random()))
+            await asyncio.sleep(reconnect_delay(attempt, random.random(), self._restarting))
             try:
                 joined = await self._connect(self.resume_key)
             except RoomError as exc:
@@ -678,6 +685,7 @@ class Room(AsyncIOEventEmitter):
                 self._error(exc)
                 return False
             self.reconnecting = False
+            self._restarting = False
             held, self._held = self._held, []
             resumed = joined.id == self.id
             if resumed:

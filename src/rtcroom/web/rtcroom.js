@@ -69,6 +69,10 @@ export const HELD_SIGNALS = 500;
 /** Reconnection backoff: BACKOFF_BASE_MS, doubling up to BACKOFF_CAP_MS. */
 export const BACKOFF_BASE_MS = 250;
 export const BACKOFF_CAP_MS = 8000;
+/** After `bye` (a restart), the cap for the first RESTART_ATTEMPTS attempts
+ * (protocol.RESTART_BACKOFF_CAP). */
+export const RESTART_BACKOFF_CAP_MS = 1000;
+export const RESTART_ATTEMPTS = 20;
 
 /** A peer connection disconnected this long (or failed) restarts ICE, at most this often
  * (protocol.ICE_RESTART_AFTER). */
@@ -80,9 +84,11 @@ export const ICE_RESTART_AFTER_MS = 3000;
  * come back together.
  * @param {number} attempt
  * @param {number} [random] in [0, 1)
+ * @param {boolean} [restarting] the server said `bye` before the connection ended
  */
-export function reconnectDelay(attempt, random = Math.random()) {
-  return Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** (attempt - 1)) * (0.5 + random);
+export function reconnectDelay(attempt, random = Math.random(), restarting = false) {
+  const cap = restarting && attempt <= RESTART_ATTEMPTS ? RESTART_BACKOFF_CAP_MS : BACKOFF_CAP_MS;
+  return Math.min(cap, BACKOFF_BASE_MS * 2 ** (attempt - 1)) * (0.5 + random);
 }
 
 /** An error the server reported, or a failure to reach it. */
@@ -766,12 +772,13 @@ export class RoomClient extends EventTarget {
     this.reconnecting = true;
     for (let attempt = 1; !this.closed; attempt++) {
       this.dispatchEvent(new CustomEvent("reconnecting", { detail: { attempt } }));
-      await new Promise((resolve) => setTimeout(resolve, reconnectDelay(attempt)));
+      await new Promise((resolve) => setTimeout(resolve, reconnectDelay(attempt, Math.random(), this.#restarting)));
       if (this.closed) return;
       try {
         await this.#open(new WebSocket(this.url));
         const joined = await this.#requestJoin(this.resumeKey);
         this.reconnecting = false;
+        this.#restarting = false;
         this.#onRejoined(joined);
         return;
       } catch (err) {
@@ -857,6 +864,8 @@ export class RoomClient extends EventTarget {
 
   /** @type {ClientMessage[]} signals sent while reconnecting, for after a resume */
   #held = [];
+  /** The server said `bye`: it is restarting, so reconnect soon (reconnectDelay). */
+  #restarting = false;
 
   /** @type {Promise<void> | null} */
   #opened = null;
@@ -1043,7 +1052,8 @@ export class RoomClient extends EventTarget {
         break;
       case "bye":
         // The server is restarting; it closes the connection next and we
-        // reconnect (to it or to another process).
+        // reconnect (to it or to another process), soon: see reconnectDelay.
+        this.#restarting = true;
         break;
       case "mode":
         // The room is served by the SFU from now on (or by another SFU node):
