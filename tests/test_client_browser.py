@@ -266,6 +266,17 @@ def wait_for_output_line(process: subprocess.Popen[str], text: str) -> None:
     raise AssertionError(f"{text!r} never printed")
 
 
+def wait_for_output_lines(process: subprocess.Popen[str], texts: set[str]) -> None:
+    """Until each of `texts` has been printed, in any order."""
+    assert process.stdout is not None
+    waiting = set(texts)
+    for line in process.stdout:
+        waiting = {text for text in waiting if text not in line}
+        if not waiting:
+            return
+    raise AssertionError(f"{sorted(waiting)} never printed")
+
+
 def test_play_pattern_reaches_the_page(chromium: Browser, server: RunningServer) -> None:
     page = open_call(chromium, server.url, "tv", "Ann")
     player = rtcroom_cli("bot", "play", server.url, "tv", "--pattern")
@@ -317,3 +328,35 @@ def test_record_writes_a_playable_file_per_participant(
         ]
     assert len(times) >= 40, len(times)
     assert max(times) - min(times) >= 2.0, (min(times), max(times))
+
+
+def test_record_keeps_every_pages_audio_and_video_whenever_they_joined(
+    chromium: Browser, server: RunningServer, tmp_path: Path
+) -> None:
+    # Pages before and after the recorder: a page joins while its camera
+    # starts, so its video often comes after its audio. Each file must still
+    # hold both (it held audio alone when the mp4's header went out before the
+    # first video frame), and be playable.
+    ann = open_call(chromium, server.url, "rec4", "Ann")
+    recorder = rtcroom_cli("record", server.url, "rec4", "--out", str(tmp_path))
+    pages = [ann]
+    try:
+        wait_for_output_line(recorder, "Recording Ann")
+        # Opened at once, one after the other, as people do at a meeting's start.
+        for name in ("Bo", "Cy", "Dee"):
+            context = chromium.new_context(permissions=["camera", "microphone"])
+            pages.append(context.new_page())
+            pages[-1].goto(f"{server.url}/r/rec4?name={name}")
+        wait_for_output_lines(recorder, {"Recording Bo", "Recording Cy", "Recording Dee"})
+        for page in pages:
+            page.wait_for_function(SENT_75_FRAMES, polling=250, timeout=ms(60_000))
+    finally:
+        output = stop(recorder)
+        for page in pages:
+            close(page)
+    found = {}
+    for path in tmp_path.glob("*.mp4"):
+        with av.open(str(path)) as container:
+            found[path.name.split("-")[0]] = sorted(s.type for s in container.streams)
+            assert next(container.decode(video=0)).width > 0, path.name
+    assert found == {n: ["audio", "video"] for n in ("Ann", "Bo", "Cy", "Dee")}, (found, output)

@@ -7,12 +7,13 @@ import contextlib
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
 from aiortc import VideoStreamTrack
-from aiortc.contrib.media import MediaPlayer, MediaRecorder, MediaRelay
-from aiortc.mediastreams import MediaStreamTrack
+from aiortc.contrib.media import MediaPlayer, MediaRelay
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from rich.console import Console
 
 from ..client import RemotePeer, Room, RoomError
@@ -154,59 +155,189 @@ async def play(
     return 0
 
 
-def _file_name(peer: RemotePeer) -> str:
+def _file_name(peer: RemotePeer, part: int = 1) -> str:
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", peer.name or "guest").strip("._") or "guest"
-    return f"{safe}-{peer.id[:8]}.mp4"
+    return f"{safe}-{peer.id[:8]}{'' if part == 1 else f'-{part}'}.mp4"
+
+
+# How long a participant's recording waits, once connected, for its other
+# track (a page joins while its camera starts, and its video often comes in
+# a renegotiation after the audio), and then for each track's first frame.
+SETTLE = 3.0
+
+
+class Recording:
+    """One participant's tracks into one file (mp4: H.264 and AAC, as aiortc's MediaRecorder).
+
+    Nothing is written before every track has sent its first frame (or not
+    within SETTLE s: that track is left out): an mp4's header is written with
+    the first packet, and a video stream whose size was not known by then
+    was lost, leaving files of audio only when the camera started after the
+    microphone.
+    """
+
+    def __init__(self, path: Path, tracks: list[MediaStreamTrack]) -> None:
+        self.path = path
+        self.tracks = tracks
+        self.container: Any = None
+        self._task: asyncio.Task[None] | None = None
+        # Frames the encoder or muxer refused, and the last reason.
+        self.skipped = 0
+        self.error = ""
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+
+    async def _first(self, track: MediaStreamTrack) -> Any:
+        try:
+            return await asyncio.wait_for(track.recv(), SETTLE)
+        except (TimeoutError, MediaStreamError):
+            return None
+
+    async def _run(self) -> None:
+        firsts = await asyncio.gather(*(self._first(track) for track in self.tracks))
+        started = [(t, f) for t, f in zip(self.tracks, firsts, strict=True) if f is not None]
+        if not started:
+            return
+        self.container = container = av.open(str(self.path), mode="w")
+        pumps = []
+        for track, frame in started:
+            if track.kind == "audio":
+                pumps.append(self._pump(track, container.add_stream("aac"), frame))
+                continue
+            video = container.add_stream("libx264", rate=30)
+            video.pix_fmt = "yuv420p"
+            video.width, video.height = frame.width, frame.height
+            pumps.append(self._pump(track, video, frame))
+        await asyncio.gather(*pumps)
+
+    async def _pump(self, track: MediaStreamTrack, stream: Any, frame: Any) -> None:
+        while True:
+            try:
+                for packet in stream.encode(frame):
+                    self.container.mux(packet)
+            except av.FFmpegError as exc:
+                # One frame the encoder or muxer refuses (a timestamp going
+                # back after packet loss, say) costs that frame, not the file.
+                self.skipped += 1
+                self.error = str(exc)
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+
+    async def stop(self) -> None:
+        """End the file, always playable (idempotent)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self.container is not None:
+            container, self.container = self.container, None
+            try:
+                for stream in container.streams:
+                    with contextlib.suppress(av.FFmpegError):
+                        for packet in stream.encode(None):
+                            container.mux(packet)
+            finally:
+                container.close()
 
 
 async def record(url: str, room_name: str, name: str, token: Token, folder: Path) -> int:
-    """Record each participant to a playable file of its own, until stopped."""
+    """Record each participant to a playable file of its own, until stopped.
+
+    A file holds the tracks its participant had when it began. A track that
+    comes later (a camera turned on, a new connection after an ICE restart
+    or the move to the SFU) closes that file and begins the next part
+    (`NAME-ID-2.mp4`, ...) with all of them: nothing is lost.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     try:
         room = await Room.join(url, room_name, name, token=token)
     except RoomError as exc:
         console.print(f"[red]rtcroom record: {exc.message}")
         return 1
-    recorders: dict[str, MediaRecorder] = {}
-    pending: dict[str, list[MediaStreamTrack]] = {}
-    starts: set[asyncio.Task[None]] = set()
+    loop = asyncio.get_running_loop()
+    # Per peer id: its latest track of each kind, the recorder and the tracks
+    # it records, the number of its last part, the settle timer.
+    tracks: dict[str, dict[str, MediaStreamTrack]] = {}
+    recorders: dict[str, Recording] = {}
+    recorded: dict[str, dict[str, MediaStreamTrack]] = {}
+    parts: dict[str, int] = {}
+    timers: dict[str, asyncio.TimerHandle] = {}
+    work: set[asyncio.Task[None]] = set()
+
+    def spawn(coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        work.add(task)
+        task.add_done_callback(work.discard)
+
+    def begin(peer: RemotePeer) -> None:
+        timer = timers.pop(peer.id, None)
+        if timer is not None:
+            timer.cancel()
+        if peer.id in recorders or not tracks.get(peer.id) or peer.id not in room.peers:
+            return
+        parts[peer.id] = part = parts.get(peer.id, 0) + 1
+        path = folder / _file_name(peer, part)
+        recorder = Recording(path, list(tracks[peer.id].values()))
+        recorders[peer.id] = recorder
+        recorded[peer.id] = dict(tracks[peer.id])
+        recorder.start()
+        kinds = " and ".join(sorted(tracks[peer.id]))
+        console.print(f"Recording [bold]{peer.name}[/bold] ({kinds}) to {path}")
+
+    async def next_part(peer: RemotePeer) -> None:
+        recorder = recorders.pop(peer.id, None)
+        if recorder is not None:
+            await recorder.stop()
+        begin(peer)
 
     @room.on("track")
     def on_track(peer: RemotePeer, track: MediaStreamTrack) -> None:
-        pending.setdefault(peer.id, []).append(track)
-        if room.mode == "sfu":
-            # Everyone comes through one subscription: a peer's tracks arrive
-            # together, with the SFU's offer; start once they are all there.
-            asyncio.get_running_loop().call_soon(on_state, peer, "connected")
+        tracks.setdefault(peer.id, {})[track.kind] = track
+        if peer.id in recorders:
+            if recorded[peer.id].get(track.kind) is not track:
+                spawn(next_part(peer))
+        elif room.mode == "sfu" or len(tracks[peer.id]) == 2:
+            # Through the SFU a peer's tracks arrive together, with its offer;
+            # with both kinds there is nothing more to wait for.
+            loop.call_soon(begin, peer)
+        elif peer.pc.connectionState == "connected":
+            on_state(peer, "connected")
 
     @room.on("connectionstatechange")
     def on_state(peer: RemotePeer, state: str) -> None:
-        if state == "connected" and peer.id not in recorders and pending.get(peer.id):
-            path = folder / _file_name(peer)
-            recorder = MediaRecorder(str(path))
-            for track in pending.pop(peer.id):
-                recorder.addTrack(track)
-            recorders[peer.id] = recorder
-            starts.add(asyncio.ensure_future(recorder.start()))
-            console.print(f"Recording [bold]{peer.name}[/bold] to {path}")
+        if state == "connected" and peer.id not in recorders and peer.id not in timers:
+            timers[peer.id] = loop.call_later(SETTLE, begin, peer)
 
     async def finish(peer_id: str) -> None:
+        timer = timers.pop(peer_id, None)
+        if timer is not None:
+            timer.cancel()
         recorder = recorders.pop(peer_id, None)
         if recorder is not None:
             await recorder.stop()
+            if recorder.skipped:
+                console.print(
+                    f"[yellow]{recorder.path.name}: {recorder.skipped} frame(s) left out "
+                    f"({recorder.error})"
+                )
 
     @room.on("peerleft")
     def on_left(peer: RemotePeer) -> None:
-        starts.add(asyncio.ensure_future(finish(peer.id)))
+        spawn(finish(peer.id))
+        tracks.pop(peer.id, None)
         console.print(f"{peer.name} left; their recording is complete")
 
     console.print(f"Recording room [bold]{room_name}[/bold] into {folder} (Ctrl-C to stop)")
     try:
         await _run_until_stopped(room)
     finally:
-        await asyncio.gather(*starts, return_exceptions=True)
+        await asyncio.gather(*work, return_exceptions=True)
         await asyncio.gather(
-            *(finish(peer_id) for peer_id in list(recorders)), return_exceptions=True
+            *(finish(peer_id) for peer_id in {*recorders, *timers}), return_exceptions=True
         )
         await room.leave()
         console.print("Recordings closed")
