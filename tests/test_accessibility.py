@@ -59,13 +59,21 @@ def test_every_state_of_the_app_passes_axe(browser: Browser, server: RunningServ
 
     ann.select_option("#file-to", peer_id(bo))
     ann.evaluate(PICK_GENERATED_FILE, ["big.bin", 300 * 1024 * 1024])
-    expect(ann.locator(".transfer.send")).to_have_attribute("data-state", "sending")
+    # A file channel opens, then the offer is accepted: on a busy machine that
+    # can take longer than an assertion's usual 10 s; the file (300 MB) takes
+    # longer still, so the states are waited for, not timed.
+    busy = ms(45_000)
+    expect(ann.locator(".transfer.send")).to_have_attribute("data-state", "sending", timeout=busy)
     open_chat(bo)
-    expect(bo.locator(".transfer.receive")).to_have_attribute("data-state", "receiving")
+    expect(bo.locator(".transfer.receive")).to_have_attribute(
+        "data-state", "receiving", timeout=busy
+    )
     check_accessibility(ann, "transfer in progress (sender)")
     check_accessibility(bo, "transfer in progress (receiver)")
     ann.click(".transfer button.cancel")
-    expect(bo.locator(".transfer.receive")).to_have_attribute("data-state", "cancelled")
+    expect(bo.locator(".transfer.receive")).to_have_attribute(
+        "data-state", "cancelled", timeout=busy
+    )
 
     ann.click("#open-settings")
     expect(ann.locator("#settings-dialog")).to_be_visible()
