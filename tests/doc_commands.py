@@ -171,3 +171,11 @@ def run(script: str, cwd: Path, env: Mapping[str, str], timeout: float = 300) ->
         f"exit {result.returncode}:\n{script}\n{result.stdout}{result.stderr}"
     )
     return result.stdout
+
+
+if __name__ == "__main__":
+    # `python tests/doc_commands.py`: every shell block and what becomes of it.
+    for block in blocks():
+        if block.language in SHELL:
+            first = block.lines()[0] if block.lines() else ""
+            print(f"{block!s:24} {block.mark or 'UNMARKED':10} {block.note[:60]:60} {first[:60]}")
