@@ -129,6 +129,18 @@ def test_file_goes_to_one_peer_with_the_right_hash(
     a.evaluate(WATCH_SENDER)
     expect(sent).to_have_attribute("data-state", "done", timeout=ms(60_000))
     expect(sent).to_contain_text("SHA-256 verified")
+    expect(sent.locator(".meta")).to_have_text("Sent report.bin to Bo")
+    # Sizes and rates with a unit and at most 3 significant digits.
+    expect(sent.locator(".transfer-status")).to_have_text(
+        re.compile(r"^21 MB · \d{1,3}(\.\d{1,2})? (B|kB|MB)/s · SHA-256 verified$")
+    )
+    sizes = a.evaluate(
+        """async () => {
+          const { formatBytes } = await import("/static/ui.js");
+          return [785.2889208821412, 12345, 999.6, 20971520, 1234567890].map(formatBytes);
+        }"""
+    )
+    assert sizes == ["785 B", "12.3 kB", "1 kB", "21 MB", "1.23 GB"]
     # Done means the whole file: the bar is full at once, and the entry then
     # stays still (nothing keeps updating a finished transfer).
     a.wait_for_timeout(1000)
@@ -137,7 +149,7 @@ def test_file_goes_to_one_peer_with_the_right_hash(
     assert watched["changesAfterDone"] == 0
     received = b.locator(".transfer.receive")
     expect(received).to_have_attribute("data-state", "done")
-    expect(received).to_contain_text("Ann is sending report.bin")
+    expect(received.locator(".meta")).to_have_text("Ann sent report.bin")
     expect(b.locator("#unread")).to_have_text("1")
     open_chat(b)
     with b.expect_download() as download_info:

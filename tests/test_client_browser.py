@@ -127,7 +127,7 @@ def test_send_command_to_a_page(chromium: Browser, server: RunningServer, tmp_pa
     assert "Delivered notes.bin to Ann" in output
     received = page.locator(".transfer.receive")
     expect(received).to_have_attribute("data-state", "done")
-    expect(received).to_contain_text("rtcroom-send is sending notes.bin")
+    expect(received).to_contain_text("rtcroom-send sent notes.bin")
     download_and_check(page, data, tmp_path)
     expect(other.locator(".transfer")).to_have_count(0)
     close(page)
@@ -177,7 +177,7 @@ def test_a_file_sent_before_the_page_loaded_file_transfer_arrives(
         held[0].continue_()
         received = page.locator(".transfer.receive")
         expect(received).to_have_attribute("data-state", "done")
-        expect(received).to_contain_text("python is sending early.bin")
+        expect(received).to_contain_text("python sent early.bin")
         download_and_check(page, data, tmp_path)
 
         async def delivered() -> Transfer:

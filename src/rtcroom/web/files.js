@@ -55,6 +55,8 @@ function showTransfer(panel, transfer) {
     if (transfer.active) {
       line.textContent = `${percent}% · ${formatBytes(transfer.bytes)} of ${formatBytes(transfer.size)} · ${formatBytes(transfer.speed)}/s`;
     } else if (transfer.state === "done") {
+      title.textContent =
+        transfer.direction === "send" ? `Sent ${transfer.name} to ${who}` : `${who} sent ${transfer.name}`;
       line.textContent = `${formatBytes(transfer.size)} · ${formatBytes(transfer.speed)}/s · SHA-256 verified`;
       let link = item.querySelector("a");
       if (transfer.url && !link) {

@@ -216,12 +216,20 @@ export function announce(text) {
   setTimeout(() => (region.textContent = text), 50);
 }
 
-/** @param {number} bytes */
+/**
+ * A size (or, with "/s" after it, a rate) in B, kB, MB, GB or TB, with at
+ * most 3 significant digits: 785 B, 12.3 kB, 1.23 GB.
+ * @param {number} bytes
+ */
 export function formatBytes(bytes) {
-  if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(2)} GB`;
-  if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`;
-  if (bytes >= 1e3) return `${(bytes / 1e3).toFixed(0)} kB`;
-  return `${bytes} B`;
+  const units = ["B", "kB", "MB", "GB", "TB"];
+  let value = Math.max(0, bytes);
+  let unit = 0;
+  while (value >= 999.5 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${unit === 0 ? Math.round(value) : Number(value.toPrecision(3))} ${units[unit]}`;
 }
 
 /** @param {number} time */
