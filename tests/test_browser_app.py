@@ -262,3 +262,26 @@ def test_the_web_app_obeys_a_moderators_mute(
     )
     expect(page.locator("#notice")).to_have_text("Please rejoin later.")
     close(page)
+
+
+def test_a_token_link_joins_under_the_tokens_name_without_asking(
+    chromium: Browser, start_server: Callable[..., RunningServer]
+) -> None:
+    server = start_server("--auth-secret", ADMIN_SECRET)
+    grants = ("publish", "subscribe", "data")
+    zoe = mint_token(ADMIN_SECRET, room="named", identity="z", name="Zoë", grants=grants)
+    bo = mint_token(ADMIN_SECRET, room="named", identity="b", name="Bo", grants=grants)
+    context = chromium.new_context(permissions=["camera", "microphone"])
+    context.set_default_timeout(ms(30_000))
+    first = context.new_page()
+    first.goto(f"{server.url}/r/named?token={zoe}")  # no ?name=: the token's
+    first.wait_for_selector("body[data-joined=true]", timeout=ms(20_000))
+    expect(first.locator("#name-dialog")).to_be_hidden()
+    expect(first.locator("figure.local figcaption")).to_have_text("Zoë (you)")
+    # A name typed into the link does not win over the token's, on our own tile either.
+    second = open_call(chromium, server.url, "named", "Typed", query={"token": bo})
+    expect(second.locator("figure.local figcaption")).to_have_text("Bo (you)")
+    expect(first.locator("#grid figcaption", has_text="Bo")).to_be_visible()
+    expect(second.locator("#grid figcaption", has_text="Zoë")).to_be_visible()
+    close(first)
+    close(second)

@@ -59,7 +59,7 @@ def test_the_client_library_agrees_with_the_protocol() -> None:
 
 
 TOKENS = """
-import { tokenGrants } from %s;
+import { tokenClaims, tokenGrants, tokenName } from %s;
 %s
 const claims = (value) => Buffer.from(JSON.stringify(value)).toString("base64url");
 const tokens = [
@@ -70,20 +70,24 @@ const tokens = [
   `h.${claims({grants: "not a list"})}.s`,
   `h.${claims({grants: ["data"], name: "é~?"})}.sig`,
 ];
-console.log(JSON.stringify(tokens.map((t) => [tokenGrants(t), pageTokenGrants(t)])));
+console.log(JSON.stringify(tokens.map((t) => [tokenClaims(t), pageTokenClaims(t), tokenGrants(t), tokenName(t)])));
 """
 
 
 def test_the_room_page_reads_tokens_as_the_client_library_does() -> None:
     page = (WEB / "room.html").read_text()
-    found = re.search(r"\n( +)(function tokenGrants\(token\) \{\n.*?\n\1\})\n", page, re.S)
-    assert found is not None, "room.html has no tokenGrants"
-    copy = found.group(2).replace("function tokenGrants(", "function pageTokenGrants(")
+    found = re.search(r"\n( +)(function tokenClaims\(token\) \{\n.*?\n\1\})\n", page, re.S)
+    assert found is not None, "room.html has no tokenClaims"
+    copy = found.group(2).replace("function tokenClaims(", "function pageTokenClaims(")
     results = run_module(TOKENS % (web_module("rtcroom.js"), copy))
     assert len(results) == 10
-    for library, page_copy in results:
+    for library, page_copy, _, _ in results:
         assert page_copy == library
-    assert [r[0] for r in results[5:9]] == [["publish", "subscribe"], ["subscribe"], [], []]
+    assert [r[2] for r in results[5:9]] == [["publish", "subscribe"], ["subscribe"], [], []]
+    assert [r[3] for r in results] == [""] * 9 + ["é~?"]
+    # And the page derives grants and name from the claims as the library does.
+    assert "Array.isArray(claims?.grants) ? claims.grants : []" in page
+    assert 'typeof claims?.name === "string" ? claims.name.trim()' in page
 
 
 def test_the_pages_check_room_names_as_the_protocol_does() -> None:

@@ -1,7 +1,7 @@
 // The call page: the call first, then the rest of the page, one feature module
 // at a time (chat.js, files.js, controls.js, settings.js, stats-view.js; what
 // they share is in ui.js), on the client library (rtcroom.js).
-import { FILE_CHANNEL, ROOM_PATTERN, RoomClient, basePath, tokenGrants } from "./rtcroom.js";
+import { FILE_CHANNEL, ROOM_PATTERN, RoomClient, basePath, tokenGrants, tokenName } from "./rtcroom.js";
 import {
   $,
   addTile,
@@ -263,12 +263,12 @@ async function main() {
     return;
   }
   const params = new URLSearchParams(location.search);
-  let name = (params.get("name") ?? "").trim().slice(0, 64);
+  // An access token (?token=...) says what we may do (without one,
+  // everything), and may name us: then no name is asked.
+  const token = params.get("token");
+  let name = (params.get("name") ?? "").trim().slice(0, 64) || tokenName(token);
   if (!name) name = await askName(room);
   localStorage.setItem("rtcroom.name", name);
-
-  // An access token (?token=...) says what we may do; without one, everything.
-  const token = params.get("token");
   const grants = tokenGrants(token);
   const mayPublish = !grants || grants.includes("publish");
   if (grants && !grants.includes("subscribe")) {
@@ -327,6 +327,11 @@ async function main() {
 
   // The name the others see: the server may have set it (client.name, once joined).
   const local = addTile({ name: `${client.name} (you)`, local: true, first: true });
+  // The server may name us otherwise (the token's name, the site's hook):
+  // our own tile says what the others see.
+  joining.then((joined) => {
+    if (joined) local.label.textContent = `${client.name} (you)`;
+  });
   const { stream, error: mediaError } = await media;
   if (stream) {
     local.video.srcObject = stream;

@@ -124,21 +124,44 @@ export function defaultServerUrl() {
 }
 
 /**
- * The grants an access token carries, read from its payload without checking
- * it (the server checks it): the page uses them to not ask for a camera it
- * may not send, say. Null when there is no token or it cannot be read.
+ * An access token's claims, read from its payload without checking it (the
+ * server checks the signature): the page uses them to not ask for a camera
+ * it may not send, or for a name the token gives. Null when there is no
+ * token or it cannot be read.
+ * @param {string | null | undefined} token
+ * @returns {any}
+ */
+export function tokenClaims(token) {
+  if (!token) return null;
+  try {
+    const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const bytes = atob(payload.padEnd(payload.length + ((4 - (payload.length % 4)) % 4), "="));
+    // The payload is UTF-8 (a name may be "Zoë"): atob gives its bytes.
+    return JSON.parse(new TextDecoder().decode(Uint8Array.from(bytes, (c) => c.charCodeAt(0))));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The grants an access token carries (tokenClaims); null without a token.
  * @param {string | null | undefined} token
  * @returns {Grant[] | null}
  */
 export function tokenGrants(token) {
-  if (!token) return null;
-  try {
-    const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-    const claims = JSON.parse(atob(payload.padEnd(payload.length + ((4 - (payload.length % 4)) % 4), "=")));
-    return Array.isArray(claims.grants) ? claims.grants : [];
-  } catch {
-    return null;
-  }
+  const claims = tokenClaims(token);
+  if (claims === null) return null;
+  return Array.isArray(claims?.grants) ? claims.grants : [];
+}
+
+/**
+ * The display name an access token gives its holder ("" when none): the
+ * server shows the others that name, so the page asks for none.
+ * @param {string | null | undefined} token
+ */
+export function tokenName(token) {
+  const name = tokenClaims(token)?.name;
+  return typeof name === "string" ? name.trim().slice(0, 64) : "";
 }
 
 
