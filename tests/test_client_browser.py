@@ -360,3 +360,33 @@ def test_record_keeps_every_pages_audio_and_video_whenever_they_joined(
             found[path.name.split("-")[0]] = sorted(s.type for s in container.streams)
             assert next(container.decode(video=0)).width > 0, path.name
     assert found == {n: ["audio", "video"] for n in ("Ann", "Bo", "Cy", "Dee")}, (found, output)
+
+
+def test_a_file_to_everyone_is_refused_in_words_by_a_bot(
+    chromium: Browser, server: RunningServer, tmp_path: Path
+) -> None:
+    # The bot takes no files: the page is told at once, and the person who
+    # does take it gets it.
+    ann = open_call(chromium, server.url, "everyone", "Ann")
+    bo = open_call(chromium, server.url, "everyone", "Bo")
+    player = rtcroom_cli("bot", "play", server.url, "everyone", "--pattern", "--name", "player")
+    try:
+        ann.wait_for_function("document.querySelectorAll('video[data-peer-id]').length === 2")
+        picked = tmp_path / "agenda.txt"
+        picked.write_bytes(b"1. hello\n" * 1000)
+        ann.click("#toggle-chat")
+        ann.select_option("#file-to", "")  # Everyone
+        ann.set_input_files("#file-input", picked)
+        refused = ann.locator(".transfer.send", has_text="player")
+        # At once: within seconds, not after a timeout (it used to stay at 100 % for good).
+        expect(refused).to_have_attribute("data-state", "cancelled", timeout=ms(5_000))
+        expect(refused.locator(".transfer-status")).to_have_text(
+            "Cancelled: player does not take files"
+        )
+        delivered = ann.locator(".transfer.send", has_text="Bo")
+        expect(delivered).to_have_attribute("data-state", "done")
+        expect(bo.locator(".transfer.receive")).to_have_attribute("data-state", "done")
+    finally:
+        stop(player)
+        close(ann)
+        close(bo)

@@ -33,6 +33,7 @@ console.log(JSON.stringify({
   connection: [...rtcroom.CONNECTION_ERRORS],
   held: rtcroom.HELD_SIGNALS,
   iceRestart: rtcroom.ICE_RESTART_AFTER_MS,
+  file: rtcroom.FILE_CHANNEL,
   delays,
   restartDelays,
 }));
@@ -46,6 +47,7 @@ def test_the_client_library_agrees_with_the_protocol() -> None:
     assert sorted(js["connection"]) == sorted(protocol.CONNECTION_ERRORS)
     assert js["held"] == protocol.HELD_SIGNALS
     assert js["iceRestart"] == protocol.ICE_RESTART_AFTER * 1000
+    assert js["file"] == {"label": protocol.FILE_LABEL, "protocol": protocol.FILE_PROTOCOL}
     expected = [
         protocol.reconnect_delay(attempt, random) * 1000
         for attempt in range(1, 10)

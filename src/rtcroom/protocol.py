@@ -59,6 +59,10 @@ TRANSIENT_ERRORS: Final = frozenset(
 CONNECTION_ERRORS: Final = frozenset({"unreachable", "closed"})
 # Signals a reconnecting client keeps for its peers, sent if it resumes.
 HELD_SIGNALS: Final = 500
+# A file transfer's data channel: label and sub-protocol (docs/protocol.md,
+# "File transfer"), one channel per file.
+FILE_LABEL: Final = "file"
+FILE_PROTOCOL: Final = "rtcroom-file/1"
 # Reconnection backoff: BACKOFF_BASE s, doubling up to BACKOFF_CAP s, each
 # times a random 0.5 to 1.5 (jitter, so that clients dropped together do
 # not come back together).

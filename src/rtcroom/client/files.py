@@ -21,10 +21,10 @@ from typing import Any
 
 from aiortc import RTCDataChannel
 
+from ..protocol import FILE_LABEL as LABEL
+from ..protocol import FILE_PROTOCOL as PROTOCOL
 from .room import RemotePeer, Room
 
-LABEL = "file"
-PROTOCOL = "rtcroom-file/1"
 # aiortc advertises (and so accepts) SCTP messages of at most 64 KiB.
 CHUNK_SIZE = 64 * 1024
 HIGH_WATER = 4 * 1024 * 1024
@@ -166,6 +166,7 @@ def receive_files(
 ) -> None:
     """Save every file a peer sends us into `folder` (verified, then renamed into place)."""
     folder.mkdir(parents=True, exist_ok=True)
+    room.takes_files = True
 
     @room.on("datachannel")
     def on_datachannel(peer: RemotePeer, channel: RTCDataChannel) -> None:

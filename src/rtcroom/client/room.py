@@ -53,6 +53,7 @@ from pyee.asyncio import AsyncIOEventEmitter
 
 from ..protocol import (
     CONNECTION_ERRORS,
+    FILE_LABEL,
     HELD_SIGNALS,
     ICE_RESTART_AFTER,
     TRANSIENT_ERRORS,
@@ -217,6 +218,13 @@ class RemotePeer(AsyncIOEventEmitter):
 
         @pc.on("datachannel")
         def on_datachannel(channel: RTCDataChannel) -> None:
+            if channel.label == FILE_LABEL and not room.takes_files:
+                # Said at once, in words, rather than a sender left waiting
+                # for an answer that never comes (docs/protocol.md).
+                reason = f"{room.name or 'this peer'} does not take files"
+                channel.send(json.dumps({"type": "cancel", "reason": reason}))
+                channel.close()
+                return
             room.emit("datachannel", self, channel)
 
         @pc.on("connectionstatechange")
@@ -411,6 +419,8 @@ class Room(AsyncIOEventEmitter):
         self._held: list[Signal] = []
         # The server said `bye`: it is restarting (see _come_back).
         self._restarting = False
+        # Whether files sent to us are taken (receive_files): else refused.
+        self.takes_files = False
         self._leaving = False
         self._ws: websockets.ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
