@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
@@ -285,3 +288,42 @@ def test_a_token_link_joins_under_the_tokens_name_without_asking(
     expect(second.locator("#grid figcaption", has_text="Zoë")).to_be_visible()
     close(first)
     close(second)
+
+
+def test_messages_speak_in_one_voice_without_internals(
+    chromium: Browser, start_server: Callable[..., RunningServer]
+) -> None:
+    server = start_server("--auth-secret", ADMIN_SECRET)
+    token = admin_token("voice", "s", *(ALL_GRANTS - {"admin"}))
+    page = open_call(chromium, server.url, "voice", "Sam", query={"token": token})
+    env = {**os.environ, "RTCROOM_AUTH_SECRET": ADMIN_SECRET}
+
+    def cli(*args: str) -> None:
+        done = subprocess.run(
+            [sys.executable, "-m", "rtcroom", *args, server.url, "voice", peer_id(page)],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+
+    # The command's moderator ("moderator", lower case) and the server's
+    # default reason ("removed by a moderator") read as sentences.
+    cli("mute")
+    expect(page.locator("#notice")).to_have_text("Moderator muted your microphone.")
+    cli("kick")
+    expect(page.locator("#notice")).to_have_text("Removed by a moderator.")
+    close(page)
+
+    # Janus absent: no "SFU" on screen, and what to do.
+    nowhere = start_server(
+        "--sfu", f"ws://127.0.0.1:{free_port()}", "--sfu-from", "1",
+        env={"RTCROOM_SFU_SECRET": "a-secret-for-a-janus-that-is-not-there"},
+    )  # fmt: skip
+    context = chromium.new_context(permissions=["camera", "microphone"])
+    lone = context.new_page()
+    lone.goto(f"{nowhere.url}/r/big?name=Ann")
+    notice = lone.locator("#notice")
+    expect(notice).to_have_text(
+        "The call cannot start right now: a part of the service is not running. "
+        "Try again in a minute."
+    )
+    context.close()

@@ -95,7 +95,7 @@ def test_logged_in_pages_call_and_others_are_refused(
     context = chromium.new_context(permissions=["camera", "microphone"])
     stranger = context.new_page()
     stranger.goto(f"{site.url}/r/team?name=Eve")
-    expect(stranger.locator("#notice")).to_have_text("log in first")
+    expect(stranger.locator("#notice")).to_have_text("Log in first.")  # its words, as a sentence
     expect(stranger.locator("#status")).to_have_text("Not connected")
     context.close()
 

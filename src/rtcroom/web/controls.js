@@ -6,6 +6,7 @@ import {
   button,
   describe,
   play,
+  sentence,
   setAction,
   setTileState,
   shortcutsOn,
@@ -52,7 +53,7 @@ export function mediaControls(client, local) {
   client.addEventListener("mute", (event) => {
     const { kind, by } = /** @type {CustomEvent<{kind: string, by: string}>} */ (event).detail;
     refresh();
-    showNotice(kind === "audio" ? `${by} muted your microphone.` : `${by} turned your camera off.`, "info");
+    showNotice(sentence(kind === "audio" ? `${by} muted your microphone` : `${by} turned your camera off`), "info");
   });
   refresh();
 }

@@ -52,7 +52,21 @@ const MESSAGES = {
   "server-full": "The server is at capacity. Come back later.",
   kicked: "You were removed from the room.",
   "server-error": "The server could not handle this. Try again, or reload the page.",
+  // Said by the server with its internals ("the SFU is unavailable"): not shown.
+  unavailable: "The call cannot start right now: a part of the service is not running. Try again in a minute.",
 };
+
+/**
+ * Words as a sentence, in the page's one voice: a capital first and a full
+ * stop last ("removed by a moderator" -> "Removed by a moderator.").
+ * @param {string} text
+ */
+export function sentence(text) {
+  const words = text.trim();
+  if (!words) return words;
+  const capital = words[0].toLocaleUpperCase() + words.slice(1);
+  return /[.!?…]$/.test(capital) ? capital : `${capital}.`;
+}
 
 /**
  * Show a message to the user (never only in the console).
@@ -68,8 +82,8 @@ export function showNotice(text, level = "error") {
 /** @param {unknown} err */
 export function describe(err) {
   if (err instanceof RoomError) {
-    // The site's own words (its join rule refused us, it removed us): as they are.
-    if (err.app) return err.message;
+    // The site's own words (its join rule refused us, it removed us), as sentences.
+    if (err.app) return sentence(err.message);
     return /** @type {Record<string, string>} */ (MESSAGES)[err.code] ?? err.message;
   }
   if (err instanceof DOMException && err.name === "NotAllowedError") return "Permission was refused.";
