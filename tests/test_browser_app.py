@@ -327,3 +327,36 @@ def test_messages_speak_in_one_voice_without_internals(
         "Try again in a minute."
     )
     context.close()
+
+
+REMEMBERED_RELAY = "localStorage.setItem('rtcroom.relay', '1');"
+
+
+def test_relay_only_is_not_offered_without_turn_and_a_remembered_choice_does_not_break_calls(
+    chromium: Browser, server: RunningServer
+) -> None:
+    # The test server has no TURN: relay only cannot work there.
+    remembered = open_call(chromium, server.url, "relay", "Ann", init_script=REMEMBERED_RELAY)
+    other = open_call(chromium, server.url, "relay", "Bo")
+    try:
+        expect(remembered.locator("#notice")).to_have_text(
+            "Relay only is off for this call: this server has no relay (TURN) server."
+        )
+        # The calls connect directly instead of "connecting…" for good.
+        wait_frames_advancing(remembered, {peer_id(other)})
+        wait_frames_advancing(other, {peer_id(remembered)})
+        remembered.click("#open-settings")
+        expect(remembered.locator("#relay-only")).to_be_disabled()
+        expect(remembered.locator("#relay-note")).to_have_text(
+            "This server has no relay (TURN) server."
+        )
+        remembered.click("#settings-done")
+        # A link that asks for it: said at once, not "connecting…" for good.
+        asked = open_call(chromium, server.url, "relay", "Cy", query={"relay": "1"})
+        expect(asked.locator("#notice")).to_contain_text(
+            "this server has no relay (TURN) server, so the call cannot connect"
+        )
+        close(asked)
+    finally:
+        close(remembered)
+        close(other)

@@ -287,8 +287,17 @@ async function main() {
     token,
     localStream: media.then((m) => m.stream),
     early: /** @type {any} */ (window).rtcroomEarly ?? null,
-    // ?relay=1 in the link, or the setting: everything through TURN.
-    relayOnly: params.get("relay") === "1" || localStorage.getItem("rtcroom.relay") === "1",
+    // ?relay=1 in the link: everything through TURN. The setting: so when
+    // the server has TURN (else it would keep every later call from connecting).
+    relayOnly: params.get("relay") === "1" ? true : localStorage.getItem("rtcroom.relay") === "1" ? "if-available" : false,
+  });
+  client.addEventListener("norelay", (event) => {
+    const { required } = /** @type {CustomEvent<{required: boolean}>} */ (event).detail;
+    if (required) {
+      showNotice("This link asks to relay the call, but this server has no relay (TURN) server, so the call cannot connect. Open the link without relay=1.");
+    } else {
+      showNotice("Relay only is off for this call: this server has no relay (TURN) server.", "info");
+    }
   });
   // Exposed for debugging in the console and for tests.
   Object.assign(window, { rtcroom: client });

@@ -638,6 +638,9 @@ export class RemotePeer {
  * - "message" {data}: data from the server's application (RoomServer.send, .broadcast)
  * - "mute" {kind, by}: a moderator (`by`) muted our "audio" or turned our "video"
  *   off (the admin API); the client has disabled those tracks already
+ * - "norelay" {required}: relay only was asked for, and the server has no TURN
+ *   server: with `relayOnly: true` (required) no call can connect; with
+ *   "if-available" the calls connect directly
  * - "error" {error: RoomError}: a recoverable error
  * - "reconnecting" {attempt}: the server connection dropped; media keeps flowing
  *   while the client reconnects with jittered backoff
@@ -661,10 +664,12 @@ export class RoomClient extends EventTarget {
    * this room with this name and token, and otherwise closes it.
    * @param {{room: string, name: string, url?: string,
    *          localStream?: MediaStream | null | Promise<MediaStream | null>,
-   *          early?: EarlyConnection | null, relayOnly?: boolean, token?: string | null,
-   *          startBitrate?: number}} options
+   *          early?: EarlyConnection | null, relayOnly?: boolean | "if-available",
+   *          token?: string | null, startBitrate?: number}} options
    * `relayOnly` sends all media and data through the TURN server
    * (iceTransportPolicy "relay"): the others never learn our IP addresses.
+   * "if-available": so when the server has a TURN server, else directly
+   * (the "norelay" event says which).
    * `token` is the access token, when the server requires one.
    * `startBitrate` (kbps) is what the video sent to us starts at in all, shared
    * by the connections (at least 300 each; 0 leaves it to the senders):
@@ -692,7 +697,9 @@ export class RoomClient extends EventTarget {
     this.resumeKey = "";
     /** true while the connection is down and being re-established */
     this.reconnecting = false;
-    this.relayOnly = relayOnly;
+    /** what was asked for; relayOnly is what the calls do, once joined */
+    this.relayWanted = relayOnly;
+    this.relayOnly = relayOnly === true;
     this.#early = early;
     this.room = room;
     this.name = name;
@@ -1005,6 +1012,13 @@ export class RoomClient extends EventTarget {
     this.#shutdown(null);
   }
 
+  /** Whether the server gives us a TURN server (known once joined): relay only can work. */
+  get hasRelay() {
+    return this.iceServers.some((server) =>
+      [server.urls].flat().some((url) => url.startsWith("turn:") || url.startsWith("turns:")),
+    );
+  }
+
   /** @param {unknown} err */
   reportError(err) {
     console.warn("rtcroom:", err);
@@ -1014,6 +1028,13 @@ export class RoomClient extends EventTarget {
   #onJoined(message) {
     this.id = message.id;
     this.iceServers = message.iceServers;
+    if (this.relayWanted) {
+      // Before any call is made: they take the policy when created.
+      this.relayOnly = this.hasRelay || this.relayWanted === true;
+      if (!this.hasRelay) {
+        this.dispatchEvent(new CustomEvent("norelay", { detail: { required: this.relayWanted === true } }));
+      }
+    }
     this.resumeKey = message.resume ?? "";
     if (message.grants) this.grants = message.grants;
     // The name the others see (a token's, or the site's on-join hook's).

@@ -21,6 +21,12 @@ export function settings(client, local) {
   shortcuts.checked = shortcutsOn();
   shortcuts.addEventListener("change", () => localStorage.setItem("rtcroom.shortcuts", shortcuts.checked ? "1" : "0"));
   relay.checked = client.relayOnly;
+  // Offered only where it can work: the server gives a TURN server.
+  const relayNote = $("relay-note");
+  const offerRelay = () => {
+    relay.disabled = !client.hasRelay && !relay.checked;
+    relayNote.hidden = !relay.disabled;
+  };
   relay.addEventListener("change", () => {
     localStorage.setItem("rtcroom.relay", relay.checked ? "1" : "0");
     showNotice(
@@ -32,6 +38,7 @@ export function settings(client, local) {
   });
 
   const fill = async () => {
+    offerRelay();
     const devices = await navigator.mediaDevices.enumerateDevices();
     const current = (/** @type {string} */ kind) =>
       client.localStream?.getTracks().find((t) => t.kind === kind)?.getSettings().deviceId ?? "";
