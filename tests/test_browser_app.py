@@ -360,3 +360,26 @@ def test_relay_only_is_not_offered_without_turn_and_a_remembered_choice_does_not
     finally:
         close(remembered)
         close(other)
+
+
+def test_a_removed_persons_tile_goes_from_the_others_pages(
+    chromium: Browser, start_server: Callable[..., RunningServer]
+) -> None:
+    server = start_server("--auth-secret", ADMIN_SECRET)
+    grants = ALL_GRANTS - {"admin"}
+    ann = open_call(
+        chromium, server.url, "gone", "Ann", query={"token": admin_token("gone", "a", *grants)}
+    )
+    bo = open_call(
+        chromium, server.url, "gone", "Bo", query={"token": admin_token("gone", "b", *grants)}
+    )
+    bo_id = peer_id(bo)
+    wait_frames_advancing(ann, {bo_id})
+    tile = ann.locator(f'figure[data-peer-id="{bo_id}"]')
+    expect(tile).to_have_count(1)
+    status, _, _ = admin_call(server, "POST", f"/rooms/gone/peers/{bo_id}/kick", body={})
+    assert status == 200
+    expect(bo.locator("#notice")).to_have_text("Removed by a moderator.")
+    expect(tile).to_have_count(0)
+    close(ann)
+    close(bo)
