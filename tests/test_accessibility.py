@@ -87,6 +87,10 @@ def test_every_state_of_the_app_passes_axe(browser: Browser, server: RunningServ
         " return dd && !dd.textContent.startsWith('0 '); }"
     )
     check_accessibility(ann, "stats")
+    # And the end screen, once left.
+    ann.click("#leave")
+    expect(ann.locator("#end-screen")).to_be_visible()
+    check_accessibility(ann, "end screen")
     for page in (ann, bo, cy):
         close(page)
 
@@ -118,6 +122,11 @@ COUNT_POINTER = """window.pointerEvents = 0;
 for (const type of ["mousedown", "mouseup", "mousemove", "pointerdown", "pointerup", "pointermove", "wheel"]) {
   addEventListener(type, () => window.pointerEvents++, true);
 }"""
+
+
+# The page's own camera and microphone tracks still live (the local stream).
+LIVE_TRACKS = """() => (window.rtcroom.localStream?.getTracks() ?? [])
+  .filter((t) => t.readyState === "live").length"""
 
 
 def tab_to(page: Page, selector: str, limit: int = 40) -> None:
@@ -214,8 +223,16 @@ def test_a_whole_call_with_the_keyboard_alone(
     kim = peer_id(page)
     tab_to(page, "#leave")
     page.keyboard.press("Enter")
-    page.wait_for_url(server.url + "/")
+    # The end screen: its heading has the focus; camera and microphone are released.
+    expect(page.locator("#end-title")).to_have_text("You left the call")
+    expect(page.locator("#end-title")).to_be_focused()
+    assert page.evaluate(LIVE_TRACKS) == 0
     bo.wait_for_selector(f'video[data-peer-id="{kim}"]', state="detached")
+    page.keyboard.press("m")  # nothing to mute any more: no shortcut works
+    tab_to(page, "#to-lobby")
+    page.keyboard.press("Enter")
+    page.wait_for_url(server.url + "/?room=keys")
+    expect(page.locator("#room")).to_have_value("keys")
     assert page.evaluate("window.pointerEvents") == 0
     close(page)
     close(bo)

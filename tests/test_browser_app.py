@@ -381,5 +381,16 @@ def test_a_removed_persons_tile_goes_from_the_others_pages(
     assert status == 200
     expect(bo.locator("#notice")).to_have_text("Removed by a moderator.")
     expect(tile).to_have_count(0)
+    # Bo's page ends: what happened, camera and microphone released, what next.
+    expect(bo.locator("#end-title")).to_have_text("You were removed from the call")
+    expect(bo.locator("#end-reason")).to_have_text("Removed by a moderator.")
+    bo.wait_for_function(
+        "() => window.rtcroom.localStream.getTracks().every((t) => t.readyState === 'ended')"
+    )
+    expect(bo.locator("#grid")).to_be_hidden()
+    with bo.expect_navigation():
+        bo.click("#rejoin")  # the token still admits Bo
+    bo.wait_for_selector("body[data-joined=true]", timeout=ms(20_000))
+    expect(ann.locator("#grid figcaption", has_text="Bo")).to_be_visible()
     close(ann)
     close(bo)

@@ -96,6 +96,8 @@ def test_logged_in_pages_call_and_others_are_refused(
     stranger = context.new_page()
     stranger.goto(f"{site.url}/r/team?name=Eve")
     expect(stranger.locator("#notice")).to_have_text("Log in first.")  # its words, as a sentence
+    expect(stranger.locator("#end-title")).to_have_text("You could not join")
+    expect(stranger.locator("#end-reason")).to_have_text("Log in first.")
     expect(stranger.locator("#status")).to_have_text("Not connected")
     context.close()
 

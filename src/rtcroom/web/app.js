@@ -1,7 +1,7 @@
 // The call page: the call first, then the rest of the page, one feature module
 // at a time (chat.js, files.js, controls.js, settings.js, stats-view.js; what
 // they share is in ui.js), on the client library (rtcroom.js).
-import { FILE_CHANNEL, ROOM_PATTERN, RoomClient, basePath, tokenGrants, tokenName } from "./rtcroom.js";
+import { FILE_CHANNEL, ROOM_PATTERN, RoomClient, RoomError, basePath, tokenGrants, tokenName } from "./rtcroom.js";
 import {
   $,
   addTile,
@@ -14,6 +14,7 @@ import {
   notice,
   play,
   setTileState,
+  showEnd,
   showNotice,
   statusLine,
 } from "./ui.js";
@@ -171,6 +172,33 @@ function peerTiles(client, { settled, settle }) {
   return { tiles, screenTiles };
 }
 
+/** What the end screen says for an error that ended the call: title, reason. */
+const ENDS = /** @type {Record<string, string>} */ ({
+  kicked: "You were removed from the call",
+  unreachable: "The server cannot be reached",
+  closed: "The connection to the server was lost",
+});
+
+/**
+ * The end screen for an error that ended the call (or kept us out).
+ * @param {RoomClient} client
+ * @param {unknown} error
+ */
+function endOf(client, error) {
+  const code = error instanceof RoomError ? error.code : "";
+  const title = ENDS[code] ?? (client.id ? "The call ended" : "You could not join");
+  showEnd({ title, reason: describe(error), room: client.room, release: () => release(client) });
+}
+
+/**
+ * Stop the camera and microphone, and every call. Idempotent.
+ * @param {RoomClient} client
+ */
+function release(client) {
+  for (const track of client.localStream?.getTracks() ?? []) track.stop();
+  client.leave();
+}
+
 /**
  * Errors and the server connection's ups and downs, in plain words.
  * @param {RoomClient} client
@@ -185,6 +213,7 @@ function connectionNotices(client) {
     if (error) {
       statusLine.textContent = "Disconnected";
       showNotice(describe(error));
+      endOf(client, error);
     }
   });
   // The server connection dropped: calls go on (they are peer to peer) while
@@ -319,6 +348,7 @@ async function main() {
       setup.settle();
       statusLine.textContent = "Not connected";
       showNotice(describe(err));
+      endOf(client, err);
       return false;
     },
   );

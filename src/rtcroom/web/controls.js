@@ -10,6 +10,7 @@ import {
   setAction,
   setTileState,
   shortcutsOn,
+  showEnd,
   showNotice,
   statusLine,
 } from "./ui.js";
@@ -124,9 +125,14 @@ export function callControls(client, room) {
     }
   });
   $("leave").addEventListener("click", () => {
-    client.leave();
-    for (const track of client.localStream?.getTracks() ?? []) track.stop();
-    location.assign(`${basePath()}/`);
+    showEnd({
+      title: "You left the call",
+      room,
+      release: () => {
+        for (const track of client.localStream?.getTracks() ?? []) track.stop();
+        client.leave();
+      },
+    });
   });
   window.addEventListener("pagehide", () => client.leave());
   // Single-key shortcuts, unless turned off in the settings (a speech-input
@@ -135,7 +141,7 @@ export function callControls(client, room) {
   const shortcuts = { m: "toggle-mic", v: "toggle-camera", c: "toggle-chat", s: "toggle-stats", p: "toggle-screen" };
   document.addEventListener("keydown", (event) => {
     const target = /** @type {HTMLElement} */ (event.target);
-    if (!shortcutsOn()) return;
+    if (!shortcutsOn() || document.body.classList.contains("ended")) return;
     if (target.closest("input, select, textarea, dialog") || event.ctrlKey || event.metaKey || event.altKey) return;
     const id = shortcuts[event.key];
     if (id) {

@@ -1,5 +1,5 @@
 // What the call page's modules share: its elements, notices, video tiles and lazy loads.
-import { RoomError } from "./rtcroom.js";
+import { RoomError, basePath } from "./rtcroom.js";
 
 /**
  * @typedef {{figure: HTMLElement, video: HTMLVideoElement, label: HTMLElement}} Tile
@@ -77,6 +77,34 @@ export function showNotice(text, level = "error") {
   notice.textContent = text;
   notice.dataset.level = level;
   notice.hidden = false;
+}
+
+/**
+ * The end of the call, whatever ended it: what happened, in plain words, and
+ * what to do next (rejoin, or back to the lobby with this room filled in).
+ * `release` stops the camera and microphone and closes the calls; the page's
+ * videos are stopped too. Shown once: the first end is the one that counts.
+ * @param {{title: string, reason?: string, room: string, release: () => void}} end
+ */
+export function showEnd({ title, reason = "", room, release }) {
+  if (document.body.classList.contains("ended")) return;
+  release();
+  for (const video of document.querySelectorAll("video")) {
+    const stream = /** @type {MediaStream | null} */ (video.srcObject);
+    for (const track of stream?.getTracks() ?? []) track.stop();
+    video.srcObject = null;
+  }
+  document.querySelectorAll("dialog[open]").forEach((dialog) => /** @type {HTMLDialogElement} */ (dialog).close());
+  $("end-title").textContent = title;
+  $("end-reason").textContent = reason;
+  $("end-reason").hidden = !reason;
+  const lobby = /** @type {HTMLAnchorElement} */ ($("to-lobby"));
+  lobby.href = `${basePath()}/?room=${encodeURIComponent(room)}`;
+  $("rejoin").onclick = () => location.reload();
+  document.body.classList.add("ended");
+  $("end-screen").hidden = false;
+  $("end-title").focus();
+  announce(reason ? `${title}. ${reason}` : `${title}.`);
 }
 
 /** @param {unknown} err */
