@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import av
 import pytest
 from aiortc import VideoStreamTrack
 from aiortc.mediastreams import MediaStreamTrack
-from browser import close, ms, open_call, peer_id, wait_frames_advancing
+from browser import close, ms, open_call, peer_id, seconds, wait_frames_advancing
 from conftest import RunningServer
 from playwright.sync_api import Browser, Page, Route, expect
 
@@ -106,13 +107,67 @@ def test_python_peer_and_page_see_each_other_and_chat(
         close(page)
 
 
+class Output:
+    """A command's output, read line by line as it comes (by a thread of its
+    own), so that a wait for a line has a deadline and says what was printed."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self.ended = False
+        self.changed = threading.Condition()
+        self.thread = threading.Thread(target=self._read, args=(process,), daemon=True)
+        self.thread.start()
+
+    def _read(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            with self.changed:
+                self.lines.append(line)
+                self.changed.notify_all()
+        with self.changed:
+            self.ended = True
+            self.changed.notify_all()
+        process.stdout.close()
+
+    def text(self) -> str:
+        with self.changed:
+            return "".join(self.lines)
+
+    def wait_for(self, texts: set[str], timeout: float = 60) -> None:
+        """Until each of `texts` has been printed, in any order."""
+        deadline = time.monotonic() + seconds(timeout)
+        with self.changed:
+            while True:
+                missing = {t for t in texts if not any(t in line for line in self.lines)}
+                if not missing:
+                    return
+                left = deadline - time.monotonic()
+                if self.ended or left <= 0:
+                    said = "".join(self.lines)
+                    raise AssertionError(f"{sorted(missing)} not printed; it printed:\n{said}")
+                self.changed.wait(left)
+
+
+OUTPUTS: dict[int, Output] = {}
+
+
 def rtcroom_cli(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, "-m", "rtcroom", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    OUTPUTS[process.pid] = Output(process)
+    return process
+
+
+def finish(process: subprocess.Popen[str], timeout: float = 90) -> str:
+    """Wait for the command to end; all it printed."""
+    process.wait(seconds(timeout))
+    output = OUTPUTS.pop(process.pid)
+    output.thread.join(10)
+    return output.text()
 
 
 def test_send_command_to_a_page(chromium: Browser, server: RunningServer, tmp_path: Path) -> None:
@@ -122,7 +177,7 @@ def test_send_command_to_a_page(chromium: Browser, server: RunningServer, tmp_pa
     page = open_call(chromium, server.url, "cli-send", "Ann")
     other = open_call(chromium, server.url, "cli-send", "Bo")
     process = rtcroom_cli("send", server.url, "cli-send", str(source), "--to", "Ann")
-    output, _ = process.communicate(timeout=90)
+    output = finish(process)
     assert process.returncode == 0, output
     assert "Delivered notes.bin to Ann" in output
     received = page.locator(".transfer.receive")
@@ -212,7 +267,7 @@ def test_page_to_receive_command(chromium: Browser, server: RunningServer, tmp_p
     page.set_input_files(
         "#file-input", files=[{"name": "photo.raw", "mimeType": "image/x-raw", "buffer": data}]
     )
-    output, _ = process.communicate(timeout=90)
+    output = finish(process)
     assert process.returncode == 0, output
     assert "Saved" in output
     saved = out / "photo.raw"
@@ -224,9 +279,9 @@ def test_page_to_receive_command(chromium: Browser, server: RunningServer, tmp_p
 
 
 def stop(process: subprocess.Popen[str]) -> str:
+    """Ctrl-C, as a user stops it; all it printed."""
     process.send_signal(signal.SIGINT)
-    output, _ = process.communicate(timeout=30)
-    return output
+    return finish(process, timeout=30)
 
 
 @pytest.mark.parametrize("bot_first", [True, False], ids=["bot-first", "page-first"])
@@ -259,22 +314,12 @@ def echo_bot_mirrors(
 
 
 def wait_for_output_line(process: subprocess.Popen[str], text: str) -> None:
-    assert process.stdout is not None
-    for line in process.stdout:
-        if text in line:
-            return
-    raise AssertionError(f"{text!r} never printed")
+    OUTPUTS[process.pid].wait_for({text})
 
 
 def wait_for_output_lines(process: subprocess.Popen[str], texts: set[str]) -> None:
     """Until each of `texts` has been printed, in any order."""
-    assert process.stdout is not None
-    waiting = set(texts)
-    for line in process.stdout:
-        waiting = {text for text in waiting if text not in line}
-        if not waiting:
-            return
-    raise AssertionError(f"{sorted(waiting)} never printed")
+    OUTPUTS[process.pid].wait_for(texts)
 
 
 def test_play_pattern_reaches_the_page(chromium: Browser, server: RunningServer) -> None:

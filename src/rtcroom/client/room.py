@@ -91,6 +91,8 @@ CLOSE_KICKED = 4003
 log = logging.getLogger("rtcroom.client")
 
 CHAT_CHANNEL_ID = 0
+# Seconds after refusing a file before we close its channel ourselves.
+REFUSED_CLOSE = 10.0
 
 # Errors after which rejoining later may succeed (docs/protocol.md).
 RETRIED = TRANSIENT_ERRORS | CONNECTION_ERRORS
@@ -223,7 +225,11 @@ class RemotePeer(AsyncIOEventEmitter):
                 # for an answer that never comes (docs/protocol.md).
                 reason = f"{room.name or 'this peer'} does not take files"
                 channel.send(json.dumps({"type": "cancel", "reason": reason}))
-                channel.close()
+                # The sender closes the channel once it reads this; closing it
+                # here at once could overtake the message (an SCTP stream reset
+                # is not ordered with the data), so only if the sender does not.
+                later = asyncio.get_running_loop().call_later(REFUSED_CLOSE, channel.close)
+                channel.on("close", later.cancel)
                 return
             room.emit("datachannel", self, channel)
 

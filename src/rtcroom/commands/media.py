@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -169,16 +170,26 @@ SETTLE = 3.0
 class Recording:
     """One participant's tracks into one file (mp4: H.264 and AAC, as aiortc's MediaRecorder).
 
-    Nothing is written before every track has sent its first frame (or not
-    within SETTLE s: that track is left out): an mp4's header is written with
-    the first packet, and a video stream whose size was not known by then
-    was lost, leaving files of audio only when the camera started after the
-    microphone.
+    Nothing is written before the tracks have sent their first frames: an
+    mp4's header is written with the first packet, and a video stream whose
+    size was not known by then was lost, leaving files of audio only when
+    the camera started after the microphone. The file begins once one track
+    has sent a frame and the others have too, or SETTLE s later; a track
+    still silent then is left out, and `on_late` is called when it sends its
+    first frame (the next part of the recording takes it).
     """
 
-    def __init__(self, path: Path, tracks: list[MediaStreamTrack]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        tracks: list[MediaStreamTrack],
+        on_begin: Callable[[list[str]], None],
+        on_late: Callable[[], None],
+    ) -> None:
         self.path = path
         self.tracks = tracks
+        self.on_begin = on_begin
+        self.on_late = on_late
         self.container: Any = None
         self._task: asyncio.Task[None] | None = None
         # Frames the encoder or muxer refused, and the last reason.
@@ -188,28 +199,42 @@ class Recording:
     def start(self) -> None:
         self._task = asyncio.ensure_future(self._run())
 
-    async def _first(self, track: MediaStreamTrack) -> Any:
-        try:
-            return await asyncio.wait_for(track.recv(), SETTLE)
-        except (TimeoutError, MediaStreamError):
-            return None
-
     async def _run(self) -> None:
-        firsts = await asyncio.gather(*(self._first(track) for track in self.tracks))
-        started = [(t, f) for t, f in zip(self.tracks, firsts, strict=True) if f is not None]
+        waits = {asyncio.ensure_future(track.recv()): track for track in self.tracks}
+        try:
+            # However long the first frame takes (a busy machine), then the others.
+            done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            if pending:
+                more, pending = await asyncio.wait(pending, timeout=SETTLE)
+                done |= more
+        finally:
+            for wait in waits:
+                wait.cancel()  # (a recv cancelled before its frame loses nothing)
+        started: list[tuple[MediaStreamTrack, Any]] = [
+            (waits[wait], wait.result())
+            for wait in done
+            if not wait.cancelled() and wait.exception() is None
+        ]
+        late = [waits[wait] for wait in pending]
         if not started:
             return
         self.container = container = av.open(str(self.path), mode="w")
-        pumps = []
+        self.on_begin(sorted(track.kind for track, _ in started))
+        work = [self._late(track) for track in late]
         for track, frame in started:
             if track.kind == "audio":
-                pumps.append(self._pump(track, container.add_stream("aac"), frame))
+                work.append(self._pump(track, container.add_stream("aac"), frame))
                 continue
             video = container.add_stream("libx264", rate=30)
             video.pix_fmt = "yuv420p"
             video.width, video.height = frame.width, frame.height
-            pumps.append(self._pump(track, video, frame))
-        await asyncio.gather(*pumps)
+            work.append(self._pump(track, video, frame))
+        await asyncio.gather(*work)
+
+    async def _late(self, track: MediaStreamTrack) -> None:
+        with contextlib.suppress(MediaStreamError):
+            await track.recv()
+            self.on_late()
 
     async def _pump(self, track: MediaStreamTrack, stream: Any, frame: Any) -> None:
         while True:
@@ -281,12 +306,17 @@ async def record(url: str, room_name: str, name: str, token: Token, folder: Path
             return
         parts[peer.id] = part = parts.get(peer.id, 0) + 1
         path = folder / _file_name(peer, part)
-        recorder = Recording(path, list(tracks[peer.id].values()))
+
+        def began(kinds: list[str]) -> None:
+            # Once the file has its first frames: what it holds.
+            console.print(f"Recording [bold]{peer.name}[/bold] ({' and '.join(kinds)}) to {path}")
+
+        recorder = Recording(
+            path, list(tracks[peer.id].values()), began, lambda: spawn(next_part(peer))
+        )
         recorders[peer.id] = recorder
         recorded[peer.id] = dict(tracks[peer.id])
         recorder.start()
-        kinds = " and ".join(sorted(tracks[peer.id]))
-        console.print(f"Recording [bold]{peer.name}[/bold] ({kinds}) to {path}")
 
     async def next_part(peer: RemotePeer) -> None:
         recorder = recorders.pop(peer.id, None)
