@@ -158,7 +158,7 @@ async def play(
 
 def _file_name(peer: RemotePeer, part: int = 1) -> str:
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", peer.name or "guest").strip("._") or "guest"
-    return f"{safe}-{peer.id[:8]}{'' if part == 1 else f'-{part}'}.mp4"
+    return f"{safe}-{peer.id[:8]}{'' if part == 1 else f'.part{part}'}.mp4"
 
 
 # How long a participant's recording waits, once connected, for its other
@@ -275,7 +275,7 @@ async def record(url: str, room_name: str, name: str, token: Token, folder: Path
     A file holds the tracks its participant had when it began. A track that
     comes later (a camera turned on, a new connection after an ICE restart
     or the move to the SFU) closes that file and begins the next part
-    (`NAME-ID-2.mp4`, ...) with all of them: nothing is lost.
+    (`NAME-ID.part2.mp4`, ...) with all of them: nothing is lost.
     """
     folder.mkdir(parents=True, exist_ok=True)
     try:
