@@ -150,6 +150,32 @@ async def test_resume_on_another_process(
     await b.ws.close()
 
 
+async def test_participant_state_is_shared_and_resumed_across_processes(
+    start_server: Callable[..., RunningServer], redis_server: RunningRedis
+) -> None:
+    s1, s2, s3 = three(start_server, redis_server)
+    (a, a_id, a_joined), (b, b_id, _) = await joined_room([s1, s2], "r", "AB")
+    await a.send({"type": "state", "state": {"mic": "off", "hand": True}})
+    assert await b.recv() == {"type": "state", "peer": a_id, "state": {"mic": "off", "hand": True}}
+    await b.send({"type": "react", "emoji": "\U0001f389"})
+    assert await a.recv() == {"type": "reaction", "peer": b_id, "emoji": "\U0001f389"}
+    # A newcomer on a third process sees a's state in its joined.
+    c = await connect(s3)
+    joined_c = await c.join("r", "C")
+    assert joined_c["peers"][0] == {"id": a_id, "name": "A", "state": {"mic": "off", "hand": True}}
+    # a drops and resumes on s3: its state stays, nobody hears a change.
+    a.ws.transport.abort()
+    await asyncio.sleep(0.3)
+    again = await connect(s3)
+    await again.send({"type": "join", "room": "r", "name": "A", "resume": a_joined["resume"]})
+    assert (await again.recv())["id"] == a_id
+    d = await connect(s2)
+    joined_d = await d.join("r", "D")
+    assert joined_d["peers"][0]["state"] == {"mic": "off", "hand": True}
+    for peer in (b, c, again, d):
+        await peer.ws.close()
+
+
 async def test_redis_outage_fails_fast_and_recovers(
     start_server: Callable[..., RunningServer], redis_server: RunningRedis
 ) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from aiortc import RTCDataChannel
 from conftest import RunningServer, RunningTurn
@@ -18,7 +19,16 @@ from test_browser_resume import NEW_ADDRESS, VETH, set_address
 from test_sfu_browser import Counter
 
 from rtcroom.auth import ALL_GRANTS, mint_token
-from rtcroom.client import ChatMessage, RemotePeer, Room, RoomError, receive_files, send_file
+from rtcroom.client import (
+    REACTIONS,
+    ChatMessage,
+    RemotePeer,
+    Room,
+    RoomError,
+    Status,
+    receive_files,
+    send_file,
+)
 from rtcroom.commands.media import PatternTrack
 
 
@@ -79,6 +89,42 @@ async def test_file_between_python_peers(server: RunningServer, tmp_path: Path) 
     assert transfer.sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
     await bo.leave()
     await ann.leave()
+
+
+async def test_python_peers_set_and_read_participant_state(server: RunningServer) -> None:
+    # A program is a bot by default, sending what its tracks hold.
+    bot = await Room.join(server.url, "py-state", "Bot", tracks=[PatternTrack()])
+    assert bot.state == Status(mic="none", camera="on", kind="bot")
+    recorder = await Room.join(
+        server.url, "py-state", "Rec", state=Status(mic="none", camera="none", kind="recorder")
+    )
+    seen = recorder.peer_named("Bot")
+    assert seen is not None and seen.state == Status(mic="none", camera="on", kind="bot")
+    other = await bot.wait_for_peer("Rec", timeout=10)
+    assert other.state.kind == "recorder"
+
+    changes: asyncio.Queue[tuple[str, Status]] = asyncio.Queue()
+    recorder.on("state", lambda peer, state: changes.put_nowait((peer.name, state)))
+    reactions: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+    recorder.on("reaction", lambda peer, emoji: reactions.put_nowait((peer.name, emoji)))
+    assert await bot.set_state(camera="off", hand=True) == Status(
+        mic="none", camera="off", hand=True, kind="bot"
+    )
+    name, state = await asyncio.wait_for(changes.get(), 10)
+    assert (name, state.camera, state.hand) == ("Bot", "off", True)
+    assert seen.state == state
+    await bot.react(REACTIONS[0])
+    assert await asyncio.wait_for(reactions.get(), 10) == ("Bot", REACTIONS[0])
+    # Mistakes fail in words, before anything is sent.
+    with pytest.raises(ValueError, match="reactions"):
+        await bot.react("hello")
+    with pytest.raises(TypeError):
+        await bot.set_state(volume=3)
+    with pytest.raises(msgspec.ValidationError, match="mic"):
+        await bot.set_state(mic="loud")
+    assert bot.state.mic == "none"
+    await bot.leave()
+    await recorder.leave()
 
 
 async def test_errors_are_raised_as_room_errors(server: RunningServer) -> None:

@@ -14,6 +14,7 @@ import pytest
 from test_session import Client
 
 from rtcroom.broker import MemoryBroker
+from rtcroom.protocol import Status
 
 GRACE = 0.2
 
@@ -115,3 +116,45 @@ async def test_leave_is_final(make: Any) -> None:
         {"type": "join", "room": "r", "name": "Ann", "resume": joined_a["resume"]}
     )
     assert joined["id"] != joined_a["id"]
+
+
+async def test_a_resume_keeps_the_state_and_brings_what_changed_while_away(make: Any) -> None:
+    a, b, joined_a, joined_b = await pair(make)
+    await b.send({"type": "state", "state": {"camera": "off"}})
+    await a.send({"type": "state", "state": {"mic": "off"}})
+    a.inbox.take(), b.inbox.take()
+    await a.disconnect()
+    # While a is away, b raises its hand: a hears it on its return.
+    await b.send({"type": "state", "state": {"camera": "off", "hand": True}})
+    again = make()
+    # a's page turned its camera off while the connection was down: its
+    # join says so, and b hears it once a is back.
+    messages = await again.send(
+        {
+            "type": "join",
+            "room": "r",
+            "name": "Ann",
+            "resume": joined_a["resume"],
+            "state": {"mic": "off", "camera": "off"},
+        }
+    )
+    assert messages[0]["peers"] == [
+        {"id": joined_b["id"], "name": "Bo", "state": {"camera": "off"}}
+    ]
+    assert messages[1:] == [
+        {"type": "state", "peer": joined_b["id"], "state": {"camera": "off", "hand": True}}
+    ]
+    assert b.inbox.take() == [
+        {"type": "state", "peer": joined_a["id"], "state": {"mic": "off", "camera": "off"}}
+    ]
+    # A resume that says nothing about state keeps what the server has.
+    await again.disconnect()
+    third = make()
+    messages = await third.send(
+        {"type": "join", "room": "r", "name": "Ann", "resume": joined_a["resume"]}
+    )
+    assert messages[0]["id"] == joined_a["id"]
+    assert b.inbox.take() == []
+    ann, bo = (await third.broker.list_rooms())["r"]
+    assert ann.state == Status(mic="off", camera="off")
+    assert bo.state == Status(camera="off", hand=True)

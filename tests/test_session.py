@@ -15,7 +15,7 @@ import pytest
 from rtcroom.broker import MemoryBroker
 from rtcroom.broker.interface import LeaveReason
 from rtcroom.connection import Executor
-from rtcroom.protocol import ErrorCode, PeerInfo
+from rtcroom.protocol import REACTIONS, ErrorCode, PeerInfo, Status
 from rtcroom.session import Enter, Exit, Publish, Relay, Reply, Session
 from rtcroom.state import InvalidTransition, PeerState, transition
 from rtcroom.turn import IceConfig
@@ -290,3 +290,60 @@ def test_turn_credentials_are_minted_per_peer_and_renewed() -> None:
     assert fresh["type"] == "ice-servers"
     assert fresh["iceServers"][0]["username"] == f"{int(expiry) + 600}:me"
     assert ice.renewal_period == 480
+
+
+# Participant state and reactions -------------------------------------------------
+
+
+async def test_participant_state_reaches_the_room_and_newcomers(make_client: Any) -> None:
+    a, b, c = make_client(), make_client(), make_client()
+    # A join may say how the others first see us: muted, a recorder.
+    joined_a = await a.send(
+        {"type": "join", "room": "r", "name": "Ann", "state": {"mic": "off", "kind": "recorder"}}
+    )
+    joined_b = await b.join("r", "Bo")
+    assert joined_b["peers"] == [
+        {"id": joined_a[0]["id"], "name": "Ann", "state": {"mic": "off", "kind": "recorder"}}
+    ]
+    a.inbox.take()
+    # The whole state each time: what is left out is back to its default.
+    assert await b.send({"type": "state", "state": {"camera": "off", "hand": True}}) == []
+    expected = {"type": "state", "peer": joined_b["id"], "state": {"camera": "off", "hand": True}}
+    assert a.inbox.take() == [expected]
+    # The same state again tells nobody.
+    assert await b.send({"type": "state", "state": {"hand": True, "camera": "off"}}) == []
+    assert a.inbox.take() == []
+    joined_c = await c.join("r", "Cy")
+    assert [p.get("state") for p in joined_c["peers"]] == [
+        {"mic": "off", "kind": "recorder"},
+        {"camera": "off", "hand": True},
+    ]
+    # Back to the default: the peer carries no state.
+    await b.send({"type": "state", "state": {}})
+    assert c.inbox.take() == [{"type": "state", "peer": joined_b["id"], "state": {}}]
+    roster = await a.broker.list_rooms()
+    assert [p.state for p in roster["r"]][1] == Status()
+
+
+async def test_state_and_reactions_are_checked(make_client: Any) -> None:
+    a, b = make_client(), make_client()
+    [error] = await a.send({"type": "state", "state": {"mic": "off"}})
+    assert error["code"] == "not-joined"
+    [error] = await a.send({"type": "react", "emoji": "\U0001f44d"})
+    assert error["code"] == "not-joined"
+    joined_a = await a.join("r", "Ann")
+    await b.join("r", "Bo")
+    a.inbox.take()
+    for bad in ({"mic": "loud"}, {"hand": "yes"}, {"kind": "admin"}, "off"):
+        [error] = await a.send({"type": "state", "state": bad})
+        assert error["code"] == "bad-message"
+    [error] = await a.send({"type": "react", "emoji": "hello everyone"})
+    assert error["code"] == "bad-message"
+    assert "\U0001f44d" in error["message"]
+    assert b.inbox.take() == []
+    # A reaction goes to the others once and is kept nowhere.
+    for emoji in REACTIONS:
+        assert await a.send({"type": "react", "emoji": emoji}) == []
+    assert b.inbox.take() == [
+        {"type": "reaction", "peer": joined_a["id"], "emoji": emoji} for emoji in REACTIONS
+    ]

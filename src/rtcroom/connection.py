@@ -41,6 +41,7 @@ from .session import (
     SfuOpen,
     Suspend,
     ToSfu,
+    Update,
 )
 from .state import PeerState
 from .tally import SAMPLE_EVERY, TALLY
@@ -248,6 +249,8 @@ class Executor:
                     return session.undeliverable(to)
             case Publish(room, sender, frame):
                 await broker.publish(room, sender, frame)
+            case Update(room, peer):
+                await broker.update(room, peer)
             case Enter(room, peer, resume_key, grants):
                 peers = await broker.enter(room, peer, mailbox, resume_key, grants)
                 TALLY.joins += 1

@@ -100,6 +100,40 @@ class ProtocolError(Exception):
 # Client to server ---------------------------------------------------------
 
 
+class Status(msgspec.Struct, frozen=True, omit_defaults=True):
+    """What everyone sees of a participant (docs/protocol.md, "Participant state").
+
+    Set by the participant itself (`join`, then `state`); the server keeps
+    the latest with the peer, across resumes, and tells the room.
+    """
+
+    # Its microphone and camera: sending, turned off by the user, or absent.
+    mic: Literal["on", "off", "none"] = "on"
+    camera: Literal["on", "off", "none"] = "on"
+    # Sharing a screen; a raised hand.
+    screen: bool = False
+    hand: bool = False
+    # Its connection as it measures it.
+    quality: Literal["good", "poor", "lost"] = "good"
+    # What it is: a person, a program that takes part (a bot), or a recorder
+    # (everyone is told that the call is recorded while one is in the room).
+    kind: Literal["person", "bot", "recorder"] = "person"
+
+
+# The reactions a participant may send (`react`): short, and the same on every side.
+REACTIONS: Final = (
+    "\U0001f44d",
+    "\U0001f44f",
+    "\U0001f602",
+    "\U0001f62e",
+    "\u2764\ufe0f",
+    "\U0001f389",
+)
+Reaction = Literal[
+    "\U0001f44d", "\U0001f44f", "\U0001f602", "\U0001f62e", "\u2764\ufe0f", "\U0001f389"
+]
+
+
 class Join(msgspec.Struct, tag_field="type", tag="join", frozen=True, omit_defaults=True):
     """Enter a room, with an access token when the server asks for one.
 
@@ -114,6 +148,8 @@ class Join(msgspec.Struct, tag_field="type", tag="join", frozen=True, omit_defau
     token: Token | None = None
     resume: ResumeKey | None = None
     sfu: bool = False
+    # How the others first see us (muted, camera off, a recorder...); a resume keeps the old one.
+    state: Status | None = None
 
 
 class Signal(msgspec.Struct, tag_field="type", tag="signal", frozen=True):
@@ -131,6 +167,18 @@ class Broadcast(msgspec.Struct, tag_field="type", tag="broadcast", frozen=True):
 
 class Leave(msgspec.Struct, tag_field="type", tag="leave", frozen=True):
     """Leave the room; the connection stays open and may join again."""
+
+
+class SetState(msgspec.Struct, tag_field="type", tag="state", frozen=True):
+    """Our participant state from now on (all of it): the room is told."""
+
+    state: Status
+
+
+class React(msgspec.Struct, tag_field="type", tag="react", frozen=True):
+    """Show everyone a short reaction (one of REACTIONS)."""
+
+    emoji: Reaction
 
 
 # SFU mode (docs/protocol.md, "SFU rooms"): a client publishes on one peer
@@ -190,10 +238,32 @@ class Layer(msgspec.Struct, tag_field="type", tag="layer", frozen=True):
 
 
 ClientMessage = (
-    Join | Signal | Broadcast | Leave | PublishOffer | Subscribe | Answer | Trickle | Layer
+    Join
+    | Signal
+    | Broadcast
+    | Leave
+    | SetState
+    | React
+    | PublishOffer
+    | Subscribe
+    | Answer
+    | Trickle
+    | Layer
 )
 CLIENT_TYPES: Final = frozenset(
-    {"join", "signal", "broadcast", "leave", "publish", "subscribe", "answer", "trickle", "layer"}
+    {
+        "join",
+        "signal",
+        "broadcast",
+        "leave",
+        "state",
+        "react",
+        "publish",
+        "subscribe",
+        "answer",
+        "trickle",
+        "layer",
+    }
 )
 # The messages of SFU mode, refused outside an SFU room.
 SfuMessage = PublishOffer | Subscribe | Answer | Trickle | Layer
@@ -240,6 +310,8 @@ def _explain(exc: msgspec.ValidationError) -> str:
         return "room must match [A-Za-z0-9_-]{1,64}"
     if "`$.name`" in text:
         return "name must be a string of 1 to 64 characters"
+    if "`$.emoji`" in text:
+        return "emoji must be one of " + " ".join(REACTIONS)
     return text
 
 
@@ -256,6 +328,8 @@ class PeerInfo(msgspec.Struct, frozen=True, omit_defaults=True):
     via: str | None = None
     # Whether it can take part through the SFU (Join.sfu).
     sfu: bool = False
+    # Its participant state; absent: Status() (a person, microphone and camera on).
+    state: Status | None = None
 
 
 class IceServer(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -366,6 +440,20 @@ class Talking(msgspec.Struct, tag_field="type", tag="talking"):
     talking: bool
 
 
+class StateOf(msgspec.Struct, tag_field="type", tag="state"):
+    """Peer `peer` set its participant state to `state`."""
+
+    peer: str
+    state: Status
+
+
+class ReactionFrom(msgspec.Struct, tag_field="type", tag="reaction"):
+    """Peer `peer` reacted with `emoji`."""
+
+    peer: str
+    emoji: str
+
+
 class AppData(msgspec.Struct, tag_field="type", tag="message"):
     """`data` from the server's application (RoomServer.send and .broadcast)."""
 
@@ -395,6 +483,8 @@ ServerMessage = (
     | Talking
     | AppData
     | Mute
+    | StateOf
+    | ReactionFrom
 )
 
 _encoder: Final = msgspec.json.Encoder()

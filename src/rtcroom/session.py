@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import msgspec
+
 from .auth import ALL_GRANTS, DATA, PUBLISH, SUBSCRIBE, Authenticator, AuthError, Claims
 from .broker.interface import LeaveReason
 from .limits import TokenBucket
@@ -35,9 +37,14 @@ from .protocol import (
     PeerLeft,
     ProtocolError,
     PublishOffer,
+    React,
+    ReactionFrom,
+    SetState,
     SfuMessage,
     Signal,
     SignalFrom,
+    StateOf,
+    Status,
     Subscribe,
     Trickle,
     decode_client,
@@ -144,6 +151,14 @@ class Relay:
 
 
 @dataclass(frozen=True, slots=True)
+class Update:
+    """Keep `peer` (its new state) as `room`'s member from now on: newcomers and resumes see it."""
+
+    room: str
+    peer: PeerInfo
+
+
+@dataclass(frozen=True, slots=True)
 class Publish:
     """Deliver `frame` to every member of `room` except `sender`."""
 
@@ -185,6 +200,7 @@ Action = (
     | Exit
     | Relay
     | Publish
+    | Update
     | Moderate
     | SfuOpen
     | ToSfu
@@ -253,6 +269,8 @@ class Session:
         self.moderate_broadcast = "broadcast" in moderated
         self.moderate_signal = "signal" in moderated
         self.sfu_capable = False
+        # The participant state the join asked for.
+        self._status: Status | None = None
         # The join's resume key, while the on-join hook decides.
         self._resume: str | None = None
         # The answer to the join, held while the room is placed on the SFU.
@@ -318,6 +336,10 @@ class Session:
                 return self._broadcast(message)
             case Leave():
                 return self._leave()
+            case SetState():
+                return self._set_state(message.state)
+            case React():
+                return self._react(message)
             case _:
                 return self._sfu(message)
 
@@ -344,6 +366,7 @@ class Session:
         self.room = message.room
         self.grants = grants
         self.sfu_capable = message.sfu and self.sfu_from is not None
+        self._status = message.state
         resume = message.resume if self.resumable else None
         if self.check_join:
             # Every join, resumes too: a resume that fails joins afresh.
@@ -373,7 +396,12 @@ class Session:
 
     def _info(self, peer_id: str, name: str, identity: str | None) -> PeerInfo:
         return PeerInfo(
-            id=peer_id, name=name, identity=identity, via=self.via, sfu=self.sfu_capable
+            id=peer_id,
+            name=name,
+            identity=identity,
+            via=self.via,
+            sfu=self.sfu_capable,
+            state=self._status,
         )
 
     def _enter(self, name: str, identity: str | None) -> list[Action]:
@@ -440,6 +468,25 @@ class Session:
         if self.moderate_broadcast:
             return [Moderate(room, peer, bytes(message.data), None, publish)]
         return [publish]
+
+    def _set_state(self, state: Status) -> list[Action]:
+        member = self._member()
+        if member is None:
+            return [Reply(error(ErrorCode.NOT_JOINED, "join a room before sending state"))]
+        room, peer = member
+        if (peer.state or Status()) == state:
+            return []
+        self.peer = msgspec.structs.replace(peer, state=state)
+        frame = encode(StateOf(peer=peer.id, state=state))
+        return [Update(room, self.peer), Publish(room=room, sender=peer.id, frame=frame)]
+
+    def _react(self, message: React) -> list[Action]:
+        member = self._member()
+        if member is None:
+            return [Reply(error(ErrorCode.NOT_JOINED, "join a room before sending react"))]
+        room, peer = member
+        frame = encode(ReactionFrom(peer=peer.id, emoji=message.emoji))
+        return [Publish(room=room, sender=peer.id, frame=frame)]
 
     def moderated_message(
         self, action: Moderate, refusal: tuple[ErrorCode, str, bool] | None
@@ -610,7 +657,11 @@ class Session:
         self.peer = peer
         self.resume_key = key
         self.sfu_capable = peer.sfu
-        return [Reply(self._joined(peers, "sfu" if sfu_running else "mesh"))]
+        actions: list[Action] = [Reply(self._joined(peers, "sfu" if sfu_running else "mesh"))]
+        if self._status is not None:
+            # Changed while the connection was down: the room hears it now.
+            actions += self._set_state(self._status)
+        return actions
 
     def not_resumed(self) -> list[Action]:
         """Nothing to resume (the grace period ended, another room): join afresh."""

@@ -177,6 +177,13 @@ class Broker(Protocol):
         """
         ...
 
+    async def update(self, room: str, peer: PeerInfo) -> None:
+        """Keep `peer` (a new participant state) for the member of its id in `room`.
+
+        What enter(), resume() and the rosters report from now on; nothing if it left.
+        """
+        ...
+
     async def resume(self, room: str, key: str, mailbox: Mailbox) -> Resumed | None:
         """Hand the peer of `key` in `room` to `mailbox`.
 

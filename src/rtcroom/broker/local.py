@@ -180,6 +180,14 @@ class LocalMembers:
                 member.mailbox.deliver(frame)
         return True
 
+    def _update_here(self, room: str, peer: PeerInfo) -> bool:
+        """Replace a local member's info; False if this process has no such member."""
+        member = self._member(room, peer.id)
+        if member is None:
+            return False
+        member.info = peer
+        return True
+
     # Resume.
 
     async def suspend(self, room: str, peer_id: str, farewell: str) -> None:

@@ -49,6 +49,9 @@ class MemoryBroker(LocalMembers):
         if emptied:
             self.events.finished(room)
 
+    async def update(self, room: str, peer: PeerInfo) -> None:
+        self._update_here(room, peer)
+
     async def kick(self, room: str, peer_id: str, reason: str) -> bool:
         return await self._kick_here(room, peer_id, reason)
 

@@ -16,14 +16,17 @@ except ImportError as exc:
         name=exc.name,
     ) from exc
 
+from ..protocol import REACTIONS, Status
 from .files import Transfer, TransferError, receive_files, send_file
 from .room import ChatMessage, RemotePeer, Room, RoomError, signaling_url
 
 __all__ = [
+    "REACTIONS",
     "ChatMessage",
     "RemotePeer",
     "Room",
     "RoomError",
+    "Status",
     "Transfer",
     "TransferError",
     "receive_files",

@@ -56,6 +56,7 @@ from ..protocol import (
     FILE_LABEL,
     HELD_SIGNALS,
     ICE_RESTART_AFTER,
+    REACTIONS,
     TRANSIENT_ERRORS,
     AppData,
     Broadcast,
@@ -73,8 +74,13 @@ from ..protocol import (
     PeerJoined,
     PeerLeft,
     Published,
+    React,
+    ReactionFrom,
+    SetState,
     Signal,
     SignalFrom,
+    StateOf,
+    Status,
     Stream,
     Subscription,
     Talking,
@@ -99,6 +105,16 @@ RETRIED = TRANSIENT_ERRORS | CONNECTION_ERRORS
 
 # An access token, or a function that mints a fresh one for each connection.
 Token: TypeAlias = str | Callable[[], str] | None
+
+
+def _own_state(tracks: Sequence[MediaStreamTrack]) -> Status:
+    """A program's state by default: a bot, sending what `tracks` hold."""
+    kinds = {track.kind for track in tracks}
+    return Status(
+        mic="on" if "audio" in kinds else "none",
+        camera="on" if "video" in kinds else "none",
+        kind="bot",
+    )
 
 
 class RoomError(Exception):
@@ -174,6 +190,8 @@ class RemotePeer(AsyncIOEventEmitter):
         self.name = name
         # We joined after this peer and made the first offer (protocol v1).
         self.offerer = offerer
+        # What it says of itself: muted, camera off, a recorder... (event "state").
+        self.state = Status()
         self._chat_queue: list[str] = []
         self._negotiation = asyncio.Lock()
         self._renegotiation: asyncio.Future[None] | None = None
@@ -397,6 +415,7 @@ class Room(AsyncIOEventEmitter):
         token: Token = None,
         timeout: float = 15.0,
         reconnect: bool = True,
+        state: Status | None = None,
     ) -> None:
         super().__init__()
         self.relay_only = relay_only
@@ -408,6 +427,9 @@ class Room(AsyncIOEventEmitter):
         self.token = token
         self.timeout = timeout
         self.reconnect = reconnect
+        # What the others see of us (set_state); sent with every join, so a
+        # resume after a change made offline brings it.
+        self.state = state or _own_state(self.tracks)
         self.id = ""
         self.resume_key = ""
         self.grants: frozenset[str] = frozenset()
@@ -445,6 +467,7 @@ class Room(AsyncIOEventEmitter):
         relay_only: bool = False,
         token: Token = None,
         reconnect: bool = True,
+        state: Status | None = None,
     ) -> Room:
         """Connect, join `room` as `name`, and start calling the peers already there.
 
@@ -455,9 +478,11 @@ class Room(AsyncIOEventEmitter):
         returns a fresh one, called on every (re)connection: a short-lived
         token then outlives nothing. With `reconnect` (the
         default) a dropped server connection is re-established and our place
-        resumed; without, the Room closes with it.
+        resumed; without, the Room closes with it. `state` is how the others
+        see us (docs/protocol.md, "Participant state"): by default a bot, its
+        microphone and camera on or absent as `tracks` say.
         """
-        self = cls(url, room, name, tracks, relay_only, token, timeout, reconnect)
+        self = cls(url, room, name, tracks, relay_only, token, timeout, reconnect, state)
         self._on_joined(await self._connect())
         self._reader = asyncio.create_task(self._read())
         return self
@@ -469,7 +494,14 @@ class Room(AsyncIOEventEmitter):
         except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:
             raise RoomError("unreachable", f"cannot reach {self.url}: {exc}") from exc
         token = self.token() if callable(self.token) else self.token
-        join = Join(room=self.room, name=self.name, token=token, resume=resume or None, sfu=True)
+        join = Join(
+            room=self.room,
+            name=self.name,
+            token=token,
+            resume=resume or None,
+            sfu=True,
+            state=self.state,
+        )
         try:
             await self._ws.send(encode_client(join))
             answer = decode_server(await asyncio.wait_for(self._ws.recv(), self.timeout))
@@ -499,7 +531,7 @@ class Room(AsyncIOEventEmitter):
         """In the room as someone new: call everyone already there, or publish to the SFU."""
         self._take(joined)
         for info in joined.peers:
-            peer = self._add_peer(info.id, info.name, newcomer=True)
+            peer = self._add_peer(info.id, info.name, newcomer=True, state=info.state)
             if self.mode == "mesh":
                 self._spawn(peer.offer())
         if self.mode == "sfu":
@@ -530,6 +562,25 @@ class Room(AsyncIOEventEmitter):
         if self.mode != "sfu":
             raise RuntimeError("publish() is for SFU rooms: in a mesh, give tracks to join()")
         await self.sfu.publish(track)
+
+    async def set_state(self, **changes: Any) -> Status:
+        """Change what the others see of us: `await room.set_state(mic="off", hand=True)`.
+
+        Fields are those of rtcroom.protocol.Status (mic, camera, screen,
+        hand, quality, kind); the others get event "state". Returns the new state.
+        """
+        # Checked as the server checks it, so a mistake fails here, in words
+        # (TypeError for an unknown field, msgspec.ValidationError for a value).
+        state = msgspec.structs.replace(self.state, **changes)
+        self.state = msgspec.convert(msgspec.to_builtins(state), Status)
+        await self.send(SetState(state=self.state))
+        return self.state
+
+    async def react(self, emoji: str) -> None:
+        """Show everyone a reaction, one of rtcroom.protocol.REACTIONS."""
+        if emoji not in REACTIONS:
+            raise ValueError(f"{emoji!r} is not one of the reactions {' '.join(REACTIONS)}")
+        await self.send(React(emoji=emoji))  # type: ignore[arg-type]
 
     async def broadcast(self, data: Any) -> None:
         """Send `data` (anything JSON) to every other peer, through the server."""
@@ -571,8 +622,11 @@ class Room(AsyncIOEventEmitter):
 
         return await asyncio.wait_for(wait(), timeout)
 
-    def _add_peer(self, peer_id: str, name: str, *, newcomer: bool) -> RemotePeer:
+    def _add_peer(
+        self, peer_id: str, name: str, *, newcomer: bool, state: Status | None = None
+    ) -> RemotePeer:
         peer = RemotePeer(self, peer_id, name, offerer=newcomer)
+        peer.state = state or Status()
         self.peers[peer_id] = peer
         self.emit("peerjoined", peer)
         return peer
@@ -621,7 +675,7 @@ class Room(AsyncIOEventEmitter):
         match message:
             case PeerJoined(peer=info):
                 if info.id not in self.peers:
-                    self._add_peer(info.id, info.name, newcomer=False)
+                    self._add_peer(info.id, info.name, newcomer=False, state=info.state)
             case PeerLeft(id=peer_id):
                 self._drop_peer(peer_id)
             case SignalFrom(sender=sender, data=data):
@@ -661,6 +715,15 @@ class Room(AsyncIOEventEmitter):
                 self._spawn(self.sfu.published(sdp))
             case Subscription():
                 self._spawn(self.sfu.subscription(message))
+            case StateOf(peer=peer_id, state=state):
+                other = self.peers.get(peer_id)
+                if other is not None:
+                    other.state = state
+                    self.emit("state", other, state)
+            case ReactionFrom(peer=peer_id, emoji=emoji):
+                other = self.peers.get(peer_id)
+                if other is not None:
+                    self.emit("reaction", other, emoji)
             case Talking(peer=peer_id, talking=talking):
                 speaker = self.peers.get(peer_id)
                 if speaker is not None:

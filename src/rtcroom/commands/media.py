@@ -17,7 +17,7 @@ from aiortc.contrib.media import MediaPlayer, MediaRelay
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from rich.console import Console
 
-from ..client import RemotePeer, Room, RoomError
+from ..client import RemotePeer, Room, RoomError, Status
 from ..client.room import Token
 
 console = Console(stderr=True, soft_wrap=True)
@@ -84,7 +84,8 @@ async def echo(url: str, room_name: str, name: str, token: Token) -> int:
     """Send every participant's own video and audio back to them."""
     relay = MediaRelay()
     try:
-        room = await Room.join(url, room_name, name, token=token)
+        # It sends each participant their own picture and sound back.
+        room = await Room.join(url, room_name, name, token=token, state=Status(kind="bot"))
     except RoomError as exc:
         console.print(f"[red]rtcroom bot echo: {exc.message}")
         return 1
@@ -279,7 +280,9 @@ async def record(url: str, room_name: str, name: str, token: Token, folder: Path
     """
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        room = await Room.join(url, room_name, name, token=token)
+        # Everyone in the call is told that it is recorded while we are in it.
+        recorder = Status(mic="none", camera="none", kind="recorder")
+        room = await Room.join(url, room_name, name, token=token, state=recorder)
     except RoomError as exc:
         console.print(f"[red]rtcroom record: {exc.message}")
         return 1

@@ -55,7 +55,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from ...logs import event
-from ...protocol import PeerInfo, PeerLeft, encode
+from ...protocol import PeerInfo, PeerLeft, Status, encode
 from ..interface import LeaveReason, Mailbox, Presence, Resumed, Unavailable
 from ..local import Held, LocalMembers
 from .scripts import source
@@ -134,7 +134,7 @@ class RedisBroker(LocalMembers):
         self.pubsub = self.redis.pubsub()
         self._scripts = {
             name: self.redis.register_script(source(name))
-            for name in ("enter", "exit", "heartbeat", "reap", "sync", "claim", "relay")
+            for name in ("enter", "exit", "heartbeat", "reap", "sync", "claim", "relay", "update")
         }
         self._tasks: list[asyncio.Task[None]] = []
         self._encoder = msgspec.json.Encoder()
@@ -332,6 +332,7 @@ class RedisBroker(LocalMembers):
                     peer.via or "",
                     " ".join(sorted(grants)),
                     repr(time.time()),
+                    _state_text(peer),
                 ],
             )
             if result and result[0] == -1:
@@ -347,10 +348,7 @@ class RedisBroker(LocalMembers):
         if result[1]:
             self.events.started(room)
         self.events.joined(room, peer)
-        return [
-            PeerInfo(result[i], result[i + 1], result[i + 2] or None, result[i + 3] or None)
-            for i in range(2, len(result), 4)
-        ]
+        return [_peer(*result[i : i + 5]) for i in range(2, len(result), 5)]
 
     async def exit(self, room: str, peer_id: str, reason: LeaveReason = LeaveReason.LEFT) -> None:
         member = self._member(room, peer_id)
@@ -372,6 +370,10 @@ class RedisBroker(LocalMembers):
             self.events.left(room, member.info, reason)
             if emptied:
                 self.events.finished(room)
+
+    async def update(self, room: str, peer: PeerInfo) -> None:
+        self._update_here(room, peer)
+        await self._script("update", keys=[_peer_key(peer.id)], args=[room, _state_text(peer)])
 
     async def kick(self, room: str, peer_id: str, reason: str) -> bool:
         if await self._kick_here(room, peer_id, reason):
@@ -397,15 +399,17 @@ class RedisBroker(LocalMembers):
             ]
             async with self.redis.pipeline(transaction=False) as pipe:
                 for i in ids:
-                    pipe.hmget(_peer_key(i), ["name", "identity", "via", "grants", "since"])
+                    pipe.hmget(
+                        _peer_key(i), ["name", "identity", "via", "state", "grants", "since"]
+                    )
                 infos: list[Any] = await self._call(pipe.execute())
             peers = [
                 Presence(
-                    PeerInfo(id=i, name=str(n or ""), identity=identity or None, via=via or None),
+                    _peer(i, n, identity, via, state),
                     frozenset((grants or "").split()),
                     float(since or 0),
                 )
-                for i, (n, identity, via, grants, since) in zip(ids, infos, strict=True)
+                for i, (n, identity, via, state, grants, since) in zip(ids, infos, strict=True)
                 # Gone between the two reads: it left.
                 if n is not None
             ]
@@ -452,11 +456,11 @@ class RedisBroker(LocalMembers):
         ids = [str(i) for i in ids if i != peer_id]
         async with self.redis.pipeline(transaction=False) as pipe:
             for i in ids:
-                pipe.hmget(_peer_key(i), ["name", "identity", "via"])
+                pipe.hmget(_peer_key(i), ["name", "identity", "via", "state"])
             infos: list[Any] = await self._call(pipe.execute())
         return [
-            PeerInfo(id=i, name=str(name or ""), identity=identity or None, via=via or None)
-            for i, (name, identity, via) in zip(ids, infos, strict=True)
+            _peer(i, name, identity, via, state)
+            for i, (name, identity, via, state) in zip(ids, infos, strict=True)
             # Gone between the two reads: it left (its peer-left follows).
             if name is not None
         ]
@@ -485,7 +489,7 @@ class RedisBroker(LocalMembers):
             return None
         peer_id, old_node, name, identity = (str(x) for x in claim[:4])
         seq = int(float(claim[4]))
-        peer = PeerInfo(peer_id, name, identity or None, str(claim[5]) or None)
+        peer = _peer(peer_id, name, identity, claim[5], claim[6])
         pending = _Pending(room, peer, Held(self.held_frames, []))
         self._handoffs[peer_id] = pending
         try:
@@ -729,6 +733,25 @@ def _removals(result: list[Any]) -> list[Removal]:
         )
         for i in range(0, len(result), 6)
     ]
+
+
+_status_decoder: msgspec.json.Decoder[Status] = msgspec.json.Decoder(Status)
+
+
+def _state_text(peer: PeerInfo) -> str:
+    """A peer's participant state as the peer hash keeps it ("" for the default)."""
+    return "" if peer.state is None else msgspec.json.encode(peer.state).decode()
+
+
+def _peer(peer_id: Any, name: Any, identity: Any, via: Any, state: Any) -> PeerInfo:
+    """A PeerInfo from the peer hash's fields (None or "" where unset)."""
+    return PeerInfo(
+        id=str(peer_id),
+        name=str(name or ""),
+        identity=str(identity) if identity else None,
+        via=str(via) if via else None,
+        state=_status_decoder.decode(state) if state else None,
+    )
 
 
 def _peer_key(peer_id: str) -> str:
