@@ -13,8 +13,11 @@ import {
   loadTransfer,
   notice,
   play,
+  setTileName,
   setTileState,
   showEnd,
+  showPeerState,
+  showReaction,
   showNotice,
   statusLine,
 } from "./ui.js";
@@ -103,6 +106,7 @@ function peerTiles(client, { settled, settle }) {
     if (!tile && client.peers.get(peer.id) === peer) {
       tile = addTile({ name: peer.name || "Guest", peerId: peer.id });
       setTileState(tile, { connection: stateOf(peer) });
+      showPeerState(tile, peer.state);
       tile.video.dataset.peer = peer.id;
       widths.observe(tile.video);
       tiles.set(peer.id, tile);
@@ -112,6 +116,8 @@ function peerTiles(client, { settled, settle }) {
   }
   client.addEventListener("peerjoined", (event) => {
     const { peer } = /** @type {CustomEvent} */ (event).detail;
+    // A peer that sends nothing (a recorder) has no first track to wait for.
+    if (peer.state.camera === "none" && peer.state.mic === "none") settle();
     // During the setup, the tile comes with the peer's first track (or once
     // the setup is over, for a peer that sends nothing).
     settled.then(() => peerTile(peer));
@@ -154,6 +160,20 @@ function peerTiles(client, { settled, settle }) {
       if (peer) setTileState(tile, { connection: stateOf(peer) });
     }
   });
+  // What each says of itself: muted, camera off, hand raised, a recorder.
+  client.addEventListener("state", (event) => {
+    const { peer, state } = /** @type {CustomEvent} */ (event).detail;
+    const tile = tiles.get(peer.id);
+    const before = tile?.figure.classList.contains("hand") ?? false;
+    if (tile) showPeerState(tile, state);
+    if (state.hand && !before) announce(`${peer.name || "Guest"} raised their hand.`);
+  });
+  client.addEventListener("reaction", (event) => {
+    const { peer, emoji } = /** @type {CustomEvent} */ (event).detail;
+    const tile = tiles.get(peer.id);
+    if (tile) showReaction(tile, emoji);
+    announce(`${peer.name || "Guest"} reacted ${emoji}`);
+  });
   client.addEventListener("peerleft", (event) => {
     const { peer } = /** @type {CustomEvent} */ (event).detail;
     const tile = tiles.get(peer.id);
@@ -170,6 +190,26 @@ function peerTiles(client, { settled, settle }) {
     announce(`${peer.name || "Guest"} left.`);
   });
   return { tiles, screenTiles };
+}
+
+/**
+ * The recording notice: on every page whenever a recorder is in the room
+ * (a participant whose state says kind "recorder": `rtcroom record`).
+ * @param {RoomClient} client
+ */
+function recordingNotice(client) {
+  const banner = $("recording");
+  let was = false;
+  const update = () => {
+    const recorders = [...client.peers.values()].filter((peer) => peer.state.kind === "recorder");
+    const now = recorders.length > 0;
+    banner.hidden = !now;
+    const names = recorders.map((peer) => peer.name || "Guest").join(", ");
+    banner.textContent = now ? `Recording: this call is recorded by ${names}` : "";
+    if (now !== was) announce(now ? `This call is being recorded by ${names}.` : "The recording stopped.");
+    was = now;
+  };
+  for (const name of ["joined", "peerjoined", "peerleft", "state", "reconnected"]) client.addEventListener(name, update);
 }
 
 /** What the end screen says for an error that ended the call: title, reason. */
@@ -332,6 +372,7 @@ async function main() {
   Object.assign(window, { rtcroom: client });
   const { tiles, screenTiles } = peerTiles(client, setup);
   connectionNotices(client);
+  recordingNotice(client);
   // Chat and file channels may open during the setup: listen from the start.
   const early = keepUntilLoaded(client);
 
@@ -369,9 +410,12 @@ async function main() {
   // The server may name us otherwise (the token's name, the site's hook):
   // our own tile says what the others see.
   joining.then((joined) => {
-    if (joined) local.label.textContent = `${client.name} (you)`;
+    if (joined) setTileName(local, `${client.name} (you)`);
   });
   const { stream, error: mediaError } = await media;
+  // What the others see of us until the controls take over: what we send.
+  const has = (/** @type {string} */ kind) => stream?.getTracks().some((t) => t.kind === kind);
+  client.setState({ mic: has("audio") ? "on" : "none", camera: has("video") ? "on" : "none" });
   if (stream) {
     local.video.srcObject = stream;
     play(local.video);
@@ -394,6 +438,7 @@ async function main() {
   controls.mediaControls(client, local);
   controls.screenShare(client, client.name, screenTiles);
   controls.callControls(client, room);
+  controls.handAndReactions(client, local);
   settings.settings(client, local);
   statsView.statsOverlay(client, tiles);
   statsView.activeSpeaker(client, tiles);

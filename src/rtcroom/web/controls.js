@@ -12,9 +12,10 @@ import {
   shortcutsOn,
   showEnd,
   showNotice,
+  showReaction,
   statusLine,
 } from "./ui.js";
-import { basePath } from "./rtcroom.js";
+import { REACTIONS, basePath } from "./rtcroom.js";
 
 /**
  * @typedef {import("./rtcroom.js").RoomClient} RoomClient
@@ -38,7 +39,12 @@ export function mediaControls(client, local) {
     cam.disabled = !video;
     setAction(mic, !!audio && !audio.enabled, "Unmute", "Mute");
     setAction(cam, !!video && !video.enabled, "Camera on", "Camera off");
-    setTileState(local, { cameraOff: !!video && !video.enabled });
+    setTileState(local, { cameraOff: !!video && !video.enabled, muted: !!audio && !audio.enabled });
+    // What the others see on our tile.
+    client.setState({
+      mic: !audio ? "none" : audio.enabled ? "on" : "off",
+      camera: !video ? "none" : video.enabled ? "on" : "off",
+    });
   };
   mic.addEventListener("click", () => {
     const audio = track("audio");
@@ -82,6 +88,7 @@ export function screenShare(client, name, screenTiles) {
     screenTiles.delete(sharing);
     sharing = null;
     setAction(toggle, false, "Stop sharing", "Share screen");
+    client.setState({ screen: false });
   };
   toggle.addEventListener("click", async () => {
     if (sharing) return stop();
@@ -96,6 +103,7 @@ export function screenShare(client, name, screenTiles) {
       for (const track of stream.getTracks()) track.addEventListener("ended", stop);
       client.publish(stream, "screen");
       setAction(toggle, true, "Stop sharing", "Share screen");
+      client.setState({ screen: true });
     } catch (err) {
       if (err instanceof DOMException && err.name === "NotAllowedError") return;
       // No screen to capture (headless browsers, some kiosks): say so plainly.
@@ -138,7 +146,14 @@ export function callControls(client, room) {
   // Single-key shortcuts, unless turned off in the settings (a speech-input
   // user's words must not press buttons: WCAG 2.1.4).
   /** @type {Record<string, string>} */
-  const shortcuts = { m: "toggle-mic", v: "toggle-camera", c: "toggle-chat", s: "toggle-stats", p: "toggle-screen" };
+  const shortcuts = {
+    m: "toggle-mic",
+    v: "toggle-camera",
+    c: "toggle-chat",
+    s: "toggle-stats",
+    p: "toggle-screen",
+    h: "toggle-hand",
+  };
   document.addEventListener("keydown", (event) => {
     const target = /** @type {HTMLElement} */ (event.target);
     if (!shortcutsOn() || document.body.classList.contains("ended")) return;
@@ -147,6 +162,69 @@ export function callControls(client, room) {
     if (id) {
       event.preventDefault();
       button(id).click();
+    }
+  });
+}
+
+/** What each reaction is called, for its button and for screen readers. */
+const REACTION_NAMES = /** @type {Record<string, string>} */ ({
+  "\u{1F44D}": "thumbs up",
+  "\u{1F44F}": "applause",
+  "\u{1F602}": "laughter",
+  "\u{1F62E}": "surprise",
+  "\u2764\uFE0F": "love",
+  "\u{1F389}": "celebration",
+});
+
+/**
+ * Raise or lower a hand (h), and react: everyone sees it on our tile.
+ * @param {RoomClient} client
+ * @param {Tile} local
+ */
+export function handAndReactions(client, local) {
+  const hand = button("toggle-hand");
+  const refresh = () => {
+    const raised = client.state.hand ?? false;
+    setAction(hand, raised, "Lower hand", "Raise hand");
+    setTileState(local, { hand: raised });
+  };
+  hand.addEventListener("click", () => {
+    client.setState({ hand: !client.state.hand });
+    refresh();
+    announce(client.state.hand ? "You raised your hand." : "You lowered your hand.");
+  });
+  refresh();
+
+  const open = button("open-reactions");
+  const menu = $("reactions");
+  for (const emoji of REACTIONS) {
+    const choice = document.createElement("button");
+    choice.type = "button";
+    choice.textContent = emoji;
+    choice.setAttribute("aria-label", `React with ${REACTION_NAMES[emoji] ?? emoji}`);
+    choice.title = REACTION_NAMES[emoji] ?? emoji;
+    choice.addEventListener("click", () => {
+      client.react(emoji);
+      showReaction(local, emoji);
+      close();
+      announce(`You reacted ${REACTION_NAMES[emoji] ?? emoji}.`);
+    });
+    menu.append(choice);
+  }
+  const close = () => {
+    menu.hidden = true;
+    open.setAttribute("aria-expanded", "false");
+  };
+  open.addEventListener("click", () => {
+    const opening = menu.hidden;
+    menu.hidden = !opening;
+    open.setAttribute("aria-expanded", String(opening));
+    if (opening) /** @type {HTMLElement} */ (menu.firstElementChild).focus();
+  });
+  menu.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      close();
+      open.focus();
     }
   });
 }

@@ -5,7 +5,8 @@
 // The wire format is docs/protocol.md; the typedefs below mirror it.
 
 /**
- * @typedef {{id: string, name: string, identity?: string, via?: string, sfu?: boolean}} PeerInfo
+ * @typedef {{mic?: "on" | "off" | "none", camera?: "on" | "off" | "none", screen?: boolean, hand?: boolean, quality?: "good" | "poor" | "lost", kind?: "person" | "bot" | "recorder"}} ParticipantState
+ * @typedef {{id: string, name: string, identity?: string, via?: string, sfu?: boolean, state?: ParticipantState}} PeerInfo
  * @typedef {{urls: string | string[], username?: string, credential?: string}} IceServer
  * @typedef {"publish" | "subscribe" | "data" | "admin"} Grant
  * @typedef {{type: "joined", id: string, room: string, peers: PeerInfo[], iceServers: IceServer[], resume?: string, grants?: Grant[], mode?: "mesh" | "sfu", name?: string}} JoinedMessage
@@ -25,8 +26,10 @@
  * @typedef {import("./sfu.js").SfuStream} SfuStream
  * @typedef {{type: "talking", peer: string, talking: boolean}} TalkingMessage
  * @typedef {{type: "mute", kind: "audio" | "video", by: string}} MuteMessage
- * @typedef {JoinedMessage | PeerJoinedMessage | PeerLeftMessage | SignalMessage | BroadcastMessage | IceServersMessage | ErrorMessage | ByeMessage | ModeMessage | PublishedMessage | SubscriptionMessage | TalkingMessage | AppMessage | MuteMessage} ServerMessage
- * @typedef {{type: "join", room: string, name: string, token?: string, resume?: string, sfu?: boolean}} JoinRequest
+ * @typedef {{type: "state", peer: string, state: ParticipantState}} StateMessage
+ * @typedef {{type: "reaction", peer: string, emoji: string}} ReactionMessage
+ * @typedef {JoinedMessage | PeerJoinedMessage | PeerLeftMessage | SignalMessage | BroadcastMessage | IceServersMessage | ErrorMessage | ByeMessage | ModeMessage | PublishedMessage | SubscriptionMessage | TalkingMessage | AppMessage | MuteMessage | StateMessage | ReactionMessage} ServerMessage
+ * @typedef {{type: "join", room: string, name: string, token?: string, resume?: string, sfu?: boolean, state?: ParticipantState}} JoinRequest
  * @typedef {{type: "signal", to: string, data: SignalData}} SignalRequest
  * @typedef {{type: "broadcast", data: unknown}} BroadcastRequest
  * @typedef {{type: "leave"}} LeaveRequest
@@ -35,7 +38,9 @@
  * @typedef {{type: "answer", sdp: string}} AnswerRequest
  * @typedef {{type: "trickle", pc: "publish" | "subscribe", candidate: RTCIceCandidateInit | null}} TrickleRequest
  * @typedef {{type: "layer", mid: string, substream: number}} LayerRequest
- * @typedef {JoinRequest | SignalRequest | BroadcastRequest | LeaveRequest | PublishRequest | SubscribeRequest | AnswerRequest | TrickleRequest | LayerRequest} ClientMessage
+ * @typedef {{type: "state", state: ParticipantState}} StateRequest
+ * @typedef {{type: "react", emoji: string}} ReactRequest
+ * @typedef {JoinRequest | SignalRequest | BroadcastRequest | LeaveRequest | StateRequest | ReactRequest | PublishRequest | SubscribeRequest | AnswerRequest | TrickleRequest | LayerRequest} ClientMessage
  */
 
 /**
@@ -73,6 +78,9 @@ export const BACKOFF_CAP_MS = 8000;
  * (protocol.RESTART_BACKOFF_CAP). */
 export const RESTART_BACKOFF_CAP_MS = 1000;
 export const RESTART_ATTEMPTS = 20;
+
+/** The reactions a participant may send (protocol.REACTIONS). */
+export const REACTIONS = ["\u{1F44D}", "\u{1F44F}", "\u{1F602}", "\u{1F62E}", "\u2764\uFE0F", "\u{1F389}"];
 
 /** A peer connection disconnected this long (or failed) restarts ICE, at most this often
  * (protocol.ICE_RESTART_AFTER). */
@@ -241,6 +249,8 @@ export class RemotePeer {
   constructor(client, info, newcomer) {
     this.id = info.id;
     this.name = info.name;
+    /** @type {ParticipantState} what it says of itself (muted, camera off...): absent fields are defaults */
+    this.state = info.state ?? {};
     /** This peer's camera and microphone, gathered in one stream for a <video>. */
     this.stream = new MediaStream();
     /** @type {Map<string, MediaStream>} other streams this peer publishes (screens), by id */
@@ -650,6 +660,8 @@ export class RemotePeer {
  *   (error code "kicked": the server's application or a moderator removed us)
  * - "mode" {mode}: the room is served by the SFU now (or by another SFU node)
  * - "talking" {peer, talking}: in SFU mode, a peer started or stopped speaking
+ * - "state" {peer, state}: a peer changed its participant state (peer.state)
+ * - "reaction" {peer, emoji}: a peer reacted
  * - "sfustatechange" {publisher, subscriber}: the connections with the SFU changed state
  */
 export class RoomClient extends EventTarget {
@@ -732,6 +744,34 @@ export class RoomClient extends EventTarget {
     this.mode = "mesh";
     /** our connections with the SFU, in SFU mode */
     this.sfu = new SfuSession(this);
+    /** @type {ParticipantState} what the others see of us (setState) */
+    this.state = {};
+  }
+
+  /**
+   * Change what the others see of us (docs/protocol.md, "Participant state"):
+   * `setState({mic: "off"})`. Sent now when in the room, else with the join.
+   * @param {ParticipantState} changes
+   */
+  setState(changes) {
+    const state = { ...this.state, ...changes };
+    if (JSON.stringify(state) === JSON.stringify(this.state)) return;
+    this.state = state;
+    this.#sendState();
+  }
+
+  /** Our state to the server, when in the room (the server skips a repeat). */
+  #sendState() {
+    if (this.id && !this.reconnecting && Object.keys(this.state).length) this.send({ type: "state", state: this.state });
+  }
+
+  /**
+   * Show everyone a reaction, one of REACTIONS.
+   * @param {string} emoji
+   */
+  react(emoji) {
+    if (!REACTIONS.includes(emoji)) throw new TypeError(`${emoji} is not one of the reactions ${REACTIONS.join(" ")}`);
+    if (this.id && !this.reconnecting) this.send({ type: "react", emoji });
   }
 
   /**
@@ -840,6 +880,7 @@ export class RoomClient extends EventTarget {
       const request = { type: "join", room: this.room, name: this.name, sfu: true };
       if (this.token) request.token = this.token;
       if (resume) request.resume = resume;
+      if (Object.keys(this.state).length) request.state = this.state;
       this.send(request);
     });
   }
@@ -1042,6 +1083,8 @@ export class RoomClient extends EventTarget {
     this.mode = message.mode ?? "mesh";
     for (const info of message.peers) this.#addPeer(info, true);
     if (this.mode === "sfu") this.sfu.start();
+    // A join sent early (room.html) said nothing of our state.
+    this.#sendState();
     this.dispatchEvent(new CustomEvent("joined", { detail: message }));
   }
 
@@ -1113,6 +1156,19 @@ export class RoomClient extends EventTarget {
       case "subscription":
         this.sfu.subscription(message);
         break;
+      case "state": {
+        const peer = this.peers.get(message.peer);
+        if (peer) {
+          peer.state = message.state;
+          this.dispatchEvent(new CustomEvent("state", { detail: { peer, state: message.state } }));
+        }
+        break;
+      }
+      case "reaction": {
+        const peer = this.peers.get(message.peer);
+        if (peer) this.dispatchEvent(new CustomEvent("reaction", { detail: { peer, emoji: message.emoji } }));
+        break;
+      }
       case "talking": {
         const peer = this.peers.get(message.peer);
         if (peer) this.dispatchEvent(new CustomEvent("talking", { detail: { peer, talking: message.talking } }));

@@ -119,9 +119,20 @@ export function describe(err) {
 }
 
 /**
+ * Up to two initials of a name, for the tile of someone whose camera is off ("Ann Lee" -> "AL").
+ * @param {string} name
+ */
+export function initials(name) {
+  const words = name.replace(/\(.*?\)/g, "").trim().split(/\s+/).filter(Boolean);
+  const letters = words.length > 1 ? [words[0], words[words.length - 1]] : words;
+  return letters.map((word) => [...word][0]?.toLocaleUpperCase() ?? "").join("") || "?";
+}
+
+/**
  * A video tile: a <figure> with a <video>, a name, and its states in words
- * (connecting, camera off, speaking: text, not only a colour). The grid's
- * columns follow the number of tiles in style.css.
+ * (connecting, muted, camera off, hand raised, speaking: text, not only a
+ * colour or an icon). Without a picture it shows the initials of `name`
+ * on a dark tile. The grid's columns follow the number of tiles in style.css.
  * @param {{name: string, peerId?: string, local?: boolean, screen?: boolean, first?: boolean}} options
  * `first` puts it before the others (our own camera).
  * @returns {Tile}
@@ -141,17 +152,37 @@ export function addTile({ name, peerId, local = false, screen = false, first = f
     figure.dataset.peerId = peerId;
   }
   if (screen) video.dataset.screen = peerId ?? "local";
+  const avatar = document.createElement("span");
+  avatar.className = "avatar";
+  avatar.setAttribute("aria-hidden", "true");
+  avatar.textContent = initials(name);
   const label = document.createElement("figcaption");
   label.textContent = name;
-  const states = ["tile-connection", "tile-media", "tile-speaking"].map((className) => {
-    const words = document.createElement("span");
-    words.className = className;
-    return words;
-  });
-  figure.append(video, label, ...states);
+  const [connection, media, hand, kind, speaking] = ["tile-connection", "tile-media", "tile-hand", "tile-kind", "tile-speaking"].map(
+    (className) => {
+      const words = document.createElement("span");
+      words.className = className;
+      return words;
+    },
+  );
+  // Its states as badges along the top, in words.
+  const states = document.createElement("div");
+  states.className = "tile-states";
+  states.append(kind, hand, media, connection);
+  figure.append(video, avatar, label, states, speaking);
   if (first) grid.prepend(figure);
   else grid.append(figure);
   return { figure, video, label };
+}
+
+/**
+ * A tile's name: its caption and the initials shown without a picture.
+ * @param {Tile} tile
+ * @param {string} name
+ */
+export function setTileName({ figure, label }, name) {
+  label.textContent = name;
+  /** @type {HTMLElement} */ (figure.querySelector(".avatar")).textContent = initials(name);
 }
 
 /** What a tile's connection state (`data-state`) is called on screen. */
@@ -162,28 +193,83 @@ const CONNECTION_WORDS = /** @type {Record<string, string>} */ ({
   disconnected: "connection problem",
 });
 
+/** What a participant's own measure of its connection is called (ParticipantState.quality). */
+const QUALITY_WORDS = /** @type {Record<string, string>} */ ({ poor: "poor connection", lost: "connection lost" });
+
+/** What a participant that is not a person is called on its tile. */
+const KIND_WORDS = /** @type {Record<string, string>} */ ({ bot: "bot", recorder: "recording" });
+
+/**
+ * @typedef {{connection?: string, cameraOff?: boolean, noCamera?: boolean, noMedia?: boolean, muted?: boolean,
+ *   speaking?: boolean, hand?: boolean, kind?: string, quality?: string}} TileStates
+ */
+
 /**
  * Set a tile's states and the words that show them.
  * @param {Tile} tile
- * @param {{connection?: string, cameraOff?: boolean, noMedia?: boolean, speaking?: boolean}} states
+ * @param {TileStates} states
  */
-export function setTileState({ figure }, { connection, cameraOff, noMedia, speaking }) {
+export function setTileState({ figure }, states) {
+  const { connection, speaking, hand, kind, quality } = states;
+  const words = (/** @type {string} */ name, /** @type {string} */ text) =>
+    (/** @type {HTMLElement} */ (figure.querySelector(`.${name}`)).textContent = text);
   if (speaking !== undefined) {
     figure.classList.toggle("speaking", speaking);
-    /** @type {HTMLElement} */ (figure.querySelector(".tile-speaking")).textContent = speaking ? "speaking" : "";
+    words("tile-speaking", speaking ? "speaking" : "");
   }
-  if (connection !== undefined) {
-    figure.dataset.state = connection;
-    /** @type {HTMLElement} */ (figure.querySelector(".tile-connection")).textContent = CONNECTION_WORDS[connection] ?? "";
+  if (connection !== undefined) figure.dataset.state = connection;
+  if (quality !== undefined) figure.dataset.quality = quality;
+  if (connection !== undefined || quality !== undefined) {
+    words("tile-connection", CONNECTION_WORDS[figure.dataset.state ?? ""] ?? QUALITY_WORDS[figure.dataset.quality ?? ""] ?? "");
   }
-  if (cameraOff !== undefined) figure.classList.toggle("camera-off", cameraOff);
-  if (noMedia !== undefined) figure.classList.toggle("no-media", noMedia);
-  const media = figure.classList.contains("no-media")
-    ? "receive-only"
-    : figure.classList.contains("camera-off")
-      ? "camera off"
-      : "";
-  /** @type {HTMLElement} */ (figure.querySelector(".tile-media")).textContent = media;
+  for (const flag of /** @type {const} */ (["cameraOff", "noCamera", "noMedia", "muted"])) {
+    const value = states[flag];
+    if (value !== undefined) figure.classList.toggle(flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), value);
+  }
+  if (hand !== undefined) {
+    figure.classList.toggle("hand", hand);
+    words("tile-hand", hand ? "\u270B hand raised" : "");
+  }
+  if (kind !== undefined) {
+    figure.dataset.kind = kind;
+    words("tile-kind", KIND_WORDS[kind] ?? "");
+  }
+  const has = (/** @type {string} */ name) => figure.classList.contains(name);
+  const media = has("no-media")
+    ? ["receive-only"]
+    : [has("muted") ? "muted" : "", has("no-camera") ? "no camera" : has("camera-off") ? "camera off" : ""];
+  words("tile-media", media.filter(Boolean).join(" \u00B7 "));
+}
+
+/**
+ * A peer's participant state (rtcroom.js ParticipantState) on its tile.
+ * @param {Tile} tile
+ * @param {import("./rtcroom.js").ParticipantState} state
+ */
+export function showPeerState(tile, state) {
+  setTileState(tile, {
+    muted: state.mic === "off",
+    cameraOff: state.camera === "off",
+    noCamera: state.camera === "none",
+    noMedia: false,
+    hand: state.hand ?? false,
+    kind: state.kind ?? "person",
+    quality: state.quality ?? "good",
+  });
+}
+
+/**
+ * A reaction on a tile for a few seconds.
+ * @param {Tile} tile
+ * @param {string} emoji
+ */
+export function showReaction(tile, emoji) {
+  const shown = document.createElement("span");
+  shown.className = "reaction";
+  shown.setAttribute("aria-hidden", "true"); // announced in words once
+  shown.textContent = emoji;
+  tile.figure.append(shown);
+  setTimeout(() => shown.remove(), 4000);
 }
 
 /**
@@ -253,10 +339,17 @@ export function setAction(element, active, activeLabel, label) {
  */
 export function announce(text) {
   const region = $("announcer");
-  // Emptied first: the same words again are announced again.
-  region.textContent = "";
-  setTimeout(() => (region.textContent = text), 50);
+  // Emptied first: the same words again are announced again. What is said
+  // in one go (someone left, and so the recording stopped) is said together.
+  if (!announcing.length) {
+    region.textContent = "";
+    setTimeout(() => (region.textContent = announcing.splice(0).join(" ")), 50);
+  }
+  announcing.push(text);
 }
+
+/** @type {string[]} what announce() says next */
+const announcing = [];
 
 /**
  * A size (or, with "/s" after it, a rate) in B, kB, MB, GB or TB, with at

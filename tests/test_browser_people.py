@@ -1,0 +1,147 @@
+"""What the people in a call see of each other: muted, camera off, hands,
+reactions, a recording in progress. In Chromium and Firefox, in a mesh and
+in a room served by the SFU, next to Python peers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from browser import check_accessibility, close, ms, open_call, peer_id
+from conftest import RunningJanus, RunningServer
+from playwright.sync_api import Browser, Page, expect
+from test_client_browser import Background, background  # noqa: F401
+from test_sfu_browser import sfu_server
+
+from rtcroom.client import Room, Status
+
+pytestmark = pytest.mark.browser
+
+# What the others see must change within a second of the change.
+SOON = ms(1_000)
+
+
+def tile(page: Page, of: Page) -> str:
+    """The selector of `of`'s camera tile on `page`."""
+    return f'figure.tile[data-peer-id="{peer_id(of)}"]'
+
+
+def see_each_others_state(ann: Page, bo: Page, initials: str) -> None:
+    """Ann mutes, turns her camera off, raises her hand, reacts: Bo sees each within a second."""
+    name = ann.evaluate("window.rtcroom.name")
+    ann_on_bo = tile(bo, ann)
+    expect(bo.locator(ann_on_bo)).to_be_visible()
+    expect(bo.locator(f"{ann_on_bo} .tile-media")).to_have_text("")
+    expect(bo.locator(f"{ann_on_bo} .avatar")).to_be_hidden()
+
+    ann.keyboard.press("m")
+    expect(bo.locator(f"{ann_on_bo} .tile-media")).to_have_text("muted", timeout=SOON)
+    ann.click("#toggle-camera")
+    expect(bo.locator(f"{ann_on_bo} .tile-media")).to_have_text("muted · camera off", timeout=SOON)
+    # A dark tile with her initials and her name, not a black one.
+    expect(bo.locator(f"{ann_on_bo} .avatar")).to_be_visible(timeout=SOON)
+    expect(bo.locator(f"{ann_on_bo} .avatar")).to_have_text(initials)
+    expect(bo.locator(f"{ann_on_bo} figcaption")).to_have_text(name)
+    expect(bo.locator(f"{ann_on_bo} video")).to_be_hidden()
+    # Her own page says the same of her own tile.
+    expect(ann.locator("figure.local .tile-media")).to_have_text("muted · camera off")
+
+    ann.click("#toggle-hand")
+    expect(ann.locator("#toggle-hand")).to_have_text("Lower hand")
+    expect(bo.locator(f"{ann_on_bo} .tile-hand")).to_have_text("✋ hand raised", timeout=SOON)
+    expect(bo.locator("#announcer")).to_have_text(f"{name} raised their hand.", timeout=SOON)
+    check_accessibility(bo, "a raised hand")
+
+    ann.click("#open-reactions")
+    expect(ann.locator("#reactions")).to_be_visible()
+    ann.click('#reactions button[aria-label="React with applause"]')
+    expect(ann.locator("#reactions")).to_be_hidden()
+    expect(bo.locator(f"{ann_on_bo} .reaction")).to_have_text("👏", timeout=SOON)
+    expect(bo.locator("#announcer")).to_have_text(f"{name} reacted 👏", timeout=SOON)
+    expect(ann.locator("figure.local .reaction")).to_have_text("👏")
+
+    # Back on: the tile shows her picture again; the hand goes down.
+    ann.keyboard.press("m")
+    ann.click("#toggle-camera")
+    ann.keyboard.press("h")
+    expect(bo.locator(f"{ann_on_bo} .tile-media")).to_have_text("", timeout=SOON)
+    expect(bo.locator(f"{ann_on_bo} .tile-hand")).to_have_text("", timeout=SOON)
+    expect(bo.locator(f"{ann_on_bo} video")).to_be_visible()
+
+
+@pytest.mark.parametrize("engine", ["chromium", "firefox"])
+def test_each_sees_the_others_mute_camera_hand_and_reactions(
+    request: pytest.FixtureRequest, engine: str, chromium: Browser, server: RunningServer
+) -> None:
+    browser: Browser = request.getfixturevalue(engine)
+    # Ann in the browser under test, Bo in the other one: both ways across browsers.
+    ann = open_call(browser, server.url, f"people-{engine}", "Ann Lee")
+    bo = open_call(chromium, server.url, f"people-{engine}", "Bo")
+    see_each_others_state(ann, bo, "AL")
+    see_each_others_state(bo, ann, "B")
+    close(ann)
+    close(bo)
+
+
+def test_state_travels_in_a_room_served_by_the_sfu(
+    chromium: Browser, start_server: Callable[..., RunningServer], janus: RunningJanus
+) -> None:
+    server = sfu_server(start_server, janus, "--sfu-from", "1")
+    ann = open_call(chromium, server.url, "people-sfu", "Ann Lee")
+    bo = open_call(chromium, server.url, "people-sfu", "Bo")
+    assert ann.evaluate("window.rtcroom.mode") == "sfu"
+    see_each_others_state(ann, bo, "AL")
+    close(ann)
+    close(bo)
+
+
+def test_a_recorder_in_the_room_is_shown_to_everyone(
+    chromium: Browser, server: RunningServer, background: Background
+) -> None:
+    ann = open_call(chromium, server.url, "recorded", "Ann")
+    bo = open_call(chromium, server.url, "recorded", "Bo")
+    for page in (ann, bo):
+        expect(page.locator("#recording")).to_be_hidden()
+    recorder = Status(mic="none", camera="none", kind="recorder")
+    rec: Room = background.run(Room.join(server.url, "recorded", "Minutes", state=recorder))
+    for page in (ann, bo):
+        expect(page.locator("#recording")).to_have_text(
+            "Recording: this call is recorded by Minutes", timeout=SOON
+        )
+        expect(page.locator("#announcer")).to_have_text(
+            "Minutes joined. This call is being recorded by Minutes.", timeout=SOON
+        )
+        # Its tile says what it is, on a dark tile with its initials.
+        expect(page.locator('figure.tile[data-kind="recorder"] .tile-kind')).to_have_text("recording")
+        expect(page.locator('figure.tile[data-kind="recorder"] .avatar')).to_have_text("M")
+    check_accessibility(ann, "the recording banner")
+    # A page that joins later sees it at once.
+    cy = open_call(chromium, server.url, "recorded", "Cy")
+    expect(cy.locator("#recording")).to_be_visible()
+    background.run(rec.leave())
+    for page in (ann, bo, cy):
+        expect(page.locator("#recording")).to_be_hidden(timeout=ms(2_000))
+        expect(page.locator("#announcer")).to_have_text(
+            "Minutes left. The recording stopped.", timeout=ms(2_000)
+        )
+    for page in (ann, bo, cy):
+        close(page)
+
+
+def test_a_bot_shows_as_a_bot_and_can_say_it_is_muted(
+    chromium: Browser, server: RunningServer, background: Background
+) -> None:
+    from rtcroom.commands.media import PatternTrack
+
+    ann = open_call(chromium, server.url, "botstate", "Ann")
+    bot: Room = background.run(Room.join(server.url, "botstate", "Pattern", tracks=[PatternTrack()]))
+    bot_tile = 'figure.tile[data-kind="bot"]'
+    expect(ann.locator(f"{bot_tile} .tile-kind")).to_have_text("bot")
+    # It sends no sound: there is no microphone to be muted.
+    expect(ann.locator(f"{bot_tile} .tile-media")).to_have_text("")
+    background.run(bot.set_state(camera="off", hand=True))
+    expect(ann.locator(f"{bot_tile} .tile-media")).to_have_text("camera off", timeout=SOON)
+    expect(ann.locator(f"{bot_tile} .tile-hand")).to_have_text("✋ hand raised", timeout=SOON)
+    background.run(bot.leave())
+    close(ann)
