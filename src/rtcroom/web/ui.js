@@ -200,7 +200,7 @@ const QUALITY_WORDS = /** @type {Record<string, string>} */ ({ poor: "poor conne
 const KIND_WORDS = /** @type {Record<string, string>} */ ({ bot: "bot", recorder: "recording" });
 
 /**
- * @typedef {{connection?: string, cameraOff?: boolean, noCamera?: boolean, noMedia?: boolean, muted?: boolean,
+ * @typedef {{connection?: string, cameraOff?: boolean, noCamera?: boolean, noPicture?: boolean, noMedia?: boolean, muted?: boolean,
  *   speaking?: boolean, hand?: boolean, kind?: string, quality?: string}} TileStates
  */
 
@@ -222,7 +222,7 @@ export function setTileState({ figure }, states) {
   if (connection !== undefined || quality !== undefined) {
     words("tile-connection", CONNECTION_WORDS[figure.dataset.state ?? ""] ?? QUALITY_WORDS[figure.dataset.quality ?? ""] ?? "");
   }
-  for (const flag of /** @type {const} */ (["cameraOff", "noCamera", "noMedia", "muted"])) {
+  for (const flag of /** @type {const} */ (["cameraOff", "noCamera", "noPicture", "noMedia", "muted"])) {
     const value = states[flag];
     if (value !== undefined) figure.classList.toggle(flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`), value);
   }
@@ -247,13 +247,16 @@ export function setTileState({ figure }, states) {
  * @param {import("./rtcroom.js").ParticipantState} state
  */
 export function showPeerState(tile, state) {
+  const kind = state.kind ?? "person";
   setTileState(tile, {
     muted: state.mic === "off",
     cameraOff: state.camera === "off",
-    noCamera: state.camera === "none",
+    // A person without a camera; a recorder or a bot needs none, which its kind says.
+    noCamera: state.camera === "none" && kind === "person",
+    noPicture: state.camera === "none",
     noMedia: false,
     hand: state.hand ?? false,
-    kind: state.kind ?? "person",
+    kind,
     quality: state.quality ?? "good",
   });
 }
