@@ -65,8 +65,15 @@ def open_call(
         context.add_init_script(init_script)
     page = context.new_page()
     page.goto(f"{base_url}/r/{quote(room)}?{urlencode({'name': name, **(query or {})})}")
+    if (query or {}).get("prejoin") != "0":
+        enter(page)
     page.wait_for_selector("body[data-joined=true]", timeout=ms(20_000))
     return page
+
+
+def enter(page: Page) -> None:
+    """Press "Join" on the step before joining, as a person would once the preview is up."""
+    page.click("#prejoin-join")
 
 
 def peer_id(page: Page) -> str:

@@ -35,12 +35,13 @@ def test_every_state_of_the_app_passes_axe(browser: Browser, server: RunningServ
     lobby.goto(server.url + "/")
     check_accessibility(lobby, "lobby")
 
-    # A link without a name: the name dialog.
+    # A link without a name: the step before joining asks for it.
     lobby.goto(server.url + "/r/a11y")
-    expect(lobby.locator("#name-dialog")).to_be_visible()
-    check_accessibility(lobby, "name dialog")
-    lobby.fill("#dialog-name", "Ann")
-    lobby.press("#dialog-name", "Enter")
+    expect(lobby.locator("#prejoin-name")).to_be_focused()
+    expect(lobby.locator("#preview")).to_be_visible()
+    check_accessibility(lobby, "step before joining")
+    lobby.fill("#prejoin-name", "Ann")
+    lobby.press("#prejoin-name", "Enter")
     lobby.wait_for_selector("body[data-joined=true]", timeout=ms(20_000))
     ann = lobby
     expect(ann.locator("#status")).to_have_text("Waiting for others…")
@@ -129,10 +130,10 @@ LIVE_TRACKS = """() => (window.rtcroom.localStream?.getTracks() ?? [])
   .filter((t) => t.readyState === "live").length"""
 
 
-def tab_to(page: Page, selector: str, limit: int = 40) -> None:
-    """Press Tab until `selector` has the focus, as a keyboard user moves."""
+def tab_to(page: Page, selector: str, limit: int = 40, key: str = "Tab") -> None:
+    """Press Tab (or `key`: Shift+Tab) until `selector` has the focus, as a keyboard user moves."""
     for _ in range(limit):
-        page.keyboard.press("Tab")
+        page.keyboard.press(key)
         if page.evaluate("(s) => document.activeElement?.matches(s)", selector):
             return
     focused = page.evaluate("document.activeElement?.outerHTML.slice(0, 80)")
@@ -165,15 +166,47 @@ def test_a_whole_call_with_the_keyboard_alone(
     page.keyboard.press("ControlOrMeta+a")
     page.keyboard.type("keys")
     page.keyboard.press("Enter")
+    # The step before joining: "Join" has the focus (the name is known); Tab
+    # to the microphone, Space turns it off, and Kim joins muted.
+    expect(page.locator("#prejoin-join")).to_be_focused()
+    # (Backwards: Firefox headless ignores Space on a checkbox once the focus
+    # has left the page and come back, which Tab from the last control does.)
+    tab_to(page, "#prejoin-mic-on", key="Shift+Tab")
+    page.keyboard.press("Space")
+    expect(page.locator("#prejoin-mic-on")).not_to_be_checked()
+    tab_to(page, "#prejoin-join")
+    page.keyboard.press("Enter")
     page.wait_for_selector("body[data-joined=true]", timeout=ms(20_000))
     wait_frames_advancing(bo, {peer_id(page)})
+    expect(bo.locator(f'figure[data-peer-id="{peer_id(page)}"] .tile-media')).to_have_text("muted")
 
-    # Mute: the button says what it does next, once (no "pressed" beside it).
+    # The microphone button says what it does next, once (no "pressed" beside it).
+    expect(page.locator("#toggle-mic")).to_have_text("Unmute")
     tab_to(page, "#toggle-mic")
     page.keyboard.press("Space")
-    expect(page.get_by_role("button", name="Unmute", exact=True)).to_be_focused()
+    expect(page.get_by_role("button", name="Mute", exact=True)).to_be_focused()
     assert page.locator("#toggle-mic").get_attribute("aria-pressed") is None
+    assert page.evaluate("window.rtcroom.localStream.getAudioTracks()[0].enabled") is True
+    page.keyboard.press("Space")
+    expect(page.get_by_role("button", name="Unmute", exact=True)).to_be_focused()
     assert page.evaluate("window.rtcroom.localStream.getAudioTracks()[0].enabled") is False
+
+    # Raise a hand, and react, from the keyboard.
+    tab_to(page, "#toggle-hand")
+    page.keyboard.press("Enter")
+    expect(bo.locator(".tile-hand", has_text="hand raised")).to_have_count(1)
+    tab_to(page, "#open-reactions")
+    page.keyboard.press("Enter")
+    expect(page.locator("#reactions button").first).to_be_focused()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    expect(bo.locator(".reaction")).to_have_text("👏")
+    # The menu closes; the focus is back on its button.
+    expect(page.locator("#reactions")).to_be_hidden()
+    expect(page.locator("#open-reactions")).to_be_focused()
+    tab_to(page, "#toggle-hand", key="Shift+Tab")
+    page.keyboard.press("Enter")
+    expect(bo.locator(".tile-hand", has_text="hand raised")).to_have_count(0)
 
     # The chat: Enter opens it with the focus in the message field.
     tab_to(page, "#toggle-chat")
@@ -238,13 +271,13 @@ def test_a_whole_call_with_the_keyboard_alone(
     close(bo)
 
 
-def test_escape_in_the_name_dialog_goes_back_to_the_lobby(
+def test_escape_before_joining_goes_back_to_the_lobby(
     chromium: Browser, server: RunningServer
 ) -> None:
     page = chromium.new_page()
     page.goto(server.url + "/r/book-club")
-    expect(page.locator("#name-dialog")).to_be_visible()
-    expect(page.locator("#dialog-name")).to_be_focused()
+    expect(page.locator("#prejoin")).to_be_visible()
+    expect(page.locator("#prejoin-name")).to_be_focused()
     page.keyboard.press("Escape")
     page.wait_for_url(server.url + "/?room=book-club")
     expect(page.locator("#room")).to_have_value("book-club")

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from browser import NO_DEVICES, close, ms, open_call, peer_id, wait_frames_advancing
+from browser import NO_DEVICES, close, enter, ms, open_call, peer_id, wait_frames_advancing
 from conftest import RunningServer, free_port
 from playwright.sync_api import Browser, Page, expect
 from test_admin import SECRET as ADMIN_SECRET
@@ -34,6 +34,10 @@ def test_lobby_suggests_a_room_and_joins_by_link(chromium: Browser, server: Runn
     assert suggested
     page.fill("#name", "Ada")
     page.click("#join")
+    # The name from the lobby: the step before joining says it, asks nothing.
+    expect(page.locator("#prejoin-given")).to_have_text("You join as Ada.")
+    expect(page.locator("#prejoin-name")).to_be_hidden()
+    enter(page)
     page.wait_for_selector("body[data-joined=true]")
     assert page.url == f"{server.url}/r/{suggested}?name=Ada"
     expect(page.locator("#room-name")).to_have_text(suggested)
@@ -50,10 +54,14 @@ def test_link_without_name_asks_for_it(chromium: Browser, server: RunningServer)
     context = chromium.new_context()
     page = context.new_page()
     page.goto(server.url + "/r/asking")
-    expect(page.locator("#name-dialog")).to_be_visible()
+    expect(page.locator("#prejoin-name")).to_be_visible()
     time.sleep(1.5)  # a person takes a while to type: longer than the page's setup
-    page.fill("#dialog-name", "Grace")
-    page.click("#dialog-join")
+    # "Join" without a name asks for one, and joins nobody.
+    page.click("#prejoin-join")
+    expect(page.locator("#prejoin-name")).to_be_focused()
+    expect(page.locator("#prejoin")).to_be_visible()
+    page.fill("#prejoin-name", "Grace")
+    page.click("#prejoin-join")
     page.wait_for_selector("body[data-joined=true]")
     expect(page.locator("figure.local figcaption")).to_have_text("Grace (you)")
     expect(page.locator("#status")).to_have_text("Waiting for others…")
@@ -74,6 +82,7 @@ def test_receive_only_user_joins_and_sees_others(chromium: Browser, server: Runn
     context.add_init_script(REFUSE_MEDIA)
     page = context.new_page()
     page.goto(server.url + "/r/ro?name=viewer")
+    enter(page)
     page.wait_for_selector("body[data-joined=true]")
     expect(page.locator("#notice")).to_contain_text("receive-only")
     expect(page.locator("#toggle-mic")).to_be_disabled()
@@ -92,6 +101,7 @@ def test_room_full_is_shown_in_plain_words(
     context = chromium.new_context()
     page = context.new_page()
     page.goto(server.url + "/r/small?name=late")
+    enter(page)
     expect(page.locator("#notice")).to_have_text(
         "This room is full. Try another room or come back later."
     )
@@ -115,6 +125,7 @@ def test_links_with_access_tokens(
     sockets: list[str] = []
     page.on("websocket", lambda ws: sockets.append(ws.url))
     page.goto(f"{server.url}/r/talk?name=speaker&token={speaker}")
+    enter(page)
     expect(page.locator("#status")).to_have_text("Waiting for others…")
     # One connection: the one the page opened and joined on before its modules loaded.
     assert sockets == [server.url.replace("http", "ws") + "/ws"]
@@ -131,6 +142,7 @@ def test_links_with_access_tokens(
         context = chromium.new_context()
         refused = context.new_page()
         refused.goto(f"{server.url}/r/talk{query}")
+        enter(refused)
         expect(refused.locator("#notice")).to_contain_text(
             "Your link does not let you into this room"
         )
@@ -154,6 +166,7 @@ def test_unreachable_and_lost_server_are_shown(chromium: Browser, server: Runnin
         ),
     )
     page.goto(dead + "/r/gone?name=x")
+    enter(page)
     expect(page.locator("#notice")).to_contain_text("cannot be reached")
     expect(page.locator("#end-title")).to_have_text("The server cannot be reached")
     # A module the page still fetches through the route must not outlive the
@@ -208,6 +221,7 @@ def test_a_camera_that_starts_late_still_reaches_the_others(
         context.add_init_script(SLOW_CAMERA)
         page = context.new_page()
         page.goto(f"{server.url}/r/late?name={name}")
+        enter(page)
         page.wait_for_selector("body[data-joined=true]")
         return page
 
@@ -228,6 +242,7 @@ def test_no_camera_or_microphone_is_explained(chromium: Browser, server: Running
     context.add_init_script(NO_DEVICES)
     page = context.new_page()
     page.goto(server.url + "/r/nodevice?name=x")
+    enter(page)
     page.wait_for_selector("body[data-joined=true]")
     expect(page.locator("#notice")).to_contain_text("No camera or microphone was found")
     expect(page.locator("figure.local .tile-media")).to_have_text("receive-only")
@@ -282,6 +297,7 @@ def test_a_token_link_joins_under_the_tokens_name_without_asking(
     context.set_default_timeout(ms(30_000))
     first = context.new_page()
     first.goto(f"{server.url}/r/named?token={zoe}")  # no ?name=: the token's
+    enter(first)
     first.wait_for_selector("body[data-joined=true]", timeout=ms(20_000))
     expect(first.locator("#name-dialog")).to_be_hidden()
     expect(first.locator("figure.local figcaption")).to_have_text("Zoë (you)")
@@ -325,6 +341,7 @@ def test_messages_speak_in_one_voice_without_internals(
     context = chromium.new_context(permissions=["camera", "microphone"])
     lone = context.new_page()
     lone.goto(f"{nowhere.url}/r/big?name=Ann")
+    enter(lone)
     notice = lone.locator("#notice")
     expect(notice).to_have_text(
         "The call cannot start right now: a part of the service is not running. "

@@ -97,7 +97,9 @@ def test_state_travels_in_a_room_served_by_the_sfu(
 
 
 def test_a_recorder_in_the_room_is_shown_to_everyone(
-    chromium: Browser, server: RunningServer, background: Background
+    chromium: Browser,
+    server: RunningServer,
+    background: Background,  # noqa: F811
 ) -> None:
     ann = open_call(chromium, server.url, "recorded", "Ann")
     bo = open_call(chromium, server.url, "recorded", "Bo")
@@ -113,7 +115,9 @@ def test_a_recorder_in_the_room_is_shown_to_everyone(
             "Minutes joined. This call is being recorded by Minutes.", timeout=SOON
         )
         # Its tile says what it is, on a dark tile with its initials.
-        expect(page.locator('figure.tile[data-kind="recorder"] .tile-kind')).to_have_text("recording")
+        expect(page.locator('figure.tile[data-kind="recorder"] .tile-kind')).to_have_text(
+            "recording"
+        )
         expect(page.locator('figure.tile[data-kind="recorder"] .avatar')).to_have_text("M")
     check_accessibility(ann, "the recording banner")
     # A page that joins later sees it at once.
@@ -130,12 +134,16 @@ def test_a_recorder_in_the_room_is_shown_to_everyone(
 
 
 def test_a_bot_shows_as_a_bot_and_can_say_it_is_muted(
-    chromium: Browser, server: RunningServer, background: Background
+    chromium: Browser,
+    server: RunningServer,
+    background: Background,  # noqa: F811
 ) -> None:
     from rtcroom.commands.media import PatternTrack
 
     ann = open_call(chromium, server.url, "botstate", "Ann")
-    bot: Room = background.run(Room.join(server.url, "botstate", "Pattern", tracks=[PatternTrack()]))
+    bot: Room = background.run(
+        Room.join(server.url, "botstate", "Pattern", tracks=[PatternTrack()])
+    )
     bot_tile = 'figure.tile[data-kind="bot"]'
     expect(ann.locator(f"{bot_tile} .tile-kind")).to_have_text("bot")
     # It sends no sound: there is no microphone to be muted.

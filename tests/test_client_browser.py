@@ -19,7 +19,7 @@ import av
 import pytest
 from aiortc import VideoStreamTrack
 from aiortc.mediastreams import MediaStreamTrack
-from browser import close, ms, open_call, peer_id, seconds, wait_frames_advancing
+from browser import close, enter, ms, open_call, peer_id, seconds, wait_frames_advancing
 from conftest import RunningServer
 from playwright.sync_api import Browser, Page, Route, expect
 
@@ -222,6 +222,7 @@ def test_a_file_sent_before_the_page_loaded_file_transfer_arrives(
         context.route("**/static/transfer.js", lambda route: held.append(route))
         page = context.new_page()
         page.goto(f"{server.url}/r/early-file?name=Ann")
+        enter(page)
         for _ in range(150):
             if progress and progress[-1].sha256:
                 break
@@ -393,6 +394,7 @@ def test_record_keeps_every_pages_audio_and_video_whenever_they_joined(
             context = chromium.new_context(permissions=["camera", "microphone"])
             pages.append(context.new_page())
             pages[-1].goto(f"{server.url}/r/rec4?name={name}")
+            enter(pages[-1])
         wait_for_output_lines(recorder, {"Recording Bo", "Recording Cy", "Recording Dee"})
         for page in pages:
             page.wait_for_function(SENT_75_FRAMES, polling=250, timeout=ms(60_000))

@@ -15,7 +15,7 @@ from typing import Any
 
 import av
 import pytest
-from browser import FRAME_COUNTS, close, ms
+from browser import FRAME_COUNTS, close, enter, ms
 from conftest import stop_process
 from doc_commands import marked, reader_environment, shell
 from playwright.sync_api import Browser, expect
@@ -50,6 +50,7 @@ def test_readme_tokens_then_python_peers_next_to_a_page(chromium: Browser, tmp_p
         context.set_default_timeout(ms(30_000))
         page = context.new_page()
         page.goto(link)
+        enter(page)
         page.wait_for_selector("body[data-joined=true]", timeout=ms(20_000))
         expect(page.locator("figure.tile.local figcaption")).to_contain_text("Ann")
 

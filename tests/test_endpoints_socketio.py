@@ -32,7 +32,10 @@ class Tutorial:
     """A Socket.IO client that records every event it gets, in order."""
 
     def __init__(self) -> None:
-        self.client = socketio.AsyncClient(reconnection=False)
+        # The door loads python-socketio in the background at start-up
+        # (app.py SocketIODoor): a request that comes first waits for it, up
+        # to 20 s on a loaded machine, as long as socket.io-client waits.
+        self.client = socketio.AsyncClient(reconnection=False, request_timeout=20)
         self.events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self.disconnected = asyncio.Event()
         # What the server said when it refused the connection.
@@ -46,7 +49,7 @@ class Tutorial:
         self.client.on("connect_error", lambda data: setattr(self, "refusal", data))
 
     async def connect(self, server: RunningServer, **options: Any) -> Tutorial:
-        await self.client.connect(server.url, wait_timeout=5, **options)
+        await self.client.connect(server.url, wait_timeout=20, **options)
         return self
 
     async def emit(self, event: str, data: Any) -> None:

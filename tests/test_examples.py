@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from browser import close, ms, open_call, peer_id, wait_frames_advancing
+from browser import close, enter, ms, open_call, peer_id, wait_frames_advancing
 from conftest import RunningRedis, RunningServer, free_port, stop_process, wait_healthy
 from playwright.sync_api import Browser, Page, expect
 
@@ -95,6 +95,7 @@ def test_logged_in_pages_call_and_others_are_refused(
     context = chromium.new_context(permissions=["camera", "microphone"])
     stranger = context.new_page()
     stranger.goto(f"{site.url}/r/team?name=Eve")
+    enter(stranger)
     expect(stranger.locator("#notice")).to_have_text("Log in first.")  # its words, as a sentence
     expect(stranger.locator("#end-title")).to_have_text("You could not join")
     expect(stranger.locator("#end-reason")).to_have_text("Log in first.")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from browser import close, peer_id, wait_frames_advancing
+from browser import close, enter, peer_id, wait_frames_advancing
 from conftest import RunningServer, RunningTurn
 from playwright.sync_api import Browser, Page
 
@@ -38,6 +38,7 @@ def open_relay_call(browser: Browser, server: RunningServer, name: str) -> Page:
     context = browser.new_context(permissions=["camera", "microphone"])
     page = context.new_page()
     page.goto(f"{server.url}/r/private?name={name}&relay=1")
+    enter(page)
     page.wait_for_selector("body[data-joined=true]")
     return page
 

@@ -1,6 +1,7 @@
 // The call page: the call first, then the rest of the page, one feature module
 // at a time (chat.js, files.js, controls.js, settings.js, stats-view.js; what
 // they share is in ui.js), on the client library (rtcroom.js).
+import { prejoin } from "./prejoin.js";
 import { FILE_CHANNEL, ROOM_PATTERN, RoomClient, RoomError, basePath, tokenGrants, tokenName } from "./rtcroom.js";
 import {
   $,
@@ -12,6 +13,7 @@ import {
   loadStats,
   loadTransfer,
   notice,
+  once,
   play,
   setTileName,
   setTileState,
@@ -37,8 +39,9 @@ const QUIET_SETUP_MS = 1000;
 const announced = { joined: false };
 
 /** The page's features: none is needed for the call to start, so they load once it has. */
-const loadFeatures = () =>
-  Promise.all([import("./chat.js"), import("./files.js"), import("./controls.js"), import("./settings.js"), import("./stats-view.js")]);
+const loadFeatures = once(() =>
+  Promise.all([import("./chat.js"), import("./files.js"), import("./controls.js"), import("./settings.js"), import("./stats-view.js")]),
+);
 
 /**
  * The call first: from the join until the first remote frame is on screen
@@ -227,7 +230,7 @@ const ENDS = /** @type {Record<string, string>} */ ({
 function endOf(client, error) {
   const code = error instanceof RoomError ? error.code : "";
   const title = ENDS[code] ?? (client.id ? "The call ended" : "You could not join");
-  showEnd({ title, reason: describe(error), room: client.room, release: () => release(client) });
+  showEnd({ title, reason: describe(error), room: client.room, name: client.name, release: () => release(client) });
 }
 
 /**
@@ -324,9 +327,8 @@ function keepUntilLoaded(client) {
 
 async function main() {
   const room = decodeURIComponent(location.pathname.slice(basePath().length).replace(/^\/r\//, "").replace(/\/$/, ""));
-  const setup = quietSetup(room);
   if (!ROOM_PATTERN.test(room)) {
-    setup.settle();
+    quietSetup(room).settle();
     statusLine.textContent = "Invalid room";
     showNotice("This room name is not valid: use letters, digits, - and _ (at most 64).");
     return;
@@ -336,10 +338,32 @@ async function main() {
   // everything), and may name us: then no name is asked.
   const token = params.get("token");
   let name = (params.get("name") ?? "").trim().slice(0, 64) || tokenName(token);
-  if (!name) name = await askName(room);
-  localStorage.setItem("rtcroom.name", name);
   const grants = tokenGrants(token);
   const mayPublish = !grants || grants.includes("publish");
+  /** @type {Promise<{stream: MediaStream | null, error: unknown}>} */
+  let media;
+  /** @type {import("./rtcroom.js").ParticipantState | null} how the others first see us, when known before the join */
+  let initial = null;
+  if (params.get("prejoin") === "0" && name) {
+    // Straight into the call (a kiosk, a site with its own step before it):
+    // join while the camera starts, the tracks slot into the calls when ready.
+    media = mayPublish ? openLocalMedia(true).then(rememberedChoices) : Promise.resolve({ stream: null, error: "viewer" });
+  } else {
+    // The step before joining; meanwhile the socket is open (room.html) and
+    // the call's modules load, so the call starts sooner after "Join".
+    loadFeatures().catch(() => {});
+    let first = true;
+    const ready = await prejoin({
+      room,
+      name,
+      mayPublish,
+      media: () => (mayPublish ? openLocalMedia(first) : Promise.resolve({ stream: null, error: "viewer" })).finally(() => (first = false)),
+    });
+    name = ready.name;
+    media = Promise.resolve(ready);
+    initial = mediaState(ready.stream);
+  }
+  const setup = quietSetup(room);
   if (grants && !grants.includes("subscribe")) {
     showNotice("Your link does not allow receiving audio or video, which this call page needs. Ask for another link.");
   }
@@ -347,9 +371,6 @@ async function main() {
     button("toggle-chat").hidden = true;
   }
 
-  // Join while the camera starts: the tracks slot into the calls when ready.
-  /** @type {Promise<{stream: MediaStream | null, error: unknown}>} */
-  const media = mayPublish ? openLocalMedia() : Promise.resolve({ stream: null, error: "viewer" });
   const client = new RoomClient({
     room,
     name,
@@ -368,6 +389,8 @@ async function main() {
       showNotice("Relay only is off for this call: this server has no relay (TURN) server.", "info");
     }
   });
+  // Sent with the join: the others never see us otherwise.
+  if (initial) client.setState(initial);
   // Exposed for debugging in the console and for tests.
   Object.assign(window, { rtcroom: client });
   const { tiles, screenTiles } = peerTiles(client, setup);
@@ -414,11 +437,12 @@ async function main() {
   });
   const { stream, error: mediaError } = await media;
   // What the others see of us until the controls take over: what we send.
-  const has = (/** @type {string} */ kind) => stream?.getTracks().some((t) => t.kind === kind);
-  client.setState({ mic: has("audio") ? "on" : "none", camera: has("video") ? "on" : "none" });
+  client.setState(mediaState(stream));
   if (stream) {
     local.video.srcObject = stream;
     play(local.video);
+    const off = (/** @type {string} */ kind) => stream.getTracks().some((t) => t.kind === kind && !t.enabled);
+    setTileState(local, { cameraOff: off("video"), muted: off("audio") });
   } else {
     setTileState(local, { noMedia: true });
     const denied = mediaError instanceof DOMException && mediaError.name === "NotAllowedError";
@@ -451,12 +475,40 @@ async function main() {
 }
 
 /**
- * Camera and microphone, with the devices remembered from the settings.
- * The room page starts this request before the modules load.
+ * The camera and microphone off if they were chosen off before (prejoin.js remembers).
+ * @param {{stream: MediaStream | null, error: unknown}} media
  */
-async function openLocalMedia() {
+function rememberedChoices(media) {
+  for (const track of media.stream?.getTracks() ?? []) {
+    const key = track.kind === "audio" ? "rtcroom.micOff" : "rtcroom.cameraOff";
+    if (localStorage.getItem(key) === "1") track.enabled = false;
+  }
+  return media;
+}
+
+/**
+ * What the others see of what we send: on, off (a disabled track) or none.
+ * @param {MediaStream | null} stream
+ * @returns {import("./rtcroom.js").ParticipantState}
+ */
+function mediaState(stream) {
+  /** @param {string} kind */
+  const of = (kind) => {
+    const track = stream?.getTracks().find((t) => t.kind === kind);
+    return !track ? "none" : track.enabled ? "on" : "off";
+  };
+  return { mic: of("audio"), camera: of("video") };
+}
+
+/**
+ * Camera and microphone, with the devices remembered from the settings.
+ * The room page starts this request before the modules load: `useEarly`
+ * takes that one (a retry asks again).
+ * @param {boolean} useEarly
+ */
+async function openLocalMedia(useEarly) {
   /** @type {Promise<MediaStream> | undefined} */
-  const early = /** @type {any} */ (window).rtcroomEarlyMedia;
+  const early = useEarly ? /** @type {any} */ (window).rtcroomEarlyMedia : undefined;
   /** @type {(() => Promise<MediaStream>)[]} */
   const attempts = [
     () => early ?? navigator.mediaDevices.getUserMedia({ audio: true, video: true }),
@@ -474,30 +526,6 @@ async function openLocalMedia() {
     }
   }
   return { stream: null, error: lastError };
-}
-
-/** @param {string} room */
-async function askName(room) {
-  const dialog = /** @type {HTMLDialogElement} */ ($("name-dialog"));
-  const input = /** @type {HTMLInputElement} */ ($("dialog-name"));
-  $("dialog-room").textContent = room;
-  input.value = localStorage.getItem("rtcroom.name") ?? "";
-  dialog.showModal();
-  // Escape: not joining after all. Back to the lobby, with this room filled in.
-  dialog.addEventListener("cancel", (event) => {
-    event.preventDefault();
-    location.assign(`${basePath()}/?room=${encodeURIComponent(room)}`);
-  });
-  return new Promise((resolve) => {
-    $("name-form").addEventListener("submit", (event) => {
-      const name = input.value.trim();
-      if (!name) {
-        event.preventDefault();
-        return;
-      }
-      resolve(name);
-    });
-  });
 }
 
 main();

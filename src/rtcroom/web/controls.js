@@ -136,6 +136,7 @@ export function callControls(client, room) {
     showEnd({
       title: "You left the call",
       room,
+      name: client.name,
       release: () => {
         for (const track of client.localStream?.getTracks() ?? []) track.stop();
         client.leave();
@@ -207,6 +208,7 @@ export function handAndReactions(client, local) {
       client.react(emoji);
       showReaction(local, emoji);
       close();
+      open.focus();
       announce(`You reacted ${REACTION_NAMES[emoji] ?? emoji}.`);
     });
     menu.append(choice);

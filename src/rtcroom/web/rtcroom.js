@@ -823,6 +823,13 @@ export class RoomClient extends EventTarget {
         this.#pending = null;
         pending?.reject(error);
         if (this.closed || this.reconnecting) return;
+        if (!this.id && !pending) {
+          // Opened ahead of a join that has not come yet (a page that shows a
+          // step before joining; the server ends idle connections): join()
+          // opens a new one.
+          this.#opened = null;
+          return;
+        }
         if (event.code === CLOSE_KICKED) {
           // Removed by the server's application: never come back on our own.
           this.closed = true;
@@ -960,6 +967,8 @@ export class RoomClient extends EventTarget {
       this.#pending = null;
       if (!this.reconnecting) this.#onJoined(message);
       pending.resolve(message);
+    } else if (message.type === "error" && message.code === "join-timeout" && !this.id) {
+      // A connection opened ahead of the join, idle too long: join() opens another.
     } else {
       this.#dispatch(message);
     }

@@ -1,5 +1,5 @@
 // The call page's settings dialog: camera, microphone, speaker, relay only, shortcuts.
-import { $, button, describe, grid, select, setTileState, shortcutsOn, showNotice, speaker } from "./ui.js";
+import { $, button, describe, fillDevices, grid, select, setTileState, shortcutsOn, showNotice, speaker } from "./ui.js";
 
 /**
  * @typedef {import("./rtcroom.js").RoomClient} RoomClient
@@ -42,29 +42,9 @@ export function settings(client, local) {
     const devices = await navigator.mediaDevices.enumerateDevices();
     const current = (/** @type {string} */ kind) =>
       client.localStream?.getTracks().find((t) => t.kind === kind)?.getSettings().deviceId ?? "";
-    /**
-     * @param {HTMLSelectElement} list
-     * @param {MediaDeviceKind} kind
-     * @param {string} chosen
-     * @param {string} none
-     */
-    const options = (list, kind, chosen, none) => {
-      const found = devices.filter((d) => d.kind === kind);
-      list.replaceChildren(
-        ...found.map((device, i) => {
-          const option = document.createElement("option");
-          option.value = device.deviceId;
-          option.textContent = device.label || `${kind} ${i + 1}`;
-          option.selected = device.deviceId === chosen;
-          return option;
-        }),
-      );
-      if (found.length === 0) list.append(new Option(none, ""));
-      list.disabled = found.length === 0;
-    };
-    options(camera, "videoinput", current("video"), "No camera");
-    options(microphone, "audioinput", current("audio"), "No microphone");
-    options(output, "audiooutput", speaker.id, "Default speaker");
+    fillDevices(camera, devices, "videoinput", current("video"), "No camera");
+    fillDevices(microphone, devices, "audioinput", current("audio"), "No microphone");
+    fillDevices(output, devices, "audiooutput", speaker.id, "Default speaker");
     if (!("setSinkId" in HTMLMediaElement.prototype)) output.disabled = true;
   };
 

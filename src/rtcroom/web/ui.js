@@ -84,9 +84,11 @@ export function showNotice(text, level = "error") {
  * what to do next (rejoin, or back to the lobby with this room filled in).
  * `release` stops the camera and microphone and closes the calls; the page's
  * videos are stopped too. Shown once: the first end is the one that counts.
- * @param {{title: string, reason?: string, room: string, release: () => void}} end
+ * "Rejoin" goes straight back in, as `name`, with the choices made before
+ * (no step before joining again).
+ * @param {{title: string, reason?: string, room: string, name?: string, release: () => void}} end
  */
-export function showEnd({ title, reason = "", room, release }) {
+export function showEnd({ title, reason = "", room, name = "", release }) {
   if (document.body.classList.contains("ended")) return;
   release();
   for (const video of document.querySelectorAll("video")) {
@@ -100,7 +102,12 @@ export function showEnd({ title, reason = "", room, release }) {
   $("end-reason").hidden = !reason;
   const lobby = /** @type {HTMLAnchorElement} */ ($("to-lobby"));
   lobby.href = `${basePath()}/?room=${encodeURIComponent(room)}`;
-  $("rejoin").onclick = () => location.reload();
+  $("rejoin").onclick = () => {
+    const again = new URL(location.href);
+    if (name) again.searchParams.set("name", name);
+    again.searchParams.set("prejoin", "0");
+    location.assign(again);
+  };
   document.body.classList.add("ended");
   $("end-screen").hidden = false;
   $("end-title").focus();
@@ -286,6 +293,29 @@ export function firstFrame(video) {
     if ("requestVideoFrameCallback" in HTMLVideoElement.prototype) video.requestVideoFrameCallback(() => resolve());
     else video.addEventListener("loadeddata", () => resolve(), { once: true });
   });
+}
+
+/**
+ * A device list: the devices of `kind`, `chosen` selected; `none` when there is none.
+ * @param {HTMLSelectElement} list
+ * @param {MediaDeviceInfo[]} devices
+ * @param {MediaDeviceKind} kind
+ * @param {string} chosen
+ * @param {string} none
+ */
+export function fillDevices(list, devices, kind, chosen, none) {
+  const found = devices.filter((d) => d.kind === kind);
+  list.replaceChildren(
+    ...found.map((device, i) => {
+      const option = document.createElement("option");
+      option.value = device.deviceId;
+      option.textContent = device.label || `${kind} ${i + 1}`;
+      option.selected = device.deviceId === chosen;
+      return option;
+    }),
+  );
+  if (found.length === 0) list.append(new Option(none, ""));
+  list.disabled = found.length === 0;
 }
 
 /** Whether single-key shortcuts are on (Settings; on unless turned off). */
