@@ -123,7 +123,7 @@ def two_pages(browser: Browser, base: str, room: str, media: bool) -> tuple[Page
         if not media:  # a user without camera and microphone: receive-only
             context.add_init_script(NO_DEVICES)
         page = context.new_page()
-        page.goto(f"{base}/r/{room}?name={name}")
+        page.goto(f"{base}/r/{room}?name={name}&prejoin=0")
         page.wait_for_selector("body[data-joined=true]")
         pages.append(page)
     sender, receiver = pages

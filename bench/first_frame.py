@@ -1,8 +1,15 @@
 """Time from opening a room link to the first decoded remote frame, against a floor.
 
 rtcroom: a host page waits in a room; a fresh browser context opens the room
-link; we record when its first remote video frame is presented
+link that joins at once (?prejoin=0, a kiosk's or an embedding site's); we
+record when its first remote video frame is presented
 (requestVideoFrameCallback), in ms since navigation start.
+
+rtcroom, from Join: the link as people get it, with the step before joining;
+once its preview plays and a second has passed (a person looks at it), the
+time from the click on "Join" to the first remote frame. The page is ready
+before the click (socket open, modules loaded, camera running): the target
+is the floor or less.
 
 Floor: a fresh context loads a trivial page from the same server process,
 calls getUserMedia and connects two RTCPeerConnections in the page, no
@@ -245,13 +252,34 @@ def open_and_wait(browser: Browser, url: str, scripts: list[str], prefix: str) -
     return text
 
 
+def from_join(browser: Browser, url: str, scripts: list[str]) -> float:
+    """ms from the click on "Join" to the first remote frame, the step before
+    joining set up (its preview playing) and looked at for a second."""
+    context = browser.new_context(permissions=["camera", "microphone"])
+    for script in scripts:
+        context.add_init_script(script)
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_function("document.getElementById('preview')?.readyState >= 2")
+    page.wait_for_timeout(1000)
+    with page.expect_console_message(
+        lambda message: message.text.startswith("first-frame "), timeout=30_000
+    ) as message:
+        clicked = page.evaluate(
+            "() => { const t = performance.now(); document.getElementById('prejoin-join').click(); return t; }"
+        )
+    frame = float(message.value.text[len("first-frame ") :])
+    context.close()
+    return frame - clicked
+
+
 def open_host(browser: Browser, base: str, scripts: tuple[str, ...] = ()) -> Page:
     """The call page that every case's guest joins (room "bench"), set up."""
     context = browser.new_context(permissions=["camera", "microphone"])
     for script in scripts:
         context.add_init_script(script)
     host = context.new_page()
-    host.goto(f"{base}/r/bench?name=host")
+    host.goto(f"{base}/r/bench?name=host&prejoin=0")
     host.wait_for_selector("body[data-joined=true]", state="attached")
     return host
 
@@ -260,11 +288,14 @@ def measure(runs: int, breakdown: bool = False, marks: bool = False) -> dict[str
     """Each case's samples, `runs` rounds of alternating cases after one
     warm-up each: times to the first frame, or with `marks` the steps' times."""
     cases = {
-        "rtcroom": ("/r/bench?name=guest", FIRST_FRAME_PROBE),
+        "rtcroom": ("/r/bench?name=guest&prejoin=0", FIRST_FRAME_PROBE),
+        "rtcroom, from Join": ("/r/bench?name=guest", FIRST_FRAME_PROBE),
         "floor": ("/bench/floor", None),
         "client library alone": ("/bench/library", None),
     }
     pages = {"/bench/floor": FLOOR_PAGE, "/bench/library": LIBRARY_PAGE}
+    if marks:
+        del cases["rtcroom, from Join"]  # its marks would be on the step's clock
     if breakdown:
         cases["room page, library script"] = ("/bench/room-library?name=guest", None)
         pages["/bench/room-library"] = room_page_with_library()
@@ -284,6 +315,8 @@ def measure(runs: int, breakdown: bool = False, marks: bool = False) -> dict[str
             for step, time in host_marks.items():
                 marked[step] = time + host_origin - origin
             return marked
+        if "prejoin=0" not in url and url.startswith(base + "/r/"):
+            return from_join(browser, url, scripts)
         return float(open_and_wait(browser, url, scripts, "first-frame "))
 
     results: dict[str, list[Any]] = {name: [] for name in cases}
@@ -349,6 +382,8 @@ def main() -> None:
             f"{max(samples):.0f} |"
         )
     print(f"ratio rtcroom / floor (medians): {rtc / floor:.2f} (target <= 1.20)")
+    joined = statistics.median(results["rtcroom, from Join"])
+    print(f"ratio rtcroom from Join / floor (medians): {joined / floor:.2f} (target <= 1.00)")
     print(f"ratio client library alone / floor (medians): {library / floor:.2f}")
     if args.breakdown:
         page = statistics.median(results["room page, library script"])

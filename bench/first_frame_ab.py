@@ -8,7 +8,7 @@ per-round differences, with a bootstrap 90 % interval. 60-80 rounds resolve
 about 5 ms (docs/benchmarks.md).
 
 A case is NAME=PATH or NAME=PATH|CSS:
-- PATH on the benchmark's server: the call page (/r/bench?name=guest, plus
+- PATH on the benchmark's server: the call page (/r/bench?name=guest&prejoin=0, plus
   any query of your own for a variant the code reads), the client library
   page (/bench/library), the room page with the library's script
   (/bench/room-library?name=guest);
@@ -17,16 +17,16 @@ A case is NAME=PATH or NAME=PATH|CSS:
 The floor (first_frame.py) is always measured too, for ratios.
 
     scripts/netns python bench/first_frame_ab.py --rounds 70 \\
-        'app=/r/bench?name=guest' \\
-        'no controls=/r/bench?name=guest|.controls{display:none!important}'
+        'app=/r/bench?name=guest&prejoin=0' \\
+        'no controls=/r/bench?name=guest&prejoin=0|.controls{display:none!important}'
 
 To try a change of the page or its scripts, copy src/rtcroom/web, change the
-copy and pass it as `--variant NAME=DIR`: `/r/bench?name=guest&variant=NAME`
+copy and pass it as `--variant NAME=DIR`: `/r/bench?name=guest&prejoin=0&variant=NAME`
 is then the room page from DIR, with its /static/ files from DIR too.
 
     cp -r src/rtcroom/web /tmp/b && $EDITOR /tmp/b/app.js
     scripts/netns python bench/first_frame_ab.py --variant b=/tmp/b \\
-        'app=/r/bench?name=guest' 'b=/r/bench?name=guest&variant=b'
+        'app=/r/bench?name=guest&prejoin=0' 'b=/r/bench?name=guest&prejoin=0&variant=b'
 """
 
 from __future__ import annotations

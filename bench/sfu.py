@@ -217,7 +217,7 @@ def measure(
             contexts.append(context)
             new = context.new_page()
             full = token(room, name, ["publish", "subscribe", "data"])
-            new.goto(f"{url}/r/{room}?name={name}&token={full}")
+            new.goto(f"{url}/r/{room}?name={name}&token={full}&prejoin=0")
             return new
 
         other = page("other")

@@ -38,6 +38,7 @@ def ratio(output: str, label: str) -> float:
 def test_first_frame_benchmark_smoke() -> None:
     output = run_bench("first_frame.py", "--runs", "1", "--breakdown")
     assert ratio(output, "ratio rtcroom / floor") > 0
+    assert ratio(output, "ratio rtcroom from Join / floor") > 0
     assert ratio(output, "ratio client library alone / floor") > 0
     assert ratio(output, "ratio room page, library script / floor") > 0
     assert ratio(output, "ratio rtcroom / floor with the same start bitrate") > 0
@@ -52,9 +53,9 @@ def test_first_frame_ab_smoke(tmp_path: Path) -> None:
     app.write_text('console.log("first-frame 1");\n' + app.read_text())
     output = run_bench(
         "first_frame_ab.py",
-        *("--rounds", "1", "--variant", f"instant={variant}", "app=/r/bench?name=guest"),
-        "no controls=/r/bench?name=guest|.controls{display:none!important}",
-        "instant=/r/bench?name=guest&variant=instant",
+        *("--rounds", "1", "--variant", f"instant={variant}", "app=/r/bench?name=guest&prejoin=0"),
+        "no controls=/r/bench?name=guest&prejoin=0|.controls{display:none!important}",
+        "instant=/r/bench?name=guest&prejoin=0&variant=instant",
     )
     rows = {line.split(" | ")[0].strip("| "): line for line in output.splitlines()}
     assert re.search(r"\| app \| \d+ \| \d+\.\d\d \| - \|", rows["app"]), output
