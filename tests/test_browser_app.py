@@ -127,8 +127,16 @@ def test_links_with_access_tokens(
     page.goto(f"{server.url}/r/talk?name=speaker&token={speaker}")
     enter(page)
     expect(page.locator("#status")).to_have_text("Waiting for others…")
-    # One connection: the one the page opened and joined on before its modules loaded.
+    # One connection: the one the page opened before its modules loaded.
     assert sockets == [server.url.replace("http", "ws") + "/ws"]
+    # A link without a token cannot join this call: no such link is offered,
+    # the page says how to invite.
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.evaluate("navigator.clipboard.writeText('untouched')")
+    expect(page.locator("#copy-link")).to_have_text("How to invite")
+    page.click("#copy-link")
+    expect(page.locator("#notice")).to_contain_text("each person joins with a link of their own")
+    assert page.evaluate("navigator.clipboard.readText()") == "untouched"
 
     # A viewer's link: in the room, receiving, not asked for a camera.
     viewer = mint_token(AUTH_SECRET, room="talk", identity="v", grants={"subscribe"})

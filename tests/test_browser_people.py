@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from browser import check_accessibility, close, ms, open_call, peer_id
+from browser import check_accessibility, close, enter, ms, open_call, peer_id, wait_frames_advancing
 from conftest import RunningJanus, RunningServer
 from playwright.sync_api import Browser, Page, expect
 from test_client_browser import Background, background  # noqa: F401
@@ -153,3 +153,73 @@ def test_a_bot_shows_as_a_bot_and_can_say_it_is_muted(
     expect(ann.locator(f"{bot_tile} .tile-hand")).to_have_text("✋ hand raised", timeout=SOON)
     background.run(bot.leave())
     close(ann)
+
+
+# getUserMedia refused until the person allows it (window.allowCamera).
+REFUSED_UNTIL_ALLOWED = """
+const realGetUserMedia = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+navigator.mediaDevices.getUserMedia = (constraints) => window.allowCamera
+  ? realGetUserMedia(constraints)
+  : Promise.reject(new DOMException("Permission denied", "NotAllowedError"));
+"""
+
+
+def test_a_refused_camera_is_explained_and_tried_again_without_reloading(
+    chromium: Browser, server: RunningServer
+) -> None:
+    bo = open_call(chromium, server.url, "allow", "Bo")
+    context = chromium.new_context(permissions=["camera", "microphone"])
+    context.add_init_script(REFUSED_UNTIL_ALLOWED)
+    ann = context.new_page()
+    ann.goto(f"{server.url}/r/allow?name=Ann")
+    expect(ann.locator("#prejoin-note")).to_contain_text("Camera and microphone access is blocked")
+    expect(ann.locator("#prejoin-note")).to_contain_text("Allow it")
+    expect(ann.locator("#prejoin-camera-on")).to_be_disabled()
+    check_accessibility(ann, "camera refused before joining")
+    # The person allows the camera in the browser, then tries again: no reload.
+    ann.evaluate("window.allowCamera = true")
+    ann.click("#prejoin-retry")
+    expect(ann.locator("#prejoin-note")).to_be_hidden()
+    expect(ann.locator("#prejoin-retry")).to_be_hidden()
+    ann.wait_for_function("document.getElementById('preview').readyState >= 2")
+    expect(ann.locator("#prejoin-camera")).not_to_be_disabled()
+    enter(ann)
+    ann.wait_for_selector("body[data-joined=true]")
+    wait_frames_advancing(bo, {peer_id(ann)})
+    close(ann)
+    close(bo)
+
+
+def test_choices_before_joining_are_what_the_others_see_and_are_remembered(
+    chromium: Browser, server: RunningServer
+) -> None:
+    bo = open_call(chromium, server.url, "chosen", "Bo")
+    context = chromium.new_context(permissions=["camera", "microphone"])
+    ann = context.new_page()
+    ann.goto(f"{server.url}/r/chosen")
+    # The preview plays; the microphone's level moves (the fake microphone beeps).
+    ann.wait_for_function("document.getElementById('preview').readyState >= 2")
+    ann.wait_for_function("document.getElementById('mic-level').value > 0.05")
+    expect(ann.locator("#prejoin-camera option")).not_to_have_count(0)
+    ann.fill("#prejoin-name", "Ann Lee")
+    ann.uncheck("#prejoin-camera-on")
+    expect(ann.locator("#preview-tile .avatar")).to_have_text("AL")
+    expect(ann.locator("#preview-tile .avatar")).to_be_visible()
+    ann.uncheck("#prejoin-mic-on")
+    assert ann.evaluate("document.getElementById('mic-level').value") == 0
+    enter(ann)
+    ann.wait_for_selector("body[data-joined=true]")
+    # Bo never sees her otherwise: her join says so.
+    ann_on_bo = f'figure.tile[data-peer-id="{peer_id(ann)}"]'
+    expect(bo.locator(f"{ann_on_bo} .tile-media")).to_have_text("muted · camera off")
+    expect(ann.locator("#toggle-mic")).to_have_text("Unmute")
+    expect(ann.locator("#toggle-camera")).to_have_text("Camera on")
+    # The next time, in the same browser: the name and the choices are remembered.
+    again = context.new_page()
+    again.goto(f"{server.url}/r/chosen")
+    expect(again.locator("#prejoin-name")).to_have_value("Ann Lee")
+    expect(again.locator("#prejoin-mic-on")).not_to_be_checked()
+    expect(again.locator("#prejoin-camera-on")).not_to_be_checked()
+    again.close()
+    close(ann)
+    close(bo)

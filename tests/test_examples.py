@@ -58,6 +58,7 @@ def logged_in_call(browser: Browser, site: str, user: str, room: str) -> Page:
     page = context.new_page()
     target = f"/rtc/r/{room}?name=Typed-{user}"
     page.goto(f"{site}/login?{urlencode({'user': user, 'next': target})}")
+    enter(page)
     page.wait_for_selector("body[data-joined=true]", timeout=ms(20_000))
     assert page.url == site + target  # redirected there by the login
     return page
@@ -115,6 +116,7 @@ def test_the_front_page_logs_in_and_opens_the_room(
     page.get_by_label("Your name").fill("Ann")
     page.get_by_label("Room").fill("standup")
     page.get_by_role("button", name="Join the call").click()
+    enter(page)
     page.wait_for_selector("body[data-joined=true]", timeout=ms(20_000))
     assert page.url == f"http://127.0.0.1:{site.port}/rtc/r/standup?name=Ann"
     assert names_shown(page) == ["Ann (you)"]

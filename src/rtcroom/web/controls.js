@@ -122,8 +122,31 @@ export function screenShare(client, name, screenTiles) {
  * @param {string} room
  */
 export function callControls(client, room) {
+  inviteButton(client, room);
+  leaveAndShortcuts(client, room);
+}
+
+/**
+ * Copy the room's link; in a private call (a token per person), say how to invite instead.
+ * @param {RoomClient} client
+ * @param {string} room
+ */
+function inviteButton(client, room) {
+  const copy = $("copy-link");
+  if (client.token) {
+    // A link without a token cannot join, and ours is ours alone.
+    copy.textContent = "How to invite";
+    copy.title = "This call needs a personal link for each person";
+    copy.addEventListener("click", () =>
+      showNotice(
+        "This call is private: each person joins with a link of their own. Ask whoever sent you your link to send one to the people you want to invite.",
+        "info",
+      ),
+    );
+    return;
+  }
   const invite = `${location.origin}${basePath()}/r/${encodeURIComponent(room)}`;
-  $("copy-link").addEventListener("click", async () => {
+  copy.addEventListener("click", async () => {
     try {
       await navigator.clipboard.writeText(invite);
       statusLine.textContent = "Invite link copied";
@@ -132,6 +155,14 @@ export function callControls(client, room) {
       window.prompt("Copy this link and send it:", invite);
     }
   });
+}
+
+/**
+ * The leave button and the keyboard shortcuts.
+ * @param {RoomClient} client
+ * @param {string} room
+ */
+function leaveAndShortcuts(client, room) {
   $("leave").addEventListener("click", () => {
     showEnd({
       title: "You left the call",
