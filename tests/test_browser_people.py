@@ -223,3 +223,104 @@ def test_choices_before_joining_are_what_the_others_see_and_are_remembered(
     again.close()
     close(ann)
     close(bo)
+
+
+def on_stage(page: Page) -> str:
+    """The peer id (or "screen:<id>") of the tile on `page`'s stage, "" when none."""
+    value: str = page.evaluate(
+        """() => {
+          const tile = document.querySelector("#grid > figure.on-stage");
+          if (!tile) return "";
+          const screen = tile.querySelector("video[data-screen]");
+          return screen ? `screen:${screen.dataset.screen}` : tile.dataset.peerId ?? "local";
+        }"""
+    )
+    return value
+
+
+def wait_on_stage(page: Page, expected: str, timeout: float = 15.0) -> None:
+    page.wait_for_function(
+        """(expected) => {
+          const tile = document.querySelector("#grid > figure.on-stage");
+          const screen = tile?.querySelector("video[data-screen]");
+          return (screen ? `screen:${screen.dataset.screen}` : tile?.dataset.peerId) === expected;
+        }""",
+        arg=expected,
+        timeout=ms(timeout * 1000),
+    )
+
+
+def test_speaker_view_follows_the_speaker_a_pin_holds_and_a_screen_takes_the_stage(
+    chromium: Browser, server: RunningServer
+) -> None:
+    ann = open_call(chromium, server.url, "stage", "Ann")
+    bo = open_call(chromium, server.url, "stage", "Bo")
+    cy = open_call(chromium, server.url, "stage", "Cy")
+    wait_frames_advancing(bo, {peer_id(ann), peer_id(cy)})
+    expect(bo.locator("#toggle-layout")).to_have_text("Speaker view")
+    bo.click("#toggle-layout")
+    expect(bo.locator("#toggle-layout")).to_have_text("Grid view")
+    expect(bo.locator("#grid")).to_have_class("grid speaker")
+    # Only Cy's microphone is on: Cy takes the stage; then only Ann's.
+    ann.click("#toggle-mic")
+    wait_on_stage(bo, peer_id(cy))
+    check_accessibility(bo, "speaker view")
+    cy.click("#toggle-mic")
+    ann.click("#toggle-mic")
+    wait_on_stage(bo, peer_id(ann))
+    # Pinned, Cy stays on the stage while Ann speaks.
+    cy_tile = f'#grid > figure[data-peer-id="{peer_id(cy)}"]'
+    bo.click(f"{cy_tile} .pin")
+    expect(bo.locator(f"{cy_tile} .pin")).to_have_attribute("aria-pressed", "true")
+    wait_on_stage(bo, peer_id(cy), timeout=2)
+    bo.wait_for_timeout(3000)
+    assert on_stage(bo) == peer_id(cy)
+    bo.click(f"{cy_tile} .pin")
+    wait_on_stage(bo, peer_id(ann))
+    # Back to the grid; Ann shares her screen: it takes the stage.
+    bo.click("#toggle-layout")
+    expect(bo.locator("#grid")).not_to_have_class("grid speaker")
+    assert on_stage(bo) == ""
+    ann.click("#toggle-screen")
+    wait_on_stage(bo, f"screen:{peer_id(ann)}")
+    expect(bo.locator("#toggle-layout")).to_have_text("Grid view")
+    ann.click("#toggle-screen")
+    wait_on_stage(bo, peer_id(ann))
+    for page in (ann, bo, cy):
+        close(page)
+
+
+@pytest.mark.parametrize("engine", ["chromium", "firefox"])
+def test_in_a_call_of_two_your_video_is_small_movable_and_can_be_hidden(
+    request: pytest.FixtureRequest, engine: str, chromium: Browser, server: RunningServer
+) -> None:
+    browser: Browser = request.getfixturevalue(engine)
+    ann = open_call(browser, server.url, f"two-{engine}", "Ann")
+    bo = open_call(chromium, server.url, f"two-{engine}", "Bo")
+    wait_frames_advancing(ann, {peer_id(bo)})
+    expect(ann.locator("#grid")).to_have_class("grid one-to-one")
+    own = ann.locator("#grid > figure.local")
+    other = ann.locator(f'#grid > figure[data-peer-id="{peer_id(bo)}"]')
+    own_box, other_box = own.bounding_box(), other.bounding_box()
+    assert own_box and other_box
+    # Small, over the other person's video, in the bottom right corner.
+    assert own_box["width"] * own_box["height"] < other_box["width"] * other_box["height"] / 8
+    assert own_box["x"] > other_box["x"] + other_box["width"] / 2
+    assert own_box["y"] > other_box["y"] + other_box["height"] / 2
+    ann.click('button[aria-label="Move your video to another corner"]')
+    expect(own).to_have_attribute("data-corner", "bottom-left")
+    moved = own.bounding_box()
+    assert moved and moved["x"] < other_box["x"] + other_box["width"] / 2
+    ann.click('button[aria-label="Hide your video"]')
+    expect(own).to_be_hidden()
+    expect(ann.locator("#show-self")).to_be_focused()
+    # Hidden from us only: Bo still sees Ann.
+    wait_frames_advancing(bo, {peer_id(ann)})
+    ann.keyboard.press("Enter")
+    expect(own).to_be_visible()
+    expect(ann.locator("#show-self")).to_be_hidden()
+    # A third person: back to a grid of equals.
+    cy = open_call(chromium, server.url, f"two-{engine}", "Cy")
+    expect(ann.locator("#grid")).not_to_have_class("grid one-to-one")
+    for page in (ann, bo, cy):
+        close(page)

@@ -1,6 +1,7 @@
-// The call page: the call first, then the rest of the page, one feature module
-// at a time (chat.js, files.js, controls.js, settings.js, stats-view.js; what
-// they share is in ui.js), on the client library (rtcroom.js).
+// The call page: the step before joining (prejoin.js), the call first, then the
+// rest of the page, one feature module at a time (chat.js, files.js,
+// controls.js, settings.js, stats-view.js, layout.js; what they share is in
+// ui.js), on the client library (rtcroom.js).
 import { prejoin } from "./prejoin.js";
 import { FILE_CHANNEL, ROOM_PATTERN, RoomClient, RoomError, basePath, tokenGrants, tokenName } from "./rtcroom.js";
 import {
@@ -40,7 +41,14 @@ const announced = { joined: false };
 
 /** The page's features: none is needed for the call to start, so they load once it has. */
 const loadFeatures = once(() =>
-  Promise.all([import("./chat.js"), import("./files.js"), import("./controls.js"), import("./settings.js"), import("./stats-view.js")]),
+  Promise.all([
+    import("./chat.js"),
+    import("./files.js"),
+    import("./controls.js"),
+    import("./settings.js"),
+    import("./stats-view.js"),
+    import("./layout.js"),
+  ]),
 );
 
 /**
@@ -455,7 +463,7 @@ async function main() {
       "info",
     );
   }
-  const [chat, files, controls, settings, statsView] = await features;
+  const [chat, files, controls, settings, statsView, layout] = await features;
   const panel = chat.sidePanel();
   chat.chat(client, panel, early.messages());
   files.fileTransfers(client, panel, early.files());
@@ -466,6 +474,7 @@ async function main() {
   settings.settings(client, local);
   statsView.statsOverlay(client, tiles);
   statsView.activeSpeaker(client, tiles);
+  layout.layouts(client, local);
   setTimeout(() => {
     loadStats().catch(() => {});
     loadTransfer().catch(() => {});

@@ -185,6 +185,7 @@ function leaveAndShortcuts(client, room) {
     s: "toggle-stats",
     p: "toggle-screen",
     h: "toggle-hand",
+    l: "toggle-layout",
   };
   document.addEventListener("keydown", (event) => {
     const target = /** @type {HTMLElement} */ (event.target);

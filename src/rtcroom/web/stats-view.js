@@ -1,5 +1,5 @@
 // What the tiles show of each connection: live statistics, and who speaks.
-import { button, loadStats, setTileState } from "./ui.js";
+import { button, grid, loadStats, setTileState } from "./ui.js";
 
 /**
  * @typedef {import("./rtcroom.js").RoomClient} RoomClient
@@ -91,6 +91,8 @@ export function activeSpeaker(client, tiles) {
     if (before) setTileState(before, { speaking: false });
     if (now) setTileState(now, { speaking: true });
     current = id;
+    // The speaker view follows whoever spoke last (layout.js).
+    if (id) grid.dispatchEvent(new CustomEvent("activespeaker", { detail: { id } }));
   };
   /** @type {string[]} who talks, latest last (SFU mode) */
   const talking = [];
