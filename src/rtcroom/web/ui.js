@@ -361,7 +361,8 @@ export function play(video) {
  */
 export function setAction(element, active, activeLabel, label) {
   element.dataset.active = String(active);
-  element.textContent = active ? activeLabel : label;
+  // Its words (beside its icons, which follow data-active in style.css).
+  (element.querySelector(".label") ?? element).textContent = active ? activeLabel : label;
 }
 
 /**
