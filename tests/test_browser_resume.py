@@ -78,7 +78,7 @@ def test_after_a_server_restart_pages_reconnect_and_call_again(
     wait_frames_advancing(a, {b_id})
     wait_frames_advancing(b, {a_id})
     for page in (a, b):
-        assert page.locator("figure.tile").count() == 2
+        assert page.locator("#grid figure.tile").count() == 2
         assert "2 in the call" in page.inner_text("#status")
     restarted.stop()
     for page in (a, b):
@@ -163,7 +163,7 @@ def test_a_network_change_restarts_ice_and_the_media_comes_back(
             assert page.evaluate(PATH_IN_USE)["address"] == NEW_ADDRESS
         # The same peers, no tile lost, nobody rejoined.
         assert peer_id(a) == a_id and peer_id(b) == b_id
-        assert a.locator("figure.tile").count() == 2
+        assert a.locator("#grid figure.tile").count() == 2
     finally:
         set_address(NEW_ADDRESS, VETH)
     for page in (a, b):

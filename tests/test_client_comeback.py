@@ -149,7 +149,7 @@ def test_a_network_change_restarts_ice_with_a_python_peer(
         while "still there?" not in chats:
             assert time.monotonic() < deadline, "the chat did not come back"
             time.sleep(0.1)
-        assert page.locator("figure.tile").count() == 2
+        assert page.locator("#grid figure.tile").count() == 2
     finally:
         set_address(NEW_ADDRESS, VETH)
     background.run(robot.leave())

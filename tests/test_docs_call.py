@@ -34,12 +34,15 @@ def test_readme_tokens_then_python_peers_next_to_a_page(chromium: Browser, tmp_p
     log = tmp_path / "tokens.log"
     with shell(script, tmp_path, env, log) as server:
         wait_for("http://127.0.0.1:8080/healthz", server, log)
-        [link] = re.findall(
-            r"^http://127\.0\.0\.1:8080/r/standup\?name=Ann&token=\S+$", log.read_text(), re.M
-        )
+        # `rtcroom token` runs beside the starting server: its link may come after /healthz.
+        pattern = r"^http://127\.0\.0\.1:8080/r/standup\?name=Ann&token=\S+$"
+        deadline = time.monotonic() + 30
+        while not re.search(pattern, log.read_text(), re.M):
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        [link] = re.findall(pattern, log.read_text(), re.M)
         # The line after the link's command writes it: wait for it too.
         secret = tmp_path / "secret"
-        deadline = time.monotonic() + 30
         while not secret.exists() or not secret.read_text().strip():
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.05)
