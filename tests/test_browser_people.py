@@ -324,3 +324,50 @@ def test_in_a_call_of_two_your_video_is_small_movable_and_can_be_hidden(
     expect(ann.locator("#grid")).not_to_have_class("grid one-to-one")
     for page in (ann, bo, cy):
         close(page)
+
+
+# What the microphone track was asked for, and (Chromium) what it does:
+# Firefox's fake microphone has no sound processing to turn on or off.
+AUDIO_ASKED = "(name) => window.rtcroom.localStream?.getAudioTracks()[0]?.getConstraints()[name]"
+AUDIO_SETTING = "(name) => window.rtcroom.localStream?.getAudioTracks()[0]?.getSettings()[name]"
+
+
+@pytest.mark.parametrize("engine", ["chromium", "firefox"])
+def test_noise_suppression_echo_cancellation_and_auto_gain_are_settings(
+    request: pytest.FixtureRequest, engine: str, chromium: Browser, server: RunningServer
+) -> None:
+    browser: Browser = request.getfixturevalue(engine)
+    ann = open_call(browser, server.url, f"sound-{engine}", "Ann")
+    bo = open_call(chromium, server.url, f"sound-{engine}", "Bo")
+    # On by default.
+    for name in ("noiseSuppression", "echoCancellation", "autoGainControl"):
+        assert ann.evaluate(AUDIO_ASKED, name) is True, name
+        if engine == "chromium":
+            assert ann.evaluate(AUDIO_SETTING, name) is True, name
+    ann.click("#open-settings")
+    expect(ann.locator("#sound-noiseSuppression")).to_be_checked()
+    ann.uncheck("#sound-noiseSuppression")
+    ann.wait_for_function(f"() => ({AUDIO_ASKED})('noiseSuppression') === false")
+    assert ann.evaluate(AUDIO_ASKED, "echoCancellation") is True
+    if engine == "chromium":
+        assert ann.evaluate(AUDIO_SETTING, "noiseSuppression") is False
+        assert ann.evaluate(AUDIO_SETTING, "echoCancellation") is True
+    ann.keyboard.press("Escape")
+    # The call goes on with the new microphone track: Bo still hears Ann.
+    heard = """async (peer) => {
+      const stats = await window.rtcroom.peers.get(peer).pc.getStats();
+      return [...stats.values()].filter((s) => s.type === "inbound-rtp" && s.kind === "audio")
+        .reduce((sum, s) => sum + s.bytesReceived, 0);
+    }"""
+    before = bo.evaluate(heard, peer_id(ann))
+    bo.wait_for_function(f"async () => ({heard})({peer_id(ann)!r}) > {before} + 2000")
+    # Remembered: the next call in this browser starts without it.
+    again = ann.context.new_page()
+    again.goto(f"{server.url}/r/sound2-{engine}?name=Ann")
+    enter(again)
+    again.wait_for_selector("body[data-joined=true]")
+    assert again.evaluate(AUDIO_ASKED, "noiseSuppression") is False
+    again.click("#open-settings")
+    expect(again.locator("#sound-noiseSuppression")).not_to_be_checked()
+    for page in (ann, bo, again):
+        close(page)

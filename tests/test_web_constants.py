@@ -34,6 +34,7 @@ console.log(JSON.stringify({
   held: rtcroom.HELD_SIGNALS,
   iceRestart: rtcroom.ICE_RESTART_AFTER_MS,
   file: rtcroom.FILE_CHANNEL,
+  reactions: rtcroom.REACTIONS,
   delays,
   restartDelays,
 }));
@@ -48,6 +49,8 @@ def test_the_client_library_agrees_with_the_protocol() -> None:
     assert js["held"] == protocol.HELD_SIGNALS
     assert js["iceRestart"] == protocol.ICE_RESTART_AFTER * 1000
     assert js["file"] == {"label": protocol.FILE_LABEL, "protocol": protocol.FILE_PROTOCOL}
+    assert js["reactions"] == list(protocol.REACTIONS)
+    assert protocol.Reaction.__args__ == protocol.REACTIONS  # type: ignore[attr-defined]
     expected = [
         protocol.reconnect_delay(attempt, random) * 1000
         for attempt in range(1, 10)

@@ -9,6 +9,7 @@ import {
   addTile,
   announce,
   button,
+  constraints,
   describe,
   firstFrame,
   loadStats,
@@ -520,9 +521,9 @@ async function openLocalMedia(useEarly) {
   const early = useEarly ? /** @type {any} */ (window).rtcroomEarlyMedia : undefined;
   /** @type {(() => Promise<MediaStream>)[]} */
   const attempts = [
-    () => early ?? navigator.mediaDevices.getUserMedia({ audio: true, video: true }),
-    () => navigator.mediaDevices.getUserMedia({ audio: true }),
-    () => navigator.mediaDevices.getUserMedia({ video: true }),
+    () => early ?? navigator.mediaDevices.getUserMedia({ audio: constraints("audio"), video: constraints("video") }),
+    () => navigator.mediaDevices.getUserMedia({ audio: constraints("audio") }),
+    () => navigator.mediaDevices.getUserMedia({ video: constraints("video") }),
   ];
   /** @type {unknown} */
   let lastError = null;

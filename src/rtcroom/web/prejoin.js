@@ -4,7 +4,7 @@
 // page gets ready meanwhile (app.js): the socket is open and the call's
 // modules loaded by the time "Join" is pressed.
 import { basePath } from "./rtcroom.js";
-import { $, button, describe, fillDevices, initials, select, speaker } from "./ui.js";
+import { $, button, constraints, describe, fillDevices, initials, select, speaker } from "./ui.js";
 
 /**
  * @typedef {{name: string, stream: MediaStream | null, error: unknown}} Ready
@@ -103,7 +103,7 @@ export async function prejoin({ room, name, media, mayPublish }) {
   /** @param {"audio" | "video"} kind @param {string} deviceId */
   const switchDevice = async (kind, deviceId) => {
     try {
-      const fresh = (await navigator.mediaDevices.getUserMedia({ [kind]: { deviceId: { exact: deviceId } } })).getTracks()[0];
+      const fresh = (await navigator.mediaDevices.getUserMedia({ [kind]: constraints(kind, deviceId) })).getTracks()[0];
       const old = track(kind);
       old?.stop();
       stream = new MediaStream([...(stream?.getTracks().filter((t) => t.kind !== kind) ?? []), fresh]);

@@ -1,5 +1,18 @@
 // The call page's settings dialog: camera, microphone, speaker, relay only, shortcuts.
-import { $, button, describe, fillDevices, grid, select, setTileState, shortcutsOn, showNotice, speaker } from "./ui.js";
+import {
+  $,
+  SOUND_PROCESSING,
+  button,
+  constraints,
+  describe,
+  fillDevices,
+  grid,
+  select,
+  setTileState,
+  shortcutsOn,
+  showNotice,
+  speaker,
+} from "./ui.js";
 
 /**
  * @typedef {import("./rtcroom.js").RoomClient} RoomClient
@@ -48,12 +61,15 @@ export function settings(client, local) {
     if (!("setSinkId" in HTMLMediaElement.prototype)) output.disabled = true;
   };
 
-  /** @param {"audio" | "video"} kind @param {string} deviceId */
-  const switchDevice = async (kind, deviceId) => {
+  /** @param {"audio" | "video"} kind @param {string} deviceId @param {boolean} [reopen] */
+  const switchDevice = async (kind, deviceId, reopen = false) => {
+    const old = client.localStream?.getTracks().find((t) => t.kind === kind);
+    // The same microphone with other sound processing: closed first, or the
+    // browser hands back the open one as it is (Chromium does).
+    if (reopen) old?.stop();
     try {
-      const fresh = await navigator.mediaDevices.getUserMedia({ [kind]: { deviceId: { exact: deviceId } } });
+      const fresh = await navigator.mediaDevices.getUserMedia({ [kind]: constraints(kind, deviceId || undefined) });
       const track = fresh.getTracks()[0];
-      const old = client.localStream?.getTracks().find((t) => t.kind === kind);
       if (old) track.enabled = old.enabled;
       const others = client.localStream?.getTracks().filter((t) => t.kind !== kind) ?? [];
       const stream = new MediaStream([...others, track]);
@@ -62,7 +78,7 @@ export function settings(client, local) {
       old?.stop();
       local.video.srcObject = stream;
       setTileState(local, { noMedia: false });
-      localStorage.setItem(kind === "video" ? "rtcroom.camera" : "rtcroom.microphone", deviceId);
+      if (deviceId && !reopen) localStorage.setItem(kind === "video" ? "rtcroom.camera" : "rtcroom.microphone", deviceId);
     } catch (err) {
       showNotice(`Could not switch to that device: ${describe(err)}`);
     }
@@ -77,6 +93,17 @@ export function settings(client, local) {
   });
   // Closed (Done or Escape): the focus goes back to the button that opened it.
   dialog.addEventListener("close", () => opener.focus());
+  // Noise suppression, echo cancellation, automatic gain: the microphone
+  // opened again with the new choice, the calls going on (replaceTrack).
+  for (const [name, key] of Object.entries(SOUND_PROCESSING)) {
+    const box = /** @type {HTMLInputElement} */ ($(`sound-${name}`));
+    box.checked = localStorage.getItem(key) !== "0";
+    box.addEventListener("change", () => {
+      localStorage.setItem(key, box.checked ? "1" : "0");
+      const audio = client.localStream?.getAudioTracks()[0];
+      if (audio) switchDevice("audio", audio.getSettings().deviceId ?? "", true);
+    });
+  }
   camera.addEventListener("change", () => switchDevice("video", camera.value));
   microphone.addEventListener("change", () => switchDevice("audio", microphone.value));
   output.addEventListener("change", () => {

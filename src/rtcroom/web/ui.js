@@ -318,6 +318,33 @@ export function fillDevices(list, devices, kind, chosen, none) {
   list.disabled = found.length === 0;
 }
 
+/** The browser's sound processing, each a setting (on unless turned off): localStorage keys. */
+export const SOUND_PROCESSING = {
+  noiseSuppression: "rtcroom.noiseSuppression",
+  echoCancellation: "rtcroom.echoCancellation",
+  autoGainControl: "rtcroom.autoGainControl",
+};
+
+/**
+ * What to ask getUserMedia for: `kind` from `deviceId` (or the one picked
+ * before), the microphone with the sound processing chosen in the settings.
+ * room.html's inline start asks the same (a copy: no module has loaded then).
+ * @param {"audio" | "video"} kind
+ * @param {string} [deviceId]
+ * @returns {MediaTrackConstraints}
+ */
+export function constraints(kind, deviceId) {
+  const picked = deviceId ?? localStorage.getItem(kind === "video" ? "rtcroom.camera" : "rtcroom.microphone");
+  /** @type {MediaTrackConstraints} */
+  const asked = picked ? { deviceId: deviceId ? { exact: deviceId } : picked } : {};
+  if (kind === "audio") {
+    for (const [name, key] of Object.entries(SOUND_PROCESSING)) {
+      /** @type {any} */ (asked)[name] = localStorage.getItem(key) !== "0";
+    }
+  }
+  return asked;
+}
+
 /** Whether single-key shortcuts are on (Settings; on unless turned off). */
 export const shortcutsOn = () => localStorage.getItem("rtcroom.shortcuts") !== "0";
 
