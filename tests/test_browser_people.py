@@ -8,7 +8,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from browser import check_accessibility, close, enter, ms, open_call, peer_id, wait_frames_advancing
+from browser import (
+    ARTIFACT_DIR,
+    check_accessibility,
+    close,
+    enter,
+    ms,
+    open_call,
+    peer_id,
+    wait_frames_advancing,
+)
 from conftest import RunningJanus, RunningServer
 from playwright.sync_api import Browser, Page, expect
 from test_client_browser import Background, background  # noqa: F401
@@ -370,4 +379,59 @@ def test_noise_suppression_echo_cancellation_and_auto_gain_are_settings(
     again.click("#open-settings")
     expect(again.locator("#sound-noiseSuppression")).not_to_be_checked()
     for page in (ann, bo, again):
+        close(page)
+
+
+@pytest.mark.parametrize("engine", ["chromium", "firefox"])
+def test_screenshots_of_the_people_in_a_call(
+    request: pytest.FixtureRequest,
+    engine: str,
+    chromium: Browser,
+    server: RunningServer,
+    background: Background,  # noqa: F811
+) -> None:
+    """The README's screenshots: the step before joining, a call with muted,
+    camera-off and hand-raised people and a recorder, the speaker view, an end."""
+    browser: Browser = request.getfixturevalue(engine)
+    prefix = "" if engine == "chromium" else "firefox-"
+    ARTIFACT_DIR.mkdir(exist_ok=True)
+    room = f"team-{engine}"
+    ann = open_call(chromium, server.url, room, "Ann Lee")
+    cy = open_call(chromium, server.url, room, "Cy Young")
+    context = browser.new_context(
+        permissions=["camera", "microphone"], viewport={"width": 1280, "height": 720}
+    )
+    context.set_default_timeout(ms(30_000))
+    bo = context.new_page()
+    bo.goto(f"{server.url}/r/{room}?name=Bo")
+    bo.wait_for_function("document.getElementById('preview').readyState >= 2")
+    expect(bo.locator("#prejoin-given")).to_have_text("You join as Bo.")
+    bo.screenshot(path=str(ARTIFACT_DIR / f"{prefix}prejoin.png"))
+    enter(bo)
+    bo.wait_for_selector("body[data-joined=true]")
+    wait_frames_advancing(bo, {peer_id(ann), peer_id(cy)})
+    rec: Room = background.run(
+        Room.join(
+            server.url, room, "Minutes", state=Status(mic="none", camera="none", kind="recorder")
+        )
+    )
+    ann.click("#toggle-mic")
+    ann.click("#toggle-camera")
+    cy.click("#toggle-hand")
+    expect(bo.locator(f"{tile(bo, ann)} .tile-media")).to_have_text("muted · camera off")
+    expect(bo.locator(f"{tile(bo, cy)} .tile-hand")).to_have_text("✋ hand raised")
+    expect(bo.locator("#recording")).to_be_visible()
+    bo.click("#open-reactions")
+    bo.click('#reactions button[aria-label="React with celebration"]')
+    bo.screenshot(path=str(ARTIFACT_DIR / f"{prefix}people.png"))
+    bo.click("#toggle-layout")
+    bo.click(f"{tile(bo, cy)} .pin")
+    wait_on_stage(bo, peer_id(cy))
+    bo.wait_for_timeout(1000)
+    bo.screenshot(path=str(ARTIFACT_DIR / f"{prefix}speaker-view.png"))
+    bo.click("#leave")
+    expect(bo.locator("#end-title")).to_have_text("You left the call")
+    bo.screenshot(path=str(ARTIFACT_DIR / f"{prefix}end.png"))
+    background.run(rec.leave())
+    for page in (ann, cy, bo):
         close(page)
