@@ -5,6 +5,8 @@ in a room served by the SFU, next to Python peers.
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Callable
 
 import pytest
@@ -435,3 +437,29 @@ def test_screenshots_of_the_people_in_a_call(
     background.run(rec.leave())
     for page in (ann, cy, bo):
         close(page)
+
+
+def test_a_poor_connection_is_shown_to_the_others_and_clears(
+    chromium: Browser, server: RunningServer
+) -> None:
+    """A slow, lossy test network: each page measures it on its own
+    calls and the others see "poor connection" on its tile; then it clears."""
+    if os.environ.get("RTCROOM_NETNS") != "1":
+        raise RuntimeError("this test shapes the test network: run it in scripts/netns")
+    ann = open_call(chromium, server.url, "lossy", "Ann")
+    bo = open_call(chromium, server.url, "lossy", "Bo")
+    wait_frames_advancing(bo, {peer_id(ann)})
+    quality = bo.locator(f"{tile(bo, ann)} .tile-connection")
+    expect(quality).to_have_text("")
+    # The test network (all of it goes through lo) squeezed to 200 kbit/s: the
+    # calls' packets queue up to a second and the rest are dropped.
+    shape = "tbf rate 200kbit burst 16kbit latency 1s".split()
+    subprocess.run(["tc", "qdisc", "add", "dev", "lo", "root", *shape], check=True)
+    try:
+        expect(quality).to_have_text("poor connection", timeout=ms(20_000))
+        expect(ann.locator("#grid figure.local .tile-connection")).to_have_text("poor connection")
+    finally:
+        subprocess.run(["tc", "qdisc", "del", "dev", "lo", "root"], check=True)
+    expect(quality).to_have_text("", timeout=ms(20_000))
+    close(ann)
+    close(bo)

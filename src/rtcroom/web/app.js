@@ -475,6 +475,7 @@ async function main() {
   settings.settings(client, local);
   statsView.statsOverlay(client, tiles);
   statsView.activeSpeaker(client, tiles);
+  statsView.connectionQuality(client, local);
   layout.layouts(client, local);
   setTimeout(() => {
     loadStats().catch(() => {});

@@ -121,3 +121,65 @@ export function activeSpeaker(client, tiles) {
     highlight(loudest);
   }, 300);
 }
+
+/** Loss (share of packets) or round trip (s) from which a connection is poor. */
+const POOR_LOSS = 0.05;
+const POOR_RTT = 0.4;
+
+/**
+ * Our connection's quality, measured every 2 s and told to the others
+ * (ParticipantState.quality) once it holds for two measures in a row: "lost"
+ * when every call is down, "poor" when most lose packets or answer slowly
+ * (what the other side reports of what we send), else "good".
+ * @param {RoomClient} client
+ * @param {Tile} local our own tile, which shows it too
+ */
+export function connectionQuality(client, local) {
+  /** @type {WeakMap<RTCPeerConnection, {lost: number, sent: number}>} */
+  const totals = new WeakMap();
+  let told = "good";
+  let pending = "good";
+  let times = 0;
+  /** @param {RTCPeerConnection} pc */
+  const measure = async (pc) => {
+    if (pc.connectionState === "failed" || pc.connectionState === "disconnected") return "lost";
+    let lost = 0;
+    let sent = 0;
+    let rtt = 0;
+    (await pc.getStats()).forEach((s) => {
+      if (s.type === "remote-inbound-rtp") {
+        lost += s.packetsLost ?? 0;
+        rtt = Math.max(rtt, s.roundTripTime ?? 0);
+      } else if (s.type === "outbound-rtp") {
+        sent += s.packetsSent ?? 0;
+      } else if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded") {
+        rtt = Math.max(rtt, s.currentRoundTripTime ?? 0);
+      }
+    });
+    const before = totals.get(pc);
+    totals.set(pc, { lost, sent });
+    const loss = before && sent > before.sent ? Math.max(0, lost - before.lost) / (sent - before.sent) : 0;
+    return loss > POOR_LOSS || rtt > POOR_RTT ? "poor" : "good";
+  };
+  setInterval(async () => {
+    const pcs =
+      client.mode === "sfu"
+        ? [client.sfu.publisher].filter((pc) => pc !== null)
+        : [...client.peers.values()].filter((peer) => !peer.tutorial).map((peer) => peer.pc);
+    const open = /** @type {RTCPeerConnection[]} */ (pcs).filter((pc) => pc.signalingState !== "closed");
+    if (!open.length) return;
+    const verdicts = await Promise.all(open.map((pc) => measure(pc).catch(() => "good")));
+    const now = verdicts.every((v) => v === "lost")
+      ? "lost"
+      : verdicts.filter((v) => v !== "good").length * 2 > verdicts.length
+        ? "poor"
+        : "good";
+    times = now === pending ? times + 1 : 1;
+    pending = now;
+    if (times >= 2 && now !== told) {
+      told = now;
+      client.setState({ quality: /** @type {"good" | "poor" | "lost"} */ (now) });
+      setTileState(local, { quality: now });
+    }
+  }, 2000);
+}
