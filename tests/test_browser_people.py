@@ -453,7 +453,7 @@ def test_a_poor_connection_is_shown_to_the_others_and_clears(
     expect(quality).to_have_text("")
     # The test network (all of it goes through lo) squeezed to 200 kbit/s: the
     # calls' packets queue up to a second and the rest are dropped.
-    shape = "tbf rate 200kbit burst 16kbit latency 1s".split()
+    shape = ["tbf", "rate", "200kbit", "burst", "16kbit", "latency", "1s"]
     subprocess.run(["tc", "qdisc", "add", "dev", "lo", "root", *shape], check=True)
     try:
         expect(quality).to_have_text("poor connection", timeout=ms(20_000))
@@ -461,5 +461,81 @@ def test_a_poor_connection_is_shown_to_the_others_and_clears(
     finally:
         subprocess.run(["tc", "qdisc", "del", "dev", "lo", "root"], check=True)
     expect(quality).to_have_text("", timeout=ms(20_000))
+    close(ann)
+    close(bo)
+
+
+# Every track the page holds, from any <video> or the client: none may be live after an end.
+LIVE_TRACKS = """() => {
+  const tracks = new Set(window.rtcroom?.localStream?.getTracks() ?? []);
+  for (const video of document.querySelectorAll("video")) {
+    for (const track of video.srcObject?.getTracks() ?? []) tracks.add(track);
+  }
+  return [...tracks].filter((track) => track.readyState === "live").length;
+}"""
+
+# And the preview's tracks, kept by the step before joining (window.rtcroomEarlyMedia).
+EARLY_TRACKS_LIVE = """async () => {
+  const stream = await window.rtcroomEarlyMedia?.catch(() => null);
+  return (stream?.getTracks() ?? []).filter((track) => track.readyState === "live").length;
+}"""
+
+
+def ended(page: Page, title: str, reason: str) -> None:
+    """The end screen, in words, with camera and microphone released."""
+    expect(page.locator("#end-title")).to_have_text(title)
+    expect(page.locator("#end-reason")).to_have_text(reason)
+    expect(page.locator("#end-title")).to_be_focused()
+    page.wait_for_function(f"() => ({LIVE_TRACKS})() === 0")
+    assert page.evaluate(EARLY_TRACKS_LIVE) == 0
+    expect(page.locator("#grid")).to_be_hidden()
+
+
+def test_every_end_says_what_happened_releases_the_camera_and_offers_what_next(
+    chromium: Browser, start_server: Callable[..., RunningServer]
+) -> None:
+    from test_admin import SECRET
+    from test_admin import call as admin_call
+    from test_admin import token as admin_token
+
+    server = start_server("--auth-secret", SECRET, "--max-peers", "2")
+    grants = ("publish", "subscribe", "data")
+    ann = open_call(
+        chromium, server.url, "ends", "Ann", query={"token": admin_token("ends", "a", *grants)}
+    )
+    bo = open_call(
+        chromium, server.url, "ends", "Bo", query={"token": admin_token("ends", "b", *grants)}
+    )
+
+    # Refused: the room is full. Back to the lobby, this room filled in.
+    late = chromium.new_context(permissions=["camera", "microphone"]).new_page()
+    late.goto(f"{server.url}/r/ends?name=Cy&token={admin_token('ends', 'c', *grants)}")
+    enter(late)
+    ended(late, "You could not join", "This room is full. Try another room or come back later.")
+    check_accessibility(late, "end screen: refused")
+    late.click("#to-lobby")
+    late.wait_for_url(f"{server.url}/?room=ends")
+    late.context.close()
+
+    # Refused: a link for another room.
+    wrong = chromium.new_context(permissions=["camera", "microphone"]).new_page()
+    wrong.goto(f"{server.url}/r/ends?name=Cy&token={admin_token('elsewhere', 'c', *grants)}")
+    enter(wrong)
+    ended(
+        wrong,
+        "You could not join",
+        "Your link does not let you into this room (it may have expired). Ask for a new one.",
+    )
+    wrong.context.close()
+
+    # The room closed by a moderator: both pages end; Rejoin works again.
+    status, _, _ = admin_call(server, "POST", "/rooms/ends/close", body={})
+    assert status == 200
+    for page in (ann, bo):
+        ended(page, "You were removed from the call", "The room was closed by a moderator.")
+    with ann.expect_navigation():
+        ann.click("#rejoin")
+    ann.wait_for_selector("body[data-joined=true]")
+    expect(ann.locator("#grid figure.local")).to_be_visible()
     close(ann)
     close(bo)
