@@ -17,6 +17,7 @@ import {
   notice,
   once,
   play,
+  releaseCall,
   setTileName,
   setTileState,
   showEnd,
@@ -239,16 +240,7 @@ const ENDS = /** @type {Record<string, string>} */ ({
 function endOf(client, error) {
   const code = error instanceof RoomError ? error.code : "";
   const title = ENDS[code] ?? (client.id ? "The call ended" : "You could not join");
-  showEnd({ title, reason: describe(error), room: client.room, name: client.name, release: () => release(client) });
-}
-
-/**
- * Stop the camera and microphone, and every call. Idempotent.
- * @param {RoomClient} client
- */
-function release(client) {
-  for (const track of client.localStream?.getTracks() ?? []) track.stop();
-  client.leave();
+  showEnd({ title, reason: describe(error), room: client.room, name: client.name, release: () => releaseCall(client) });
 }
 
 /**

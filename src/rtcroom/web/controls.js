@@ -6,6 +6,7 @@ import {
   button,
   describe,
   play,
+  releaseCall,
   sentence,
   setAction,
   setTileState,
@@ -168,10 +169,7 @@ function leaveAndShortcuts(client, room) {
       title: "You left the call",
       room,
       name: client.name,
-      release: () => {
-        for (const track of client.localStream?.getTracks() ?? []) track.stop();
-        client.leave();
-      },
+      release: () => releaseCall(client),
     });
   });
   window.addEventListener("pagehide", () => client.leave());

@@ -83,25 +83,16 @@ export function layouts(client, local) {
   // Our own camera in a call of two: move it to another corner, or hide it.
   const actions = document.createElement("div");
   actions.className = "self-actions";
-  const move = document.createElement("button");
-  move.type = "button";
-  move.textContent = "Move";
-  move.setAttribute("aria-label", "Move your video to another corner");
-  move.title = "Move your video to another corner";
-  move.addEventListener("click", () => {
+  const move = smallButton("Move", "Move your video to another corner", () => {
     corner = (corner + 1) % CORNERS.length;
     local.figure.dataset.corner = CORNERS[corner];
   });
-  const hide = document.createElement("button");
-  hide.type = "button";
-  hide.textContent = "Hide";
-  hide.setAttribute("aria-label", "Hide your video");
-  hide.title = "Hide your video (the others still see it)";
-  hide.addEventListener("click", () => {
+  const hide = smallButton("Hide", "Hide your video (the others still see it)", () => {
     local.figure.classList.add("self-hidden");
     showSelf.hidden = false;
     showSelf.focus();
   });
+  hide.setAttribute("aria-label", "Hide your video");
   showSelf.addEventListener("click", () => {
     local.figure.classList.remove("self-hidden");
     showSelf.hidden = true;
@@ -142,4 +133,20 @@ export function layouts(client, local) {
   }
   $("toggle-layout").hidden = false;
   apply();
+}
+
+/**
+ * A small button on a tile: a word on screen, `label` for screen readers and as its tooltip.
+ * @param {string} word
+ * @param {string} label
+ * @param {() => void} onClick
+ */
+function smallButton(word, label, onClick) {
+  const small = document.createElement("button");
+  small.type = "button";
+  small.textContent = word;
+  small.setAttribute("aria-label", label);
+  small.title = label;
+  small.addEventListener("click", onClick);
+  return small;
 }

@@ -114,6 +114,15 @@ export function showEnd({ title, reason = "", room, name = "", release }) {
   announce(reason ? `${title}. ${reason}` : `${title}.`);
 }
 
+/**
+ * Stop the camera and microphone, and every call: what each end screen does first. Idempotent.
+ * @param {import("./rtcroom.js").RoomClient} client
+ */
+export function releaseCall(client) {
+  for (const track of client.localStream?.getTracks() ?? []) track.stop();
+  client.leave();
+}
+
 /** @param {unknown} err */
 export function describe(err) {
   if (err instanceof RoomError) {
