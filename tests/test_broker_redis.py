@@ -6,6 +6,7 @@ Faults are real too: kill -9 of a process, redis-server stopped and started.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import signal
 import subprocess
@@ -364,14 +365,21 @@ async def test_a_frame_whose_answer_from_redis_is_late_is_not_sent_twice(
         proxy.hold()
         try:
             await b.send({"type": "broadcast", "data": "once"})
-            assert await a.recv() == {"type": "broadcast", "from": b_id, "data": "once"}
             # Past the broker's timeout: b is told the broadcast may have failed
             # (waited for, not slept: a busy machine may take longer).
             told = await b.recv(timeout=30)
             assert told["type"] == "error" and told["code"] == "unavailable", told
         finally:
             proxy.release()
-        await a.nothing(1)  # not a second "once"
+        # a gets "once" at most once. Usually once (the PUBLISH went out on an
+        # idle connection); none when s2 had to open a connection for it, whose
+        # handshake answers the proxy held too: then it was never sent.
+        once = {"type": "broadcast", "from": b_id, "data": "once"}
+        got = []
+        with contextlib.suppress(TimeoutError):
+            while True:
+                got.append(await a.recv(timeout=1.5))
+        assert got in ([once], []), got
         # And the room works on: the next frame arrives, once.
         await b.send({"type": "broadcast", "data": "again"})
         assert await a.recv(timeout=10) == {"type": "broadcast", "from": b_id, "data": "again"}

@@ -249,7 +249,7 @@ def on_stage(page: Page) -> str:
     return value
 
 
-def wait_on_stage(page: Page, expected: str, timeout: float = 15.0) -> None:
+def wait_on_stage(page: Page, expected: str, timeout: float = 30.0) -> None:
     page.wait_for_function(
         """(expected) => {
           const tile = document.querySelector("#grid > figure.on-stage");

@@ -55,7 +55,7 @@ class Tutorial:
     async def emit(self, event: str, data: Any) -> None:
         await self.client.emit(event, data)
 
-    async def next(self, timeout: float = 5.0) -> tuple[str, Any]:
+    async def next(self, timeout: float = 15.0) -> tuple[str, Any]:
         return await asyncio.wait_for(self.events.get(), timeout)
 
     async def nothing(self, wait: float = 0.3) -> None:
