@@ -103,21 +103,36 @@ export function activeSpeaker(client, tiles) {
     if (on) talking.push(peer.id);
     highlight(talking.at(-1) ?? "");
   });
-  setInterval(() => {
+  // The loudness of each peer's sound over the last interval (RMS from the
+  // audio energy its inbound stream reports): a sample of the level now and
+  // then would miss short sounds between two samples.
+  /** @type {Map<string, {energy: number, duration: number}>} */
+  const heard = new Map();
+  setInterval(async () => {
     if (client.mode === "sfu") return;
     let loudest = "";
     let level = 0.02; // below this, nobody is speaking
     for (const [id, peer] of client.peers) {
+      let energy = 0;
+      let duration = 0;
       for (const receiver of peer.receivers()) {
         if (receiver.track.kind !== "audio") continue;
-        for (const source of receiver.getSynchronizationSources()) {
-          if ((source.audioLevel ?? 0) > level) {
-            level = source.audioLevel ?? 0;
-            loudest = id;
+        (await receiver.getStats()).forEach((s) => {
+          if (s.type === "inbound-rtp") {
+            energy += s.totalAudioEnergy ?? 0;
+            duration += s.totalSamplesDuration ?? 0;
           }
-        }
+        });
+      }
+      const before = heard.get(id);
+      heard.set(id, { energy, duration });
+      const rms = before && duration > before.duration ? Math.sqrt((energy - before.energy) / (duration - before.duration)) : 0;
+      if (rms > level) {
+        level = rms;
+        loudest = id;
       }
     }
+    for (const id of heard.keys()) if (!client.peers.has(id)) heard.delete(id);
     highlight(loudest);
   }, 300);
 }
