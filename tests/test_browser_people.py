@@ -81,14 +81,20 @@ def see_each_others_state(ann: Page, bo: Page, initials: str) -> None:
     expect(bo.locator(f"{ann_on_bo} video")).to_be_visible()
 
 
+def ann_and_bo(
+    request: pytest.FixtureRequest, engine: str, server: RunningServer, room: str, ann: str = "Ann"
+) -> tuple[Page, Page]:
+    """Ann in the browser under test (`engine`), Bo in Chromium, in `room`: both ways across browsers."""
+    browser: Browser = request.getfixturevalue(engine)
+    chromium: Browser = request.getfixturevalue("chromium")
+    return open_call(browser, server.url, room, ann), open_call(chromium, server.url, room, "Bo")
+
+
 @pytest.mark.parametrize("engine", ["chromium", "firefox"])
 def test_each_sees_the_others_mute_camera_hand_and_reactions(
     request: pytest.FixtureRequest, engine: str, chromium: Browser, server: RunningServer
 ) -> None:
-    browser: Browser = request.getfixturevalue(engine)
-    # Ann in the browser under test, Bo in the other one: both ways across browsers.
-    ann = open_call(browser, server.url, f"people-{engine}", "Ann Lee")
-    bo = open_call(chromium, server.url, f"people-{engine}", "Bo")
+    ann, bo = ann_and_bo(request, engine, server, f"people-{engine}", "Ann Lee")
     see_each_others_state(ann, bo, "AL")
     see_each_others_state(bo, ann, "B")
     close(ann)
@@ -305,9 +311,7 @@ def test_speaker_view_follows_the_speaker_a_pin_holds_and_a_screen_takes_the_sta
 def test_in_a_call_of_two_your_video_is_small_movable_and_can_be_hidden(
     request: pytest.FixtureRequest, engine: str, chromium: Browser, server: RunningServer
 ) -> None:
-    browser: Browser = request.getfixturevalue(engine)
-    ann = open_call(browser, server.url, f"two-{engine}", "Ann")
-    bo = open_call(chromium, server.url, f"two-{engine}", "Bo")
+    ann, bo = ann_and_bo(request, engine, server, f"two-{engine}")
     wait_frames_advancing(ann, {peer_id(bo)})
     expect(ann.locator("#grid")).to_have_class("grid one-to-one")
     own = ann.locator("#grid > figure.local")
@@ -347,9 +351,7 @@ AUDIO_SETTING = "(name) => window.rtcroom.localStream?.getAudioTracks()[0]?.getS
 def test_noise_suppression_echo_cancellation_and_auto_gain_are_settings(
     request: pytest.FixtureRequest, engine: str, chromium: Browser, server: RunningServer
 ) -> None:
-    browser: Browser = request.getfixturevalue(engine)
-    ann = open_call(browser, server.url, f"sound-{engine}", "Ann")
-    bo = open_call(chromium, server.url, f"sound-{engine}", "Bo")
+    ann, bo = ann_and_bo(request, engine, server, f"sound-{engine}")
     # On by default.
     for name in ("noiseSuppression", "echoCancellation", "autoGainControl"):
         assert ann.evaluate(AUDIO_ASKED, name) is True, name

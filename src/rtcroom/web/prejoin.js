@@ -4,7 +4,7 @@
 // page gets ready meanwhile (app.js): the socket is open and the call's
 // modules loaded by the time "Join" is pressed.
 import { basePath } from "./rtcroom.js";
-import { $, button, constraints, describe, fillDevices, initials, select, speaker } from "./ui.js";
+import { $, button, describe, fillDevices, initials, select, rememberDevice, speaker, withDevice } from "./ui.js";
 
 /**
  * @typedef {{name: string, stream: MediaStream | null, error: unknown}} Ready
@@ -103,11 +103,10 @@ export async function prejoin({ room, name, media, mayPublish }) {
   /** @param {"audio" | "video"} kind @param {string} deviceId */
   const switchDevice = async (kind, deviceId) => {
     try {
-      const fresh = (await navigator.mediaDevices.getUserMedia({ [kind]: constraints(kind, deviceId) })).getTracks()[0];
-      const old = track(kind);
-      old?.stop();
-      stream = new MediaStream([...(stream?.getTracks().filter((t) => t.kind !== kind) ?? []), fresh]);
-      localStorage.setItem(kind === "video" ? "rtcroom.camera" : "rtcroom.microphone", deviceId);
+      const switched = await withDevice(stream, kind, deviceId);
+      switched.old?.stop();
+      stream = switched.stream;
+      rememberDevice(kind, deviceId);
       show();
     } catch (err) {
       note.textContent = `Could not switch to that device: ${describe(err)}`;

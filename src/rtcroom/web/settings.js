@@ -3,15 +3,16 @@ import {
   $,
   SOUND_PROCESSING,
   button,
-  constraints,
   describe,
   fillDevices,
   grid,
+  rememberDevice,
   select,
   setTileState,
   shortcutsOn,
   showNotice,
   speaker,
+  withDevice,
 } from "./ui.js";
 
 /**
@@ -63,22 +64,17 @@ export function settings(client, local) {
 
   /** @param {"audio" | "video"} kind @param {string} deviceId @param {boolean} [reopen] */
   const switchDevice = async (kind, deviceId, reopen = false) => {
-    const old = client.localStream?.getTracks().find((t) => t.kind === kind);
     // The same microphone with other sound processing: closed first, or the
     // browser hands back the open one as it is (Chromium does).
-    if (reopen) old?.stop();
+    if (reopen) client.localStream?.getTracks().find((t) => t.kind === kind)?.stop();
     try {
-      const fresh = await navigator.mediaDevices.getUserMedia({ [kind]: constraints(kind, deviceId || undefined) });
-      const track = fresh.getTracks()[0];
-      if (old) track.enabled = old.enabled;
-      const others = client.localStream?.getTracks().filter((t) => t.kind !== kind) ?? [];
-      const stream = new MediaStream([...others, track]);
+      const { stream, old } = await withDevice(client.localStream, kind, deviceId);
       // replaceTrack inside: the calls go on without renegotiation.
       client.setLocalStream(stream);
       old?.stop();
       local.video.srcObject = stream;
       setTileState(local, { noMedia: false });
-      if (deviceId && !reopen) localStorage.setItem(kind === "video" ? "rtcroom.camera" : "rtcroom.microphone", deviceId);
+      if (!reopen) rememberDevice(kind, deviceId);
     } catch (err) {
       showNotice(`Could not switch to that device: ${describe(err)}`);
     }

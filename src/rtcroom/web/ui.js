@@ -354,6 +354,32 @@ export function constraints(kind, deviceId) {
   return asked;
 }
 
+/**
+ * Remember `deviceId` as the camera or microphone to open next time.
+ * @param {"audio" | "video"} kind
+ * @param {string} deviceId
+ */
+export function rememberDevice(kind, deviceId) {
+  if (deviceId) localStorage.setItem(kind === "video" ? "rtcroom.camera" : "rtcroom.microphone", deviceId);
+}
+
+/**
+ * `stream` with its `kind` track taken from `deviceId` (or, with no device,
+ * opened again with the settings' constraints), and the track it replaces,
+ * for the caller to stop once the new one is in use. The new track keeps
+ * the old one's on/off.
+ * @param {MediaStream | null} stream
+ * @param {"audio" | "video"} kind
+ * @param {string} deviceId
+ * @returns {Promise<{stream: MediaStream, old: MediaStreamTrack | undefined}>}
+ */
+export async function withDevice(stream, kind, deviceId) {
+  const old = stream?.getTracks().find((t) => t.kind === kind);
+  const fresh = (await navigator.mediaDevices.getUserMedia({ [kind]: constraints(kind, deviceId || undefined) })).getTracks()[0];
+  if (old) fresh.enabled = old.enabled;
+  return { stream: new MediaStream([...(stream?.getTracks().filter((t) => t.kind !== kind) ?? []), fresh]), old };
+}
+
 /** Whether single-key shortcuts are on (Settings; on unless turned off). */
 export const shortcutsOn = () => localStorage.getItem("rtcroom.shortcuts") !== "0";
 
